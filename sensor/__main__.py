@@ -1,0 +1,5 @@
+"""`python -m sensor` runs the command-line interface."""
+
+from sensor.cli import main
+
+raise SystemExit(main())

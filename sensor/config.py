@@ -1,0 +1,173 @@
+"""Site configuration: frozen dataclasses built from YAML, errors with file:line and key.
+
+This is the only module that reads the YAML config. The loader walks PyYAML's node tree so
+every error names where it is (`/etc/sensor/sensor.yaml:12: flow.timeouts.tcp: ...`), and the
+sensor refuses to start on any error rather than guess.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sensor.errors import ConfigError
+from sensor.flow.table import FlowTimeouts
+
+__all__ = [
+    "FlowConfig", "SensorConfig", "SensorInfo", "StorageConfig", "build", "load_config",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SensorInfo:
+    """Who this sensor is, as it appears in records and metrics."""
+
+    name: str = field(default_factory=socket.gethostname)
+    site: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class FlowConfig:
+    """Flow table limits and timeouts."""
+
+    timeouts: FlowTimeouts = FlowTimeouts()
+    max_flows: int = 500_000
+
+    def __post_init__(self) -> None:
+        if self.max_flows < 1:
+            raise ValueError("max_flows must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """Where flow records go; see docs/storage.md for the layout."""
+
+    catalog: Path = Path("sensor.duckdb")
+    data_dir: Path | None = None
+    flush_rows: int = 200_000
+    flush_seconds: float = 30.0
+    max_buffered_rows: int = 2_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class SensorConfig:
+    """The whole configuration file."""
+
+    sensor: SensorInfo = field(default_factory=SensorInfo)
+    flow: FlowConfig = FlowConfig()
+    storage: StorageConfig = StorageConfig()
+
+
+def load_config(path: str | Path | None) -> SensorConfig:
+    """Read and validate a config file; None gives the built-in defaults."""
+    if path is None:
+        return SensorConfig()
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark else str(p)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if node is None:
+        return SensorConfig()
+    return build(SensorConfig, node, str(p), "")
+
+
+def _err(file: str, node: yaml.Node, key: str, msg: str) -> ConfigError:
+    return ConfigError(f"{file}:{node.start_mark.line + 1}: {key or '(top level)'}: {msg}")
+
+
+T = typing.TypeVar("T")
+
+
+def build(cls: type[T], node: yaml.Node, file: str, prefix: str) -> T:
+    """Build dataclass `cls` from a YAML mapping node, checking keys and value types."""
+    if not isinstance(node, yaml.MappingNode):
+        raise _err(file, node, prefix, f"expected a mapping, got {_kind(node)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for knode, vnode in node.value:
+        key = str(knode.value)
+        where = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise _err(file, knode, where, f"unknown key (known: {known})")
+        values[key] = _convert(hints[key], vnode, file, where)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as e:
+        raise _err(file, node, prefix, str(e)) from None
+
+
+def _convert(tp: Any, node: yaml.Node, file: str, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
+            return None
+        return _convert(args[0], node, file, where)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, node, file, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        if not isinstance(node, yaml.SequenceNode):
+            raise _err(file, node, where, f"expected a list, got {_kind(node)}")
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(item, n, file, f"{where}[{i}]") for i, n in enumerate(node.value))
+    if origin is dict:
+        if not isinstance(node, yaml.MappingNode):
+            raise _err(file, node, where, f"expected a mapping, got {_kind(node)}")
+        kt, vt = typing.get_args(tp)
+        return {
+            _scalar(kt, k, file, where): _convert(vt, v, file, f"{where}.{k.value}")
+            for k, v in node.value
+        }
+    return _scalar(tp, node, file, where)
+
+
+def _scalar(tp: Any, node: yaml.Node, file: str, where: str) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise _err(file, node, where, f"expected a {getattr(tp, '__name__', tp)}, got {_kind(node)}")
+    value = _plain(node)
+    try:
+        if tp is bool:
+            if not isinstance(value, bool):
+                raise ValueError
+            return value
+        if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError
+        if tp is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError
+        if tp is str and not isinstance(value, str | int | float):
+            raise ValueError
+        return tp(value)
+    except (TypeError, ValueError):
+        name = getattr(tp, "__name__", str(tp))
+        raise _err(file, node, where, f"expected a {name}, got {node.value!r}") from None
+
+
+def _plain(node: yaml.ScalarNode) -> Any:
+    """The Python value of a scalar node, resolved with the safe loader's rules."""
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _kind(node: yaml.Node) -> str:
+    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(
+        type(node), repr(getattr(node, "value", node))
+    )

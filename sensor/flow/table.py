@@ -1,0 +1,218 @@
+"""FlowTable: bidirectional flows with idle, TCP-close and active timeouts, bounded in size.
+
+Packet time is the clock: `now` only moves with the packets (and the live timer), so a replay
+always gives the same flows. Flows that end go to `on_end(flow, reason)`; a long flow hands on
+an interim copy (reason `active`) every `active` seconds under the same flow_id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sensor.decode.columns import PacketColumns
+from sensor.flow.group import Runs, runs_of_batch
+from sensor.flow.key import FlowKey
+from sensor.flow.state import ACK, SYN, FlowState
+
+__all__ = ["END_REASONS", "FlowTable", "FlowTimeouts"]
+
+END_REASONS = ("idle", "active", "fin", "rst", "eof", "evicted", "shutdown")
+_TCP, _UDP, _OTHER, _CLOSED = 0, 1, 2, 3
+_NS = 1_000_000_000
+_FLOW_ID_MASK = (1 << 63) - 1
+
+EndHook = Callable[[FlowState, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTimeouts:
+    """Seconds of silence after which a flow ends, and the interim-record interval."""
+
+    tcp: float = 300.0
+    udp: float = 120.0
+    other: float = 60.0
+    tcp_closed: float = 5.0
+    """Linger after both FINs or a RST, so the last ACKs still count to the flow."""
+    active: float = 300.0
+    """Long flows emit an interim record this often (end_reason `active`)."""
+
+    def __post_init__(self) -> None:
+        for name in ("tcp", "udp", "other", "tcp_closed", "active"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"timeout {name} must be positive")
+
+
+class FlowTable:
+    """All live flows of one worker. Not thread-safe: one table per worker process."""
+
+    def __init__(self, timeouts: FlowTimeouts, max_flows: int, on_end: EndHook) -> None:
+        t = timeouts
+        self._idle = (int(t.tcp * _NS), int(t.udp * _NS), int(t.other * _NS))
+        self._class_to = (*self._idle, int(t.tcp_closed * _NS))
+        self._closed = int(t.tcp_closed * _NS)
+        self._active = int(t.active * _NS)
+        self._max = max_flows
+        self._on_end = on_end
+        self._flows: dict[FlowKey, FlowState] = {}
+        self._lru: tuple[dict[FlowKey, FlowState], ...] = ({}, {}, {}, {})
+        self.now = 0
+        self.created = 0
+        self.ended: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._flows)
+
+    def update(self, cols: PacketColumns) -> None:
+        """Account every decoded packet of a batch to its flow, then expire idle flows."""
+        sel = np.flatnonzero(cols.ok)
+        if len(sel):
+            r = runs_of_batch(cols, sel, self._idle, self._closed)
+            flows, active = self._flows, self._active
+            for i, key in enumerate(r.keys):
+                flow = flows.get(key)
+                start = r.t_first[i] if flow is None else flow.ts_start
+                if r.t_last[i] - start >= active or (
+                    flow is not None and flow.closed and r.ends[i] - r.starts[i] > 1
+                ):
+                    self._walk(cols, r, i)
+                else:
+                    self._apply(
+                        key, r.t_first[i], r.t_last[i], r.first_flags[i], r.first_fwd[i],
+                        (r.n_fwd[i], r.b_fwd[i], r.f_fwd[i]), (r.n_rev[i], r.b_rev[i], r.f_rev[i]),
+                        r, i,
+                    )
+            self.now = max(self.now, int(cols.ts[sel].max()))
+        self.expire(self.now)
+
+    def _walk(self, cols: PacketColumns, r: Runs, i: int) -> None:
+        """Apply a run in pieces: it crosses an interim deadline, or its flow is closing.
+
+        Packets that may start, end or cut a flow are applied alone; those in between are
+        summed in plain Python and applied together.
+        """
+        key, a, b = r.keys[i], r.starts[i], r.ends[i]
+        idx = r.order[a:b]
+        ts, fl = cols.ts[idx].tolist(), cols.flags[idx].tolist()
+        ln, fw = cols.wirelen[idx].tolist(), r.fwd[a:b].tolist()
+        k, n = 0, b - a
+        while k < n:
+            flow = self._flows.get(key)
+            if flow is None or flow.closed or ts[k] - flow.ts_start >= self._active:
+                one, none = (1, ln[k], fl[k]), (0, 0, 0)
+                self._apply(key, ts[k], ts[k], fl[k], fw[k], one if fw[k] else none,
+                            none if fw[k] else one, r, i)
+                k += 1
+                continue
+            deadline = flow.ts_start + self._active
+            acc = [0, 0, 0, 0, 0, 0]  # packets, bytes, flags: lo side then hi side
+            j, last = k, ts[k]
+            while j < n and ts[j] < deadline:
+                d = 0 if fw[j] else 3
+                acc[d] += 1
+                acc[d + 1] += ln[j]
+                acc[d + 2] |= fl[j]
+                last = max(last, ts[j])
+                j += 1
+            self._apply(key, ts[k], last, fl[k], fw[k], (acc[0], acc[1], acc[2]),
+                        (acc[3], acc[4], acc[5]), r, i)
+            k = j
+
+    def _apply(
+        self, key: FlowKey, t0: int, t1: int, flags0: int, fwd0: bool,
+        fwd: tuple[int, int, int], rev: tuple[int, int, int], r: Runs, i: int,
+    ) -> FlowState:
+        flow = self._flows.get(key)
+        if flow is not None:
+            reason = self._ended_by(flow, t0, flags0)
+            if reason:
+                self._end(flow, reason)
+                flow = None
+            elif t0 - flow.ts_start >= self._active:
+                self._interim(flow, t0)
+        if flow is None:
+            flow = self._create(key, t0, flags0, fwd0, r, i)
+        flow.add(fwd, rev, t1)
+        if flow.closed and flow.lru_class != _CLOSED:
+            self._reclass(flow, _CLOSED, t1)
+        return flow
+
+    def _ended_by(self, flow: FlowState, t0: int, flags0: int) -> str:
+        gap = t0 - flow.ts_last
+        if flow.closed:
+            if gap > self._closed or (flags0 & (SYN | ACK)) == SYN:
+                return flow.closed
+            return ""
+        return "idle" if gap > self._class_to[flow.lru_class] else ""
+
+    def _create(
+        self, key: FlowKey, t0: int, flags0: int, fwd0: bool, r: Runs, i: int
+    ) -> FlowState:
+        if len(self._flows) >= self._max:
+            self._evict_one()
+        proto = r.proto[i]
+        client_is_src = _client_is_src(proto, flags0, key, fwd0)
+        cls = _TCP if proto == 6 else _UDP if proto == 17 else _OTHER
+        flow = FlowState(
+            key, hash((key, t0)) & _FLOW_ID_MASK, fwd0 if client_is_src else not fwd0, proto,
+            t0, t0, t0, r.vlan[i], r.tunnel[i], lru_ts=t0, lru_class=cls,
+        )
+        self._flows[key] = flow
+        self._lru[cls][key] = flow
+        self.created += 1
+        return flow
+
+    def _reclass(self, flow: FlowState, cls: int, ts: int) -> None:
+        del self._lru[flow.lru_class][flow.key]
+        flow.lru_class, flow.lru_ts = cls, ts
+        self._lru[cls][flow.key] = flow
+
+    def _interim(self, flow: FlowState, ts: int) -> None:
+        self.ended["active"] += 1
+        self._on_end(dataclasses.replace(flow), "active")
+        flow.reset_counters(ts)
+
+    def _end(self, flow: FlowState, reason: str) -> None:
+        del self._flows[flow.key]
+        del self._lru[flow.lru_class][flow.key]
+        self.ended[reason] += 1
+        self._on_end(flow, reason)
+
+    def _evict_one(self) -> None:
+        fronts = [next(iter(d.values())) for d in self._lru if d]
+        self._end(min(fronts, key=lambda f: f.lru_ts), "evicted")
+
+    def expire(self, now: int) -> None:
+        """End flows idle for longer than their timeout at packet time `now`."""
+        for cls, lru in enumerate(self._lru):
+            timeout = self._class_to[cls]
+            while lru:
+                flow = next(iter(lru.values()))
+                if flow.lru_ts + timeout >= now:
+                    break
+                if flow.ts_last + timeout < now:
+                    self._end(flow, flow.closed or "idle")
+                else:  # touched since it was queued: queue it again at its last packet
+                    del lru[flow.key]
+                    flow.lru_ts = flow.ts_last
+                    lru[flow.key] = flow
+
+    def flush(self, reason: str) -> None:
+        """End every flow (`eof` after a replay, `shutdown` on stop)."""
+        for flow in list(self._flows.values()):
+            self._end(flow, flow.closed or reason)
+
+
+def _client_is_src(proto: int, flags0: int, key: FlowKey, fwd0: bool) -> bool:
+    """The initiator is the client: the SYN sender, else the first sender, unless that one
+    looks like a server answering (well-known source port to an ephemeral port)."""
+    if proto == 6 and flags0 & SYN:
+        return not flags0 & ACK
+    pp = key[4]
+    lo_port, hi_port = (pp >> 24) & 0xFFFF, (pp >> 8) & 0xFFFF
+    sport, dport = (lo_port, hi_port) if fwd0 else (hi_port, lo_port)
+    return not (proto in (6, 17) and sport < 1024 <= dport)
