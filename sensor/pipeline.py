@@ -54,7 +54,7 @@ class Summary:
         ]
         if errs:
             out.append("decode errors: " + _fmt(self.decode_errors))
-        if self.skipped:
+        if any(self.skipped.values()):
             out.append("not flows: " + _fmt(self.skipped))
         if self.capture_errors:
             out.append("capture file problems: " + _fmt(self.capture_errors))
@@ -66,7 +66,7 @@ class Summary:
 
 
 def _fmt(c: Counter[str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(c.items()))
+    return ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v)
 
 
 class Pipeline:

@@ -30,7 +30,7 @@ _K = np.array(
 class Runs:
     """Per-run sums for one batch, as Python lists ready for the table's loop.
 
-    Runs of the same flow follow each other in capture order.
+    Runs are listed in the capture order of their first packets.
     """
 
     keys: list[tuple[int, int, int, int, int]]
@@ -101,17 +101,21 @@ def runs_of_batch(
     bf = np.add.reduceat(np.where(f, ln, 0), starts)
     flow_keys = list(zip(*(k[first].tolist() for k in kcols), strict=True))
     first_idx = idx[starts]
+    # apply runs in the order their first packets were captured, as packet by packet would:
+    # flows are then created (and queued for expiry) in time order
+    p = np.argsort(first_idx, kind="stable")
+    st, en = starts[p], ends[p]
     return Runs(
-        keys=[flow_keys[g] for g in gs[starts].tolist()], order=idx, fwd=f,
-        starts=starts.tolist(), ends=ends.tolist(), t_first=ts[starts].tolist(),
-        t_last=np.maximum.reduceat(ts, starts).tolist(), first_flags=fl[starts].tolist(),
-        first_fwd=f[starts].tolist(), n_fwd=nf.tolist(), n_rev=(ends - starts - nf).tolist(),
-        b_fwd=bf.tolist(), b_rev=(bt - bf).tolist(),
-        f_fwd=np.bitwise_or.reduceat(np.where(f, fl, 0), starts).tolist(),
-        f_rev=np.bitwise_or.reduceat(np.where(f, 0, fl), starts).tolist(),
-        payload=np.logical_or.reduceat(c.pl_len[idx] > 0, starts).tolist(),
-        vlan=c.vlan[first_idx].tolist(), tunnel=c.tunnel[first_idx].tolist(),
-        proto=proto[starts].tolist(),
+        keys=[flow_keys[g] for g in gs[st].tolist()], order=idx, fwd=f,
+        starts=st.tolist(), ends=en.tolist(), t_first=ts[st].tolist(),
+        t_last=np.maximum.reduceat(ts, starts)[p].tolist(), first_flags=fl[st].tolist(),
+        first_fwd=f[st].tolist(), n_fwd=nf[p].tolist(), n_rev=(en - st - nf[p]).tolist(),
+        b_fwd=bf[p].tolist(), b_rev=(bt - bf)[p].tolist(),
+        f_fwd=np.bitwise_or.reduceat(np.where(f, fl, 0), starts)[p].tolist(),
+        f_rev=np.bitwise_or.reduceat(np.where(f, 0, fl), starts)[p].tolist(),
+        payload=np.logical_or.reduceat(c.pl_len[idx] > 0, starts)[p].tolist(),
+        vlan=c.vlan[first_idx[p]].tolist(), tunnel=c.tunnel[first_idx[p]].tolist(),
+        proto=proto[st].tolist(),
     )
 
 

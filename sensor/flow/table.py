@@ -202,9 +202,13 @@ class FlowTable:
                     lru[flow.key] = flow
 
     def flush(self, reason: str) -> None:
-        """End every flow (`eof` after a replay, `shutdown` on stop)."""
+        """End every flow (`eof` after a replay, `shutdown` on stop).
+
+        Flows already past their timeout end as they would have at the next sweep.
+        """
         for flow in list(self._flows.values()):
-            self._end(flow, flow.closed or reason)
+            timed_out = flow.ts_last + self._class_to[flow.lru_class] < self.now
+            self._end(flow, flow.closed or ("idle" if timed_out else reason))
 
 
 def _client_is_src(proto: int, flags0: int, key: FlowKey, fwd0: bool) -> bool:

@@ -39,7 +39,7 @@ FLOW_COLUMNS: tuple[Column, ...] = (
     Column("ts_end", "TIMESTAMPTZ", _TS, "Time of the last packet of this record."),
     Column("proto", "VARCHAR", pa.string(),
            "IP protocol name as EVE writes it (TCP, UDP, ICMP, IPv6-ICMP) or its number."),
-    Column("ip_version", "TINYINT", pa.int8(), "4 or 6."),
+    Column("ip_version", "TINYINT", pa.int8(), "IP version of the flow: 4 or 6."),
     Column("src_ip", "VARCHAR", pa.string(), "Client address: the side that started the flow."),
     Column("src_port", "INTEGER", pa.int32(), "Client port (NULL for protocols without ports)."),
     Column("dest_ip", "VARCHAR", pa.string(), "Server address."),
@@ -73,3 +73,10 @@ PARTITION_COLUMNS: tuple[Column, ...] = (
 def arrow_schema(columns: tuple[Column, ...] = FLOW_COLUMNS) -> pa.Schema:
     """Arrow schema of the Parquet files (partition columns excluded)."""
     return pa.schema([pa.field(c.name, c.arrow_type) for c in columns])
+
+
+def markdown(columns: tuple[Column, ...] = FLOW_COLUMNS + PARTITION_COLUMNS) -> str:
+    """The data dictionary as a Markdown table (docs/flows.md is generated from this)."""
+    lines = ["| column | type | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{c.name}` | {c.sql_type} | {c.doc} |" for c in columns]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: system packages the tests use as oracles and real
+# peers, a virtualenv with the package and its test extras, then pytest.
+# Usage: tests/run.sh [pytest args...]      (.ci/run calls exactly this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(tshark wireshark-common)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "tests/run.sh: missing system packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+  fi
+  echo "tests/run.sh: installing ${missing[*]}"
+  echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+set +e
+.venv/bin/python -m pytest "$@"
+rc=$?
+set -e
+if [ "$rc" = 5 ]; then
+  echo "tests/run.sh: pytest collected no tests" >&2
+  exit 0
+fi
+exit "$rc"
