@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 
 import numpy as np
 
 from sensor.capture.base import FrameBatch
 from sensor.decode.columns import PacketColumns
-from sensor.decode.scalar import FragmentCache, decode_frame
+from sensor.decode.scalar import LINKTYPES, FragmentCache, decode_frame
 from sensor.decode.vector import decode_vector
 
 __all__ = ["NOT_ERRORS", "Decoder"]
 
 NOT_ERRORS = frozenset({"non_ip"})
 """Reasons that are normal traffic without a flow (ARP, LLDP, STP), not decode errors."""
+
+log = logging.getLogger(__name__)
 
 _SIGN = 1 << 63
 _WRAP = 1 << 64
@@ -31,10 +34,18 @@ class Decoder:
         self.frags = FragmentCache(fragment_cache)
         self.errors: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
+        self._warned: set[int] = set()
 
     def decode(self, batch: FrameBatch, vector: bool = True) -> PacketColumns:
         """Decode every frame; frames that form no flow stay `ok=False` and are counted."""
         cols = PacketColumns.empty(batch.data, batch.ts, batch.wirelens)
+        if batch.linktype not in LINKTYPES:
+            if batch.linktype not in self._warned:
+                self._warned.add(batch.linktype)
+                log.warning("link type %d is not decoded; its frames are counted as "
+                            "unknown_linktype", batch.linktype)
+            self.errors["unknown_linktype"] += len(batch)
+            return cols
         if vector:
             pending = decode_vector(batch, cols)
             self.skipped["non_ip"] += int(len(batch) - cols.ok.sum() - pending.sum())
