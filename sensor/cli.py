@@ -38,18 +38,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser(
-        "replay", help="replay capture files through the pipeline into the flow store",
+        "replay",
+        help="replay capture files through the pipeline into the flow store",
         description="Replay pcap/pcapng files (optionally gzip-compressed) through the same "
         "pipeline as live capture and write flow records to the DuckDB catalog and its "
         "Parquet segments. Without files, replays the bundled demo capture.",
     )
     r.add_argument("pcaps", nargs="*", type=Path, metavar="PCAP", help="capture files")
-    r.add_argument("--db", type=Path, help="DuckDB catalog file (default: config "
-                   "storage.catalog, else ./sensor.duckdb); segments go to <db>.data/")
+    r.add_argument(
+        "--db",
+        type=Path,
+        help="DuckDB catalog file (default: config "
+        "storage.catalog, else ./sensor.duckdb); segments go to <db>.data/",
+    )
     r.add_argument("-c", "--config", type=Path, help="site configuration YAML")
     r.add_argument("--sensor-name", help="sensor name stored with each record")
-    r.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
-                   help="progress bar on stderr (auto: only when stderr is a terminal)")
+    r.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr (auto: only when stderr is a terminal)",
+    )
     r.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
     return p
 
@@ -59,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
-        format="sensor: %(levelname)s: %(message)s", stream=sys.stderr,
+        format="sensor: %(levelname)s: %(message)s",
+        stream=sys.stderr,
     )
     try:
         if args.command == "replay":
@@ -86,11 +96,16 @@ def _replay(args: argparse.Namespace) -> int:
     paths = args.pcaps or [demo_capture()]
     sources: list[PacketSource] = [open_capture(p) for p in paths]  # fail before any work
     st = cfg.storage
-    store = FlowStore(StoreConfig(
-        catalog=st.catalog, sensor=cfg.sensor.name, data_dir=st.data_dir,
-        flush_rows=st.flush_rows, flush_seconds=st.flush_seconds,
-        max_buffered_rows=st.max_buffered_rows,
-    ))
+    store = FlowStore(
+        StoreConfig(
+            catalog=st.catalog,
+            sensor=cfg.sensor.name,
+            data_dir=st.data_dir,
+            flush_rows=st.flush_rows,
+            flush_seconds=st.flush_seconds,
+            max_buffered_rows=st.max_buffered_rows,
+        )
+    )
     pipe = Pipeline(cfg, [store])
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     bar = _Progress() if show else None
@@ -100,8 +115,10 @@ def _replay(args: argparse.Namespace) -> int:
     if not args.quiet:
         for line in summary.lines():
             print(line)
-        print(f"flow store: {st.catalog} (segments in {store.data_dir}); "
-              f"rows_written={store.stats.rows_written} write_errors={store.stats.write_errors}")
+        print(
+            f"flow store: {st.catalog} (segments in {store.data_dir}); "
+            f"rows_written={store.stats.rows_written} write_errors={store.stats.write_errors}"
+        )
     failed = store.stats.rows_dropped or summary.sink_errors
     return 1 if failed else 0
 

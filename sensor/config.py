@@ -21,7 +21,12 @@ from sensor.errors import ConfigError
 from sensor.flow.table import FlowTimeouts
 
 __all__ = [
-    "FlowConfig", "SensorConfig", "SensorInfo", "StorageConfig", "build", "load_config",
+    "FlowConfig",
+    "SensorConfig",
+    "SensorInfo",
+    "StorageConfig",
+    "build",
+    "load_config",
 ]
 
 
@@ -37,7 +42,7 @@ class SensorInfo:
 class FlowConfig:
     """Flow table limits and timeouts."""
 
-    timeouts: FlowTimeouts = FlowTimeouts()
+    timeouts: FlowTimeouts = field(default_factory=FlowTimeouts)
     max_flows: int = 500_000
 
     def __post_init__(self) -> None:
@@ -61,8 +66,8 @@ class SensorConfig:
     """The whole configuration file."""
 
     sensor: SensorInfo = field(default_factory=SensorInfo)
-    flow: FlowConfig = FlowConfig()
-    storage: StorageConfig = StorageConfig()
+    flow: FlowConfig = field(default_factory=FlowConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
 
 def load_config(path: str | Path | None) -> SensorConfig:
@@ -139,7 +144,9 @@ def _convert(tp: Any, node: yaml.Node, file: str, where: str) -> Any:
 
 def _scalar(tp: Any, node: yaml.Node, file: str, where: str) -> Any:
     if not isinstance(node, yaml.ScalarNode):
-        raise _err(file, node, where, f"expected a {getattr(tp, '__name__', tp)}, got {_kind(node)}")
+        raise _err(
+            file, node, where, f"expected a {getattr(tp, '__name__', tp)}, got {_kind(node)}"
+        )
     value = _plain(node)
     try:
         if tp is bool:

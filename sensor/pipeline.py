@@ -98,7 +98,8 @@ class Pipeline:
         s.flow_packets += int(cols.ok.sum())
 
     def run(
-        self, sources: Sequence[PacketSource],
+        self,
+        sources: Sequence[PacketSource],
         progress: Callable[[PacketSource, Summary], None] | None = None,
     ) -> Summary:
         """Replay every source in order, then end all flows (`eof`) and close the sinks."""

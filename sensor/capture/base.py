@@ -7,8 +7,8 @@ blocks of frames in the same way, so file replay and live capture share the pipe
 
 from __future__ import annotations
 
-from collections import Counter
 import mmap
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol

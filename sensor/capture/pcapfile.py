@@ -7,6 +7,7 @@ that is not a capture at all raises CaptureError with a one-line reason.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import mmap
@@ -69,10 +70,8 @@ def _release(data: mmap.mmap, begin: int, end: int) -> None:
     page = mmap.PAGESIZE
     start = begin - begin % page
     if end - start >= page and hasattr(data, "madvise"):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             data.madvise(mmap.MADV_DONTNEED, start, (end - start) // page * page)
-        except (OSError, ValueError):
-            pass
 
 
 def _size(f: BinaryIO) -> int | None:
@@ -86,7 +85,12 @@ class CaptureFile:
     """A PacketSource over one capture file."""
 
     def __init__(
-        self, name: str, raw: BinaryIO, stream: BinaryIO, magic: bytes, total: int | None,
+        self,
+        name: str,
+        raw: BinaryIO,
+        stream: BinaryIO,
+        magic: bytes,
+        total: int | None,
         block_bytes: int,
     ) -> None:
         self.name = name
@@ -209,9 +213,7 @@ class _PcapFormat:
     limit: int  # largest plausible captured length
 
 
-def _walk_pcap(
-    data: Buffer, pos: int, stop: int, fmt: _PcapFormat
-) -> tuple[list[int], int, bool]:
+def _walk_pcap(data: Buffer, pos: int, stop: int, fmt: _PcapFormat) -> tuple[list[int], int, bool]:
     """Walk record headers from `pos` until past `stop` or the end of the whole records.
 
     Returns record offsets, the offset after the last whole record, and a corruption flag.
@@ -245,9 +247,7 @@ def _walk_pcap(
     return offs, pos, False
 
 
-def _check_lengths(
-    data: Buffer, offs: list[int], pos: int, fmt: _PcapFormat
-) -> tuple[int, bool]:
+def _check_lengths(data: Buffer, offs: list[int], pos: int, fmt: _PcapFormat) -> tuple[int, bool]:
     """Find the first record with an impossible length; cut the offsets there."""
     u8 = np.frombuffer(data, dtype=np.uint8)
     starts = np.array(offs, dtype=np.int64)

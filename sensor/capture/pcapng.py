@@ -123,7 +123,13 @@ class PcapngWalker:
         self._ifaces.append(_Interface(linktype, snaplen, units or 1_000_000, offset * 10**9))
 
     def _frame(
-        self, data: bytes, iface: int, raw_ts: int | None, start: int, cap: int, wire: int,
+        self,
+        data: bytes,
+        iface: int,
+        raw_ts: int | None,
+        start: int,
+        cap: int,
+        wire: int,
         room: int,
     ) -> FrameBatch | None:
         if iface >= len(self._ifaces):
@@ -149,6 +155,10 @@ class PcapngWalker:
         cols = np.array(self._rows, dtype=np.int64).reshape(-1, 4)
         self._rows = []
         return FrameBatch(
-            self._linktype, data, cols[:, 0].copy(), cols[:, 1].copy(), cols[:, 2].copy(),
+            self._linktype,
+            data,
+            cols[:, 0].copy(),
+            cols[:, 1].copy(),
+            cols[:, 2].copy(),
             cols[:, 3].copy(),
         )

@@ -57,8 +57,23 @@ class PacketColumns:
             return np.zeros(n, dtype=np.int64)
 
         return cls(
-            data, ts, wirelen, np.zeros(n, dtype=np.bool_), z(), z(), z(), z(), z(), z(), z(),
-            z(), z(), z(), z(), np.full(n, -1, dtype=np.int64), z(),
+            data,
+            ts,
+            wirelen,
+            np.zeros(n, dtype=np.bool_),
+            z(),
+            z(),
+            z(),
+            z(),
+            z(),
+            z(),
+            z(),
+            z(),
+            z(),
+            z(),
+            z(),
+            np.full(n, -1, dtype=np.int64),
+            z(),
         )
 
     def __len__(self) -> int:

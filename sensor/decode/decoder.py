@@ -42,8 +42,10 @@ class Decoder:
         if batch.linktype not in LINKTYPES:
             if batch.linktype not in self._warned:
                 self._warned.add(batch.linktype)
-                log.warning("link type %d is not decoded; its frames are counted as "
-                            "unknown_linktype", batch.linktype)
+                log.warning(
+                    "link type %d is not decoded; its frames are counted as unknown_linktype",
+                    batch.linktype,
+                )
             self.errors["unknown_linktype"] += len(batch)
             return cols
         if vector:

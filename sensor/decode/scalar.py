@@ -21,8 +21,18 @@ ETHERNET, NULL, RAW, LOOP, SLL, SLL2 = 1, 0, 101, 108, 113, 276
 LINKTYPES: Final = frozenset({ETHERNET, NULL, RAW, 12, 14, LOOP, SLL, SLL2, 228, 229})
 ICMP4_PAIRS: Final = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
 ICMP6_PAIRS: Final = {
-    128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130,
-    139: 140, 140: 139, 144: 145, 145: 144,
+    128: 129,
+    129: 128,
+    133: 134,
+    134: 133,
+    135: 136,
+    136: 135,
+    130: 131,
+    131: 130,
+    139: 140,
+    140: 139,
+    144: 145,
+    145: 144,
 }
 _V6_EXT: Final = frozenset({0, 43, 60, 135, 139, 140, 253, 254})
 _T_VLAN, _T_GRE, _T_ERSPAN, _T_VXLAN, _T_IPIP, _T_MPLS, _T_PPPOE = 1, 2, 3, 4, 5, 6, 7
@@ -77,7 +87,9 @@ def decode_frame(
     if linktype in (NULL, LOOP):
         return _null(f, off, linktype)
     if linktype == SLL:
-        return _ethertype(f, off + 16, _u16(data, off + 14)[0]) if caplen >= 16 else "truncated_link"
+        return (
+            _ethertype(f, off + 16, _u16(data, off + 14)[0]) if caplen >= 16 else "truncated_link"
+        )
     if linktype == SLL2:
         return _ethertype(f, off + 20, _u16(data, off)[0]) if caplen >= 20 else "truncated_link"
     return "unknown_linktype"
@@ -218,7 +230,14 @@ def _ipv6(f: _Frame, off: int) -> Decoded | str:
 
 
 def _fragment(
-    f: _Frame, ver: int, src: bytes, dst: bytes, proto: int, ident: int, frag: int, l4: int,
+    f: _Frame,
+    ver: int,
+    src: bytes,
+    dst: bytes,
+    proto: int,
+    ident: int,
+    frag: int,
+    l4: int,
     ip_end: int,
 ) -> Decoded | str:
     key = (src, dst, proto, ident)

@@ -124,8 +124,16 @@ def _null(g: _Gather, off: I64, end: I64) -> LinkResult:
 
 
 _LINKS: dict[int, Callable[[_Gather, I64, I64], LinkResult]] = {
-    1: _eth, 113: _sll, 276: _sll2, 101: _raw, 12: _raw, 14: _raw, 228: _raw, 229: _raw,
-    0: _null, 108: _null,
+    1: _eth,
+    113: _sll,
+    276: _sll2,
+    101: _raw,
+    12: _raw,
+    14: _raw,
+    228: _raw,
+    229: _raw,
+    0: _null,
+    108: _null,
 }
 
 
@@ -164,7 +172,12 @@ def _ipv6(g: _Gather, c: PacketColumns, m: BoolA, l3: I64, end: I64) -> BoolA:
 
 
 def _transport(
-    g: _Gather, c: PacketColumns, m: BoolA, proto: I64, l4: I64, ip_end: I64,
+    g: _Gather,
+    c: PacketColumns,
+    m: BoolA,
+    proto: I64,
+    l4: I64,
+    ip_end: I64,
     icmp: tuple[I64, BoolA],
 ) -> BoolA:
     tcp = m & (proto == 6)
@@ -181,7 +194,9 @@ def _transport(
     itype, code = g.u8at(l4), g.u8at(l4 + 1)
     pair_to, has_pair = icmp
     sport = np.where(icm, itype, np.where(other, 0, sport))
-    dport = np.where(icm, np.where(has_pair[itype], pair_to[itype], code), np.where(other, 0, dport))
+    dport = np.where(
+        icm, np.where(has_pair[itype], pair_to[itype], code), np.where(other, 0, dport)
+    )
     pl = np.where(tcp, np.minimum(l4 + doff, ip_end), np.where(udp, l4 + 8, l4))
     c.proto[done] = proto[done]
     c.sport[done] = sport[done]

@@ -5,5 +5,10 @@ from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable, FlowTimeouts
 
 __all__ = [
-    "FlowKey", "FlowState", "FlowTable", "FlowTimeouts", "community_id", "key_addresses",
+    "FlowKey",
+    "FlowState",
+    "FlowTable",
+    "FlowTimeouts",
+    "community_id",
+    "key_addresses",
 ]

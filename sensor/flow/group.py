@@ -21,8 +21,14 @@ __all__ = ["Runs", "runs_of_batch"]
 I64 = npt.NDArray[np.int64]
 BoolA = npt.NDArray[np.bool_]
 _K = np.array(
-    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x27D4EB2F165667C5,
-     0xFF51AFD7ED558CCD], dtype=np.uint64,
+    [
+        0x9E3779B97F4A7C15,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+        0x27D4EB2F165667C5,
+        0xFF51AFD7ED558CCD,
+    ],
+    dtype=np.uint64,
 )
 
 
@@ -106,15 +112,24 @@ def runs_of_batch(
     p = np.argsort(first_idx, kind="stable")
     st, en = starts[p], ends[p]
     return Runs(
-        keys=[flow_keys[g] for g in gs[st].tolist()], order=idx, fwd=f,
-        starts=st.tolist(), ends=en.tolist(), t_first=ts[st].tolist(),
-        t_last=np.maximum.reduceat(ts, starts)[p].tolist(), first_flags=fl[st].tolist(),
-        first_fwd=f[st].tolist(), n_fwd=nf[p].tolist(), n_rev=(en - st - nf[p]).tolist(),
-        b_fwd=bf[p].tolist(), b_rev=(bt - bf)[p].tolist(),
+        keys=[flow_keys[g] for g in gs[st].tolist()],
+        order=idx,
+        fwd=f,
+        starts=st.tolist(),
+        ends=en.tolist(),
+        t_first=ts[st].tolist(),
+        t_last=np.maximum.reduceat(ts, starts)[p].tolist(),
+        first_flags=fl[st].tolist(),
+        first_fwd=f[st].tolist(),
+        n_fwd=nf[p].tolist(),
+        n_rev=(en - st - nf[p]).tolist(),
+        b_fwd=bf[p].tolist(),
+        b_rev=(bt - bf)[p].tolist(),
         f_fwd=np.bitwise_or.reduceat(np.where(f, fl, 0), starts)[p].tolist(),
         f_rev=np.bitwise_or.reduceat(np.where(f, 0, fl), starts)[p].tolist(),
         payload=np.logical_or.reduceat(c.pl_len[idx] > 0, starts)[p].tolist(),
-        vlan=c.vlan[first_idx[p]].tolist(), tunnel=c.tunnel[first_idx[p]].tolist(),
+        vlan=c.vlan[first_idx[p]].tolist(),
+        tunnel=c.tunnel[first_idx[p]].tolist(),
         proto=proto[st].tolist(),
     )
 

@@ -39,8 +39,12 @@ def key_addresses(key: FlowKey) -> tuple[bytes, int, bytes, int, int, int]:
     """(lo address bytes, lo port, hi address bytes, hi port, proto, ver) of a key."""
     lo_port, hi_port, proto, ver = unpack_ports(key[4])
     return (
-        _addr_bytes(key[0], key[1], ver), lo_port, _addr_bytes(key[2], key[3], ver), hi_port,
-        proto, ver,
+        _addr_bytes(key[0], key[1], ver),
+        lo_port,
+        _addr_bytes(key[2], key[3], ver),
+        hi_port,
+        proto,
+        ver,
     )
 
 
@@ -50,8 +54,10 @@ def address_text(raw: bytes) -> str:
 
 
 _PORT_PROTOS = frozenset({1, 6, 17, 58, 132})
-_ICMP_ONE_WAY = {1: frozenset({8, 0, 13, 14, 15, 16, 10, 9, 17, 18}),
-                 58: frozenset({128, 129, 133, 134, 135, 136, 130, 131, 139, 140, 144, 145})}
+_ICMP_ONE_WAY = {
+    1: frozenset({8, 0, 13, 14, 15, 16, 10, 9, 17, 18}),
+    58: frozenset({128, 129, 133, 134, 135, 136, 130, 131, 139, 140, 144, 145}),
+}
 
 
 def community_id(

@@ -7,7 +7,7 @@ from typing import Any
 
 from sensor.flow.key import FlowKey
 
-__all__ = ["FIN", "RST", "SYN", "ACK", "FlowState"]
+__all__ = ["ACK", "FIN", "RST", "SYN", "FlowState"]
 
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -37,7 +37,9 @@ class FlowState:
     lru_class: int = 0
     inspecting: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
-    """Application-layer fields found by extractors (column name -> value)."""
+    """Application-layer fields found by extractors, by dotted name (`tls.sni`)."""
+    ext: Any = None
+    """Inspection state while the flow is being inspected (owned by the Inspector)."""
 
     def add(self, fwd: tuple[int, int, int], rev: tuple[int, int, int], t_last: int) -> None:
         """Add packets/bytes/flags seen from the lo side (`fwd`) and the hi side (`rev`)."""

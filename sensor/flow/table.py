@@ -82,9 +82,15 @@ class FlowTable:
                     self._walk(cols, r, i)
                 else:
                     self._apply(
-                        key, r.t_first[i], r.t_last[i], r.first_flags[i], r.first_fwd[i],
-                        (r.n_fwd[i], r.b_fwd[i], r.f_fwd[i]), (r.n_rev[i], r.b_rev[i], r.f_rev[i]),
-                        r, i,
+                        key,
+                        r.t_first[i],
+                        r.t_last[i],
+                        r.first_flags[i],
+                        r.first_fwd[i],
+                        (r.n_fwd[i], r.b_fwd[i], r.f_fwd[i]),
+                        (r.n_rev[i], r.b_rev[i], r.f_rev[i]),
+                        r,
+                        i,
                     )
             self.now = max(self.now, int(cols.ts[sel].max()))
         self.expire(self.now)
@@ -104,8 +110,17 @@ class FlowTable:
             flow = self._flows.get(key)
             if flow is None or flow.closed or ts[k] - flow.ts_start >= self._active:
                 one, none = (1, ln[k], fl[k]), (0, 0, 0)
-                self._apply(key, ts[k], ts[k], fl[k], fw[k], one if fw[k] else none,
-                            none if fw[k] else one, r, i)
+                self._apply(
+                    key,
+                    ts[k],
+                    ts[k],
+                    fl[k],
+                    fw[k],
+                    one if fw[k] else none,
+                    none if fw[k] else one,
+                    r,
+                    i,
+                )
                 k += 1
                 continue
             deadline = flow.ts_start + self._active
@@ -118,13 +133,30 @@ class FlowTable:
                 acc[d + 2] |= fl[j]
                 last = max(last, ts[j])
                 j += 1
-            self._apply(key, ts[k], last, fl[k], fw[k], (acc[0], acc[1], acc[2]),
-                        (acc[3], acc[4], acc[5]), r, i)
+            self._apply(
+                key,
+                ts[k],
+                last,
+                fl[k],
+                fw[k],
+                (acc[0], acc[1], acc[2]),
+                (acc[3], acc[4], acc[5]),
+                r,
+                i,
+            )
             k = j
 
     def _apply(
-        self, key: FlowKey, t0: int, t1: int, flags0: int, fwd0: bool,
-        fwd: tuple[int, int, int], rev: tuple[int, int, int], r: Runs, i: int,
+        self,
+        key: FlowKey,
+        t0: int,
+        t1: int,
+        flags0: int,
+        fwd0: bool,
+        fwd: tuple[int, int, int],
+        rev: tuple[int, int, int],
+        r: Runs,
+        i: int,
     ) -> FlowState:
         flow = self._flows.get(key)
         if flow is not None:
@@ -149,17 +181,24 @@ class FlowTable:
             return ""
         return "idle" if gap > self._class_to[flow.lru_class] else ""
 
-    def _create(
-        self, key: FlowKey, t0: int, flags0: int, fwd0: bool, r: Runs, i: int
-    ) -> FlowState:
+    def _create(self, key: FlowKey, t0: int, flags0: int, fwd0: bool, r: Runs, i: int) -> FlowState:
         if len(self._flows) >= self._max:
             self._evict_one()
         proto = r.proto[i]
         client_is_src = _client_is_src(proto, flags0, key, fwd0)
         cls = _TCP if proto == 6 else _UDP if proto == 17 else _OTHER
         flow = FlowState(
-            key, hash((key, t0)) & _FLOW_ID_MASK, fwd0 if client_is_src else not fwd0, proto,
-            t0, t0, t0, r.vlan[i], r.tunnel[i], lru_ts=t0, lru_class=cls,
+            key,
+            hash((key, t0)) & _FLOW_ID_MASK,
+            fwd0 if client_is_src else not fwd0,
+            proto,
+            t0,
+            t0,
+            t0,
+            r.vlan[i],
+            r.tunnel[i],
+            lru_ts=t0,
+            lru_class=cls,
         )
         self._flows[key] = flow
         self._lru[cls][key] = flow

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -117,8 +118,11 @@ class FlowStore:
                 self._write_table(self._pending[0])
             except OSError as e:
                 self.stats.write_errors += 1
-                log.error("flow store: cannot write %d rows (%s); will retry",
-                          sum(len(t) for t in self._pending), e)
+                log.error(
+                    "flow store: cannot write %d rows (%s); will retry",
+                    sum(len(t) for t in self._pending),
+                    e,
+                )
                 self._drop_excess()
                 break
             self._pending.pop(0)

@@ -29,13 +29,57 @@ U64 = npt.NDArray[np.uint64]
 _HEX = np.array([f"{i:02x}" for i in range(256)], dtype=object)
 _PROTO = np.array([PROTO_NAMES.get(i, str(i)) for i in range(256)], dtype=object)
 _TUNNEL = np.array([t or None for t in TUNNELS], dtype=object)
-_PAIRED_ICMP = np.array([0, 8, 9, 10, 13, 14, 15, 16, 17, 18, 128, 129, 130, 131, 133, 134,
-                         135, 136, 139, 140, 144, 145])
+_PAIRED_ICMP = np.array(
+    [
+        0,
+        8,
+        9,
+        10,
+        13,
+        14,
+        15,
+        16,
+        17,
+        18,
+        128,
+        129,
+        130,
+        131,
+        133,
+        134,
+        135,
+        136,
+        139,
+        140,
+        144,
+        145,
+    ]
+)
 _PORT_PROTOS = np.array([1, 6, 17, 58, 132])
-_CID4 = np.dtype([("seed", ">u2"), ("s", ">u4"), ("d", ">u4"), ("p", "u1"), ("z", "u1"),
-                  ("sp", ">u2"), ("dp", ">u2")])
-_CID6 = np.dtype([("seed", ">u2"), ("sh", ">u8"), ("sl", ">u8"), ("dh", ">u8"), ("dl", ">u8"),
-                  ("p", "u1"), ("z", "u1"), ("sp", ">u2"), ("dp", ">u2")])
+_CID4 = np.dtype(
+    [
+        ("seed", ">u2"),
+        ("s", ">u4"),
+        ("d", ">u4"),
+        ("p", "u1"),
+        ("z", "u1"),
+        ("sp", ">u2"),
+        ("dp", ">u2"),
+    ]
+)
+_CID6 = np.dtype(
+    [
+        ("seed", ">u2"),
+        ("sh", ">u8"),
+        ("sl", ">u8"),
+        ("dh", ">u8"),
+        ("dl", ">u8"),
+        ("p", "u1"),
+        ("z", "u1"),
+        ("sp", ">u2"),
+        ("dp", ">u2"),
+    ]
+)
 
 
 class RecordBuffer:
@@ -53,11 +97,29 @@ class RecordBuffer:
     def append(self, f: FlowState, reason: str) -> None:
         """Copy the numbers of `f` now: the flow object goes on changing after an interim."""
         k = f.key
-        self._rows.append((
-            f.flow_id, f.segment, f.ts_start, f.ts_last, k[0], k[1], k[2], k[3], k[4],
-            f.client_is_lo, f.pkts_ts, f.pkts_tc, f.bytes_ts, f.bytes_tc, f.flags_ts,
-            f.flags_tc, f.vlan, f.tunnel, reason,
-        ))
+        self._rows.append(
+            (
+                f.flow_id,
+                f.segment,
+                f.ts_start,
+                f.ts_last,
+                k[0],
+                k[1],
+                k[2],
+                k[3],
+                k[4],
+                f.client_is_lo,
+                f.pkts_ts,
+                f.pkts_tc,
+                f.bytes_ts,
+                f.bytes_tc,
+                f.flags_ts,
+                f.flags_tc,
+                f.vlan,
+                f.tunnel,
+                reason,
+            )
+        )
 
     def take(self) -> pa.Table | None:
         """All buffered records as one Arrow table; the buffer is emptied."""
@@ -69,8 +131,26 @@ class RecordBuffer:
     def _build(self, rows: list[tuple[Any, ...]]) -> pa.Table:
         cols = list(zip(*rows, strict=True))
         num = np.array(cols[:18], dtype=np.int64)  # numbers; bool client_is_lo becomes 0/1
-        (fid, seg, t0, t1, k0, k1, k2, k3, pp, cl, p_ts, p_tc, b_ts, b_tc, f_ts, f_tc,
-         vlan, tun) = num
+        (
+            fid,
+            seg,
+            t0,
+            t1,
+            k0,
+            k1,
+            k2,
+            k3,
+            pp,
+            cl,
+            p_ts,
+            p_tc,
+            b_ts,
+            b_tc,
+            f_ts,
+            f_tc,
+            vlan,
+            tun,
+        ) = num
         c = cl.astype(np.bool_)
         ver, proto = pp >> 40, pp & 0xFF
         lo_port, hi_port = (pp >> 24) & 0xFFFF, (pp >> 8) & 0xFFFF
@@ -81,17 +161,27 @@ class RecordBuffer:
         icmp = (proto == 1) | (proto == 58)
         tcp = proto == 6
         arrays = [
-            pa.array(fid), pa.array(seg.astype(np.int32)),
+            pa.array(fid),
+            pa.array(seg.astype(np.int32)),
             pa.array(self._community_ids(ver, proto, sh, sl, dh, dl, sport, dport)),
-            pa.array(t0 // 1000), pa.array(t1 // 1000), pa.array(_PROTO[proto]),
-            pa.array(ver.astype(np.int8)), self._addr_text(ver, sh, sl),
-            pa.array(sport.astype(np.int32), mask=~ported), self._addr_text(ver, dh, dl),
+            pa.array(t0 // 1000),
+            pa.array(t1 // 1000),
+            pa.array(_PROTO[proto]),
+            pa.array(ver.astype(np.int8)),
+            self._addr_text(ver, sh, sl),
+            pa.array(sport.astype(np.int32), mask=~ported),
+            self._addr_text(ver, dh, dl),
             pa.array(dport.astype(np.int32), mask=~ported),
             pa.array(sport.astype(np.int32), mask=~icmp),
-            pa.array(p_ts), pa.array(p_tc), pa.array(b_ts), pa.array(b_tc),
-            pa.array(_HEX[f_ts & 0xFF], mask=~tcp), pa.array(_HEX[f_tc & 0xFF], mask=~tcp),
+            pa.array(p_ts),
+            pa.array(p_tc),
+            pa.array(b_ts),
+            pa.array(b_tc),
+            pa.array(_HEX[f_ts & 0xFF], mask=~tcp),
+            pa.array(_HEX[f_tc & 0xFF], mask=~tcp),
             pa.array(cols[18], type=pa.string()),
-            pa.array(vlan.astype(np.int32), mask=vlan < 0), pa.array(_TUNNEL[tun]),
+            pa.array(vlan.astype(np.int32), mask=vlan < 0),
+            pa.array(_TUNNEL[tun]),
         ]
         return pa.Table.from_arrays(
             [a.cast(f.type) for a, f in zip(arrays, self._schema, strict=True)],
@@ -114,7 +204,8 @@ class RecordBuffer:
             s = cache.get((h, l_))
             if s is None:
                 raw = (h & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big") + (
-                    l_ & 0xFFFFFFFFFFFFFFFF).to_bytes(8, "big")
+                    l_ & 0xFFFFFFFFFFFFFFFF
+                ).to_bytes(8, "big")
                 s = cache[(h, l_)] = socket.inet_ntop(socket.AF_INET6, raw)
             out[i] = s
         return pa.array(out, type=pa.string())
@@ -139,14 +230,21 @@ class RecordBuffer:
             rec["seed"], rec["p"] = self._seed, proto[rows]
             rec["sp"], rec["dp"] = s_p[rows], d_p[rows]
             if is6:
-                rec["sh"], rec["sl"], rec["dh"], rec["dl"] = s_h[rows], s_l[rows], d_h[rows], d_l[rows]
+                rec["sh"], rec["sl"], rec["dh"], rec["dl"] = (
+                    s_h[rows],
+                    s_l[rows],
+                    d_h[rows],
+                    d_l[rows],
+                )
             else:
                 rec["s"], rec["d"] = s_l[rows], d_l[rows]
             _hash_rows(rec, np.isin(proto[rows], _PORT_PROTOS), rows.tolist(), out)
         return out
 
 
-def _hash_rows(rec: np.ndarray, ported: npt.NDArray[np.bool_], rows: list[int], out: list[str]) -> None:
+def _hash_rows(
+    rec: np.ndarray, ported: npt.NDArray[np.bool_], rows: list[int], out: list[str]
+) -> None:
     size = rec.dtype.itemsize
     buf = rec.tobytes()
     sha1, b64 = hashlib.sha1, binascii.b2a_base64
