@@ -14,7 +14,7 @@ from sensor.decode.vector import decode_vector
 
 __all__ = ["NOT_ERRORS", "Decoder"]
 
-NOT_ERRORS = frozenset({"non_ip"})
+NOT_ERRORS = frozenset({"non_ip", "encrypted_80211"})
 """Reasons that are normal traffic without a flow (ARP, LLDP, STP), not decode errors."""
 
 log = logging.getLogger(__name__)

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from typing import Final
 
 from sensor.capture.base import Buffer
+from sensor.decode.wifi import WIFI_LINKTYPES, wifi_payload
 
 __all__ = ["ICMP4_PAIRS", "ICMP6_PAIRS", "LINKTYPES", "Decoded", "FragmentCache", "decode_frame"]
 
@@ -18,7 +19,9 @@ Decoded = tuple[int, bytes, bytes, int, int, int, int, int, int, int, int]
 """(ver, src, dst, proto, sport, dport, tcp_flags, payload_off, payload_len, vlan, tunnel)."""
 
 ETHERNET, NULL, RAW, LOOP, SLL, SLL2 = 1, 0, 101, 108, 113, 276
-LINKTYPES: Final = frozenset({ETHERNET, NULL, RAW, 12, 14, LOOP, SLL, SLL2, 228, 229})
+LINKTYPES: Final = (
+    frozenset({ETHERNET, NULL, RAW, 12, 14, LOOP, SLL, SLL2, 228, 229}) | WIFI_LINKTYPES
+)
 ICMP4_PAIRS: Final = {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17}
 ICMP6_PAIRS: Final = {
     128: 129,
@@ -35,9 +38,10 @@ ICMP6_PAIRS: Final = {
     145: 144,
 }
 _V6_EXT: Final = frozenset({0, 43, 60, 135, 139, 140, 253, 254})
-_T_VLAN, _T_GRE, _T_ERSPAN, _T_VXLAN, _T_IPIP, _T_MPLS, _T_PPPOE = 1, 2, 3, 4, 5, 6, 7
+_T_VLAN, _T_GRE, _T_ERSPAN, _T_VXLAN, _T_IPIP, _T_MPLS, _T_PPPOE, _T_GTP = 1, 2, 3, 4, 5, 6, 7, 8
 MAX_DEPTH: Final = 4
 VXLAN_PORT: Final = 4789
+GTPU_PORT: Final = 2152
 _u16 = struct.Struct("!H").unpack_from
 
 
@@ -92,6 +96,12 @@ def decode_frame(
         )
     if linktype == SLL2:
         return _ethertype(f, off + 20, _u16(data, off)[0]) if caplen >= 20 else "truncated_link"
+    if linktype in WIFI_LINKTYPES:
+        res = wifi_payload(linktype, data, off, f.end)
+        if isinstance(res, str):
+            return res
+        et, l3, f.end = res
+        return _ethertype(f, l3, et)
     return "unknown_linktype"
 
 
@@ -181,6 +191,8 @@ def _ipv4(f: _Frame, off: int) -> Decoded | str:
     if vihl >> 4 != 4:
         return "bad_ip_version"
     total = _u16(data, off + 2)[0]
+    if total == 0:  # captured before TCP segmentation offload filled it in: the frame decides
+        total = end - off
     if ihl < 20 or total < ihl or off + ihl > end:
         return "bad_ip_header"
     ip_end = min(off + total, end)
@@ -269,6 +281,10 @@ def _transport(
         sport, dport = struct.unpack_from("!HH", data, l4)
         if dport == VXLAN_PORT and l4 + 16 <= ip_end and data[l4 + 8] & 0x08:
             return _tunnel(f, _T_VXLAN, lambda: _ethernet(f, l4 + 16))
+        if GTPU_PORT in (sport, dport):
+            inner = _gtpu(data, l4 + 8, ip_end)
+            if inner is not None:
+                return _tunnel(f, _T_GTP, lambda: _by_version(f, inner))
         return (ver, src, dst, 17, sport, dport, 0, l4 + 8, ip_end - l4 - 8, f.vlan, f.tunnel)
     if proto in (1, 58):
         if l4 + 2 > ip_end:
@@ -286,6 +302,23 @@ def _transport(
     elif proto == 41:
         return _tunnel(f, _T_IPIP, lambda: _ipv6(f, l4))
     return (ver, src, dst, proto, 0, 0, 0, l4, max(ip_end - l4, 0), f.vlan, f.tunnel)
+
+
+def _gtpu(data: Buffer, off: int, end: int) -> int | None:
+    """Offset of the user packet inside a GTP-U G-PDU, or None if it is something else."""
+    if off + 8 > end or data[off] >> 4 != 3 or data[off + 1] != 0xFF:  # v1, PT=1, G-PDU
+        return None
+    p = off + 8
+    if data[off] & 0x07:  # sequence number, N-PDU number, next extension type
+        if p + 4 > end:
+            return None
+        nxt, p = data[p + 3], p + 4
+        while nxt and p < end:  # extension headers: length in 4-octet units, next type last
+            size = data[p] * 4
+            if size == 0 or p + size > end:
+                return None
+            nxt, p = data[p + size - 1], p + size
+    return p if p < end and data[p] >> 4 in (4, 6) else None
 
 
 def _tunnel(f: _Frame, kind: int, inner: object) -> Decoded | str:

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from sensor.capture.base import FrameBatch
 from sensor.decode.columns import PacketColumns
-from sensor.decode.scalar import ICMP4_PAIRS, ICMP6_PAIRS, VXLAN_PORT
+from sensor.decode.scalar import GTPU_PORT, ICMP4_PAIRS, ICMP6_PAIRS, VXLAN_PORT
 
 __all__ = ["decode_vector"]
 
@@ -188,7 +188,7 @@ def _transport(
     tcp &= (l4 + 20 <= ip_end) & (doff >= 20)
     udp &= l4 + 8 <= ip_end
     sport, dport = g.u16(l4), g.u16(l4 + 2)
-    udp &= dport != VXLAN_PORT
+    udp &= (dport != VXLAN_PORT) & (dport != GTPU_PORT) & (sport != GTPU_PORT)  # tunnels
     icm &= l4 + 2 <= ip_end
     done = tcp | udp | icm | other
     itype, code = g.u8at(l4), g.u8at(l4 + 1)

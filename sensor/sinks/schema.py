@@ -98,7 +98,7 @@ FLOW_COLUMNS: tuple[Column, ...] = (
         "tunnel",
         "VARCHAR",
         pa.string(),
-        "Encapsulation the packets arrived in: vlan, gre, erspan, vxlan, ipip, mpls, pppoe.",
+        "Encapsulation the packets arrived in: vlan, gre, erspan, vxlan, ipip, mpls, pppoe, gtp.",
     ),
 )
 
