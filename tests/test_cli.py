@@ -12,8 +12,14 @@ from sensor.cli import main
 
 
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "sensor", *args], cwd=cwd, text=True,
-                          capture_output=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "sensor", *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_replay_without_arguments_replays_the_demo_into_sensor_duckdb(tmp_path: Path) -> None:
@@ -57,6 +63,10 @@ def test_bad_config_names_file_line_and_key(tmp_path: Path) -> None:
 
 
 def test_help_lists_replay() -> None:
-    res = subprocess.run([sys.executable, "-m", "sensor", "replay", "--help"], text=True,
-                         capture_output=True, check=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "sensor", "replay", "--help"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
     assert "--db" in res.stdout and "PCAP" in res.stdout

@@ -145,6 +145,9 @@ class PcapngWalker:
             self._linktype = info.linktype
         prev = self._rows[-1][3] if self._rows else 0
         ts = prev if raw_ts is None else raw_ts * 1_000_000_000 // info.units + info.offset_ns
+        if not 0 <= ts < 1 << 63:
+            self._error("bad_timestamp", "timestamp out of range; using the previous one")
+            ts = prev
         self._rows.append((start, cap, max(wire, cap), ts))
         self.frames += 1
         return flushed

@@ -18,7 +18,7 @@ __all__ = ["TUNNELS", "PacketColumns"]
 I64 = npt.NDArray[np.int64]
 BoolA = npt.NDArray[np.bool_]
 
-TUNNELS = ("", "vlan", "gre", "erspan", "vxlan", "ipip", "mpls", "pppoe", "gtp")
+TUNNELS = ("", "gre", "erspan", "vxlan", "ipip", "mpls", "pppoe", "gtp")
 """Encapsulation codes stored in `PacketColumns.tunnel` (index into this tuple)."""
 
 

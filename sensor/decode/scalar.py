@@ -38,7 +38,7 @@ ICMP6_PAIRS: Final = {
     145: 144,
 }
 _V6_EXT: Final = frozenset({0, 43, 60, 135, 139, 140, 253, 254})
-_T_VLAN, _T_GRE, _T_ERSPAN, _T_VXLAN, _T_IPIP, _T_MPLS, _T_PPPOE, _T_GTP = 1, 2, 3, 4, 5, 6, 7, 8
+_T_GRE, _T_ERSPAN, _T_VXLAN, _T_IPIP, _T_MPLS, _T_PPPOE, _T_GTP = 1, 2, 3, 4, 5, 6, 7
 MAX_DEPTH: Final = 4
 VXLAN_PORT: Final = 4789
 GTPU_PORT: Final = 2152
@@ -83,6 +83,15 @@ def decode_frame(
     """Decode one frame to flow fields, or return why it cannot be (a counter name)."""
     if caplen <= 0:
         return "empty_frame"
+    try:
+        return _decode(linktype, data, off, caplen, frags)
+    except (IndexError, struct.error, ValueError) as e:  # a missed bounds check: count it
+        return f"decoder_exception_{type(e).__name__}"
+
+
+def _decode(
+    linktype: int, data: Buffer, off: int, caplen: int, frags: FragmentCache
+) -> Decoded | str:
     f = _Frame(data, off + caplen, frags)
     if linktype == ETHERNET:
         return _ethernet(f, off)
@@ -143,7 +152,6 @@ def _ethertype(f: _Frame, off: int, et: int) -> Decoded | str:
                 return "truncated_link"
             if f.vlan < 0:
                 f.vlan = _u16(data, off)[0] & 0x0FFF
-            f.tunnel = f.tunnel or _T_VLAN
             et = _u16(data, off + 2)[0]
             off += 4
         elif et == 0x0800:

@@ -64,7 +64,7 @@ def decode_vector(batch: FrameBatch, cols: PacketColumns) -> BoolA:
     g = _Gather(np.frombuffer(batch.data, dtype=np.uint8))
     off, end = batch.offsets, batch.offsets + batch.caplens
     link = _LINKS.get(batch.linktype)
-    if link is None or len(off) == 0:
+    if link is None or len(off) == 0 or g.last < 0:
         return np.ones(len(off), dtype=np.bool_)
     et, l3, vlan, ok = link(g, off, end)
     cols.vlan[:] = vlan

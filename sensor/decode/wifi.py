@@ -27,16 +27,17 @@ def wifi_payload(
         if off + 8 > end:
             return "truncated_link"
         rt_len = struct.unpack_from("<H", data, off + 2)[0]
+        if rt_len < 8 or off + rt_len > end:
+            return "bad_radiotap"
         fcs = _radiotap_fcs(data, off, off + rt_len)
         off += rt_len
-    elif linktype == PRISM:
+    elif linktype in (PRISM, AVS):
         if off + 8 > end:
             return "truncated_link"
-        off += struct.unpack_from("<I", data, off + 4)[0]
-    elif linktype == AVS:
-        if off + 8 > end:
+        size = struct.unpack_from("<I" if linktype == PRISM else "!I", data, off + 4)[0]
+        if size < 8 or off + size > end:
             return "truncated_link"
-        off += struct.unpack_from("!I", data, off + 4)[0]
+        off += size
     if fcs:
         end -= 4
     return _dot11(data, off, end)
@@ -47,7 +48,9 @@ def _radiotap_fcs(data: bytes | memoryview, start: int, stop: int) -> bool:
     present = struct.unpack_from("<I", data, start + 4)[0]
     p = start + 8
     ext = present
-    while ext & 0x80000000 and p + 4 <= stop:  # extended presence bitmaps
+    while ext & 0x80000000:  # extended presence bitmaps
+        if p + 4 > stop:
+            return False
         ext = struct.unpack_from("<I", data, p)[0]
         p += 4
     if not present & 0x2:

@@ -98,7 +98,8 @@ FLOW_COLUMNS: tuple[Column, ...] = (
         "tunnel",
         "VARCHAR",
         pa.string(),
-        "Encapsulation the packets arrived in: vlan, gre, erspan, vxlan, ipip, mpls, pppoe, gtp.",
+        "Encapsulation the packets arrived in: gre, erspan, vxlan, ipip, mpls, pppoe, gtp "
+        "(VLAN tags are in `vlan`).",
     ),
 )
 

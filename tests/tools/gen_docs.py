@@ -16,8 +16,12 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
 def main() -> None:
     """Rewrite the block between the column markers."""
     text = DOC.read_text()
-    new = re.sub(r"(<!-- columns:begin -->\n).*(<!-- columns:end -->)",
-                 lambda m: m.group(1) + markdown() + m.group(2), text, flags=re.S)
+    new = re.sub(
+        r"(<!-- columns:begin -->\n).*(<!-- columns:end -->)",
+        lambda m: m.group(1) + markdown() + m.group(2),
+        text,
+        flags=re.S,
+    )
     DOC.write_text(new)
     print(DOC)
 

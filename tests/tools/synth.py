@@ -30,8 +30,12 @@ def _frame(t: float, pkt: Packet, from_client: bool) -> Packet:
 
 
 def tcp_session(
-    client: tuple[str, int], server: tuple[str, int], t: float,
-    exchange: Sequence[tuple[bool, bytes]], gap: float = 0.01, close: bool = True,
+    client: tuple[str, int],
+    server: tuple[str, int],
+    t: float,
+    exchange: Sequence[tuple[bool, bytes]],
+    gap: float = 0.01,
+    close: bool = True,
 ) -> list[Packet]:
     """A whole TCP connection: handshake, (from_client, payload) segments, FIN exchange."""
     (cip, cport), (sip, sport) = client, server
@@ -42,8 +46,9 @@ def tcp_session(
         nonlocal t
         src, dst = (cip, sip) if from_client else (sip, cip)
         sp, dp = (cport, sport) if from_client else (sport, cport)
-        pkt = _ip(src, dst) / TCP(sport=sp, dport=dp, flags=flags, seq=seq[from_client],
-                                  ack=seq[not from_client])
+        pkt = _ip(src, dst) / TCP(
+            sport=sp, dport=dp, flags=flags, seq=seq[from_client], ack=seq[not from_client]
+        )
         if data:
             pkt = pkt / Raw(data)
         out.append(_frame(t, pkt, from_client))
@@ -63,8 +68,11 @@ def tcp_session(
 
 
 def udp_exchange(
-    client: tuple[str, int], server: tuple[str, int], t: float,
-    datagrams: Sequence[tuple[bool, bytes]], gap: float = 0.01,
+    client: tuple[str, int],
+    server: tuple[str, int],
+    t: float,
+    datagrams: Sequence[tuple[bool, bytes]],
+    gap: float = 0.01,
 ) -> list[Packet]:
     """UDP datagrams between two endpoints, each (from_client, payload)."""
     (cip, cport), (sip, sport) = client, server
@@ -72,8 +80,9 @@ def udp_exchange(
     for i, (from_client, data) in enumerate(datagrams):
         src, dst = (cip, sip) if from_client else (sip, cip)
         sp, dp = (cport, sport) if from_client else (sport, cport)
-        out.append(_frame(t + i * gap, _ip(src, dst) / UDP(sport=sp, dport=dp) / Raw(data),
-                          from_client))
+        out.append(
+            _frame(t + i * gap, _ip(src, dst) / UDP(sport=sp, dport=dp) / Raw(data), from_client)
+        )
     return out
 
 
@@ -87,9 +96,12 @@ def _vec16(items: Sequence[int]) -> bytes:
 
 
 def client_hello(
-    sni: str | None, alpn: Sequence[str] = ("h2", "http/1.1"),
-    versions: Sequence[int] = (0x0304, 0x0303), grease: bool = True,
-    key_share_bytes: int = 32, ech: bool = False,
+    sni: str | None,
+    alpn: Sequence[str] = ("h2", "http/1.1"),
+    versions: Sequence[int] = (0x0304, 0x0303),
+    grease: bool = True,
+    key_share_bytes: int = 32,
+    ech: bool = False,
 ) -> bytes:
     """A TLS record holding a ClientHello shaped like a current browser's.
 
@@ -119,8 +131,9 @@ def client_hello(
     exts += _ext(43, bytes([len(sv)]) + sv)
     exts += _ext(45, b"\x01\x01")
     if ech:
-        exts += _ext(0xFE0D, b"\x00\x00\x01\x00\x01\x2a\x00\x20" + b"\x33" * 32 + b"\x00\x10" +
-                     b"\x44" * 16)
+        exts += _ext(
+            0xFE0D, b"\x00\x00\x01\x00\x01\x2a\x00\x20" + b"\x33" * 32 + b"\x00\x10" + b"\x44" * 16
+        )
     if grease:
         exts += _ext(0x2A2A, b"\x00")
     body = struct.pack("!H", 0x0303) + b"\x11" * 32 + b"\x20" + b"\x22" * 32

@@ -32,8 +32,9 @@ class _Sliced:
         for b in self._src.batches():
             for i in range(0, len(b), self._size):
                 s = slice(i, i + self._size)
-                yield FrameBatch(b.linktype, b.data, b.offsets[s], b.caplens[s],
-                                 b.wirelens[s], b.ts[s])
+                yield FrameBatch(
+                    b.linktype, b.data, b.offsets[s], b.caplens[s], b.wirelens[s], b.ts[s]
+                )
 
     def close(self) -> None:
         self._src.close()

@@ -27,11 +27,16 @@ def _at(pkts: list[tuple[float, Packet]]) -> list[Packet]:
 
 
 def _tcp_session(t: float, sport: int = 40000, dport: int = 443, close: str = "F") -> list:
-    c2s, s2c = IP(src=C, dst=S) / TCP(sport=sport, dport=dport), IP(src=S, dst=C) / TCP(
-        sport=dport, dport=sport)
+    c2s, s2c = (
+        IP(src=C, dst=S) / TCP(sport=sport, dport=dport),
+        IP(src=S, dst=C) / TCP(sport=dport, dport=sport),
+    )
     seq = [
-        (t, c2s.copy() / b""), (t + 0.01, s2c.copy()), (t + 0.02, c2s.copy()),
-        (t + 0.03, c2s.copy() / Raw(b"x" * 100)), (t + 0.04, s2c.copy() / Raw(b"y" * 300)),
+        (t, c2s.copy() / b""),
+        (t + 0.01, s2c.copy()),
+        (t + 0.02, c2s.copy()),
+        (t + 0.03, c2s.copy() / Raw(b"x" * 100)),
+        (t + 0.04, s2c.copy() / Raw(b"y" * 300)),
     ]
     seq[0][1][TCP].flags, seq[1][1][TCP].flags, seq[2][1][TCP].flags = "S", "SA", "A"
     seq[3][1][TCP].flags, seq[4][1][TCP].flags = "PA", "PA"
@@ -127,8 +132,9 @@ def test_icmp_echo_request_and_reply_form_one_flow(tmp_path, replay) -> None:
 
 def test_table_bound_evicts_oldest_and_counts(tmp_path, replay) -> None:
     cfg = SensorConfig(flow=FlowConfig(max_flows=2))
-    pkts = [(1000.0 + i, IP(src=C, dst=S) / UDP(sport=1000 + i, dport=7) / Raw(b"x"))
-            for i in range(5)]
+    pkts = [
+        (1000.0 + i, IP(src=C, dst=S) / UDP(sport=1000 + i, dport=7) / Raw(b"x")) for i in range(5)
+    ]
     db, summary = replay([_write(tmp_path, pkts)], cfg=cfg)
     reasons = [r["end_reason"] for r in _rows(db)]
     assert reasons.count("evicted") == 3 and reasons.count("eof") == 2

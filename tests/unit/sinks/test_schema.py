@@ -21,7 +21,9 @@ def test_flows_view_has_every_column_with_its_type(tmp_path, replay) -> None:
     db, _ = replay([demo_capture()])
     got = {r[0]: r[1] for r in db.execute("DESCRIBE flows").fetchall()}
     want = {c.name: c.sql_type for c in FLOW_COLUMNS + PARTITION_COLUMNS}
-    assert got == {k: {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}.get(v, v) for k, v in want.items()}
+    assert got == {
+        k: {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}.get(v, v) for k, v in want.items()
+    }
 
 
 def test_every_column_is_documented() -> None:
