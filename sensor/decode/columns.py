@@ -18,6 +18,23 @@ __all__ = ["TUNNELS", "PacketColumns"]
 I64 = npt.NDArray[np.int64]
 BoolA = npt.NDArray[np.bool_]
 
+_INT_COLUMNS = (
+    "ver",
+    "src_hi",
+    "src_lo",
+    "dst_hi",
+    "dst_lo",
+    "proto",
+    "sport",
+    "dport",
+    "flags",
+    "pl_off",
+    "pl_len",
+    "vlan",
+    "tunnel",
+    "seq",
+)
+
 TUNNELS = ("", "gre", "erspan", "vxlan", "ipip", "mpls", "pppoe", "gtp")
 """Encapsulation codes stored in `PacketColumns.tunnel` (index into this tuple)."""
 
@@ -47,6 +64,8 @@ class PacketColumns:
     pl_len: I64
     vlan: I64
     tunnel: I64
+    seq: I64
+    """TCP sequence number (0 for other protocols): the inspector reorders segments by it."""
 
     @classmethod
     def empty(cls, data: Buffer, ts: I64, wirelen: I64) -> PacketColumns:
@@ -56,25 +75,9 @@ class PacketColumns:
         def z() -> I64:
             return np.zeros(n, dtype=np.int64)
 
-        return cls(
-            data,
-            ts,
-            wirelen,
-            np.zeros(n, dtype=np.bool_),
-            z(),
-            z(),
-            z(),
-            z(),
-            z(),
-            z(),
-            z(),
-            z(),
-            z(),
-            z(),
-            z(),
-            np.full(n, -1, dtype=np.int64),
-            z(),
-        )
+        ints = {name: np.zeros(n, dtype=np.int64) for name in _INT_COLUMNS}
+        ints["vlan"] -= 1
+        return cls(data=data, ts=ts, wirelen=wirelen, ok=np.zeros(n, dtype=np.bool_), **ints)
 
     def __len__(self) -> int:
         return len(self.ts)

@@ -63,11 +63,11 @@ class Decoder:
         if isinstance(res, str):
             (self.skipped if res in NOT_ERRORS else self.errors)[res] += 1
             return
-        ver, src, dst, proto, sport, dport, flags, pl_off, pl_len, vlan, tunnel = res
+        ver, src, dst, proto, sport, dport, flags, pl_off, pl_len, vlan, tunnel, seq = res
         cols.ok[i] = True
         cols.ver[i], cols.proto[i], cols.sport[i], cols.dport[i] = ver, proto, sport, dport
         cols.flags[i], cols.pl_off[i], cols.pl_len[i] = flags, pl_off, pl_len
-        cols.vlan[i], cols.tunnel[i] = vlan, tunnel
+        cols.vlan[i], cols.tunnel[i], cols.seq[i] = vlan, tunnel, seq
         if ver == 4:
             cols.src_lo[i] = int.from_bytes(src, "big")
             cols.dst_lo[i] = int.from_bytes(dst, "big")

@@ -15,8 +15,9 @@ from sensor.decode.wifi import WIFI_LINKTYPES, wifi_payload
 
 __all__ = ["ICMP4_PAIRS", "ICMP6_PAIRS", "LINKTYPES", "Decoded", "FragmentCache", "decode_frame"]
 
-Decoded = tuple[int, bytes, bytes, int, int, int, int, int, int, int, int]
-"""(ver, src, dst, proto, sport, dport, tcp_flags, payload_off, payload_len, vlan, tunnel)."""
+Decoded = tuple[int, bytes, bytes, int, int, int, int, int, int, int, int, int]
+"""(ver, src, dst, proto, sport, dport, tcp_flags, payload_off, payload_len, vlan, tunnel,
+tcp_seq)."""
 
 ETHERNET, NULL, RAW, LOOP, SLL, SLL2 = 1, 0, 101, 108, 113, 276
 LINKTYPES: Final = (
@@ -267,22 +268,25 @@ def _fragment(
             f.frags.put(key, (res[4], res[5]))
         return res
     ports = f.frags.get(key) or (0, 0)
-    return (ver, src, dst, proto, ports[0], ports[1], 0, l4, 0, f.vlan, f.tunnel)
+    return (ver, src, dst, proto, ports[0], ports[1], 0, l4, 0, f.vlan, f.tunnel, 0)
 
 
 def _transport(
     f: _Frame, ver: int, src: bytes, dst: bytes, proto: int, l4: int, ip_end: int
 ) -> Decoded | str:
     data = f.data
+    if l4 > ip_end:  # an extension header claims more than the packet holds
+        return "bad_ip_header"
     if proto == 6:
         if l4 + 20 > ip_end:
             return "truncated_tcp"
         doff = (data[l4 + 12] >> 4) * 4
         if doff < 20:
             return "bad_tcp_header"
-        sport, dport = struct.unpack_from("!HH", data, l4)
+        sport, dport, seq = struct.unpack_from("!HHI", data, l4)
         pl = min(l4 + doff, ip_end)
-        return (ver, src, dst, 6, sport, dport, data[l4 + 13], pl, ip_end - pl, f.vlan, f.tunnel)
+        flags = data[l4 + 13]
+        return (ver, src, dst, 6, sport, dport, flags, pl, ip_end - pl, f.vlan, f.tunnel, seq)
     if proto == 17:
         if l4 + 8 > ip_end:
             return "truncated_udp"
@@ -293,14 +297,14 @@ def _transport(
             inner = _gtpu(data, l4 + 8, ip_end)
             if inner is not None:
                 return _tunnel(f, _T_GTP, lambda: _by_version(f, inner))
-        return (ver, src, dst, 17, sport, dport, 0, l4 + 8, ip_end - l4 - 8, f.vlan, f.tunnel)
+        return (ver, src, dst, 17, sport, dport, 0, l4 + 8, ip_end - l4 - 8, f.vlan, f.tunnel, 0)
     if proto in (1, 58):
         if l4 + 2 > ip_end:
             return "truncated_icmp"
         itype, code = data[l4], data[l4 + 1]
         pairs = ICMP4_PAIRS if proto == 1 else ICMP6_PAIRS
         dport = pairs.get(itype, code)
-        return (ver, src, dst, proto, itype, dport, 0, l4, ip_end - l4, f.vlan, f.tunnel)
+        return (ver, src, dst, proto, itype, dport, 0, l4, ip_end - l4, f.vlan, f.tunnel, 0)
     if proto == 47:
         res = _gre(f, l4, ip_end)
         if res is not None:
@@ -309,7 +313,7 @@ def _transport(
         return _tunnel(f, _T_IPIP, lambda: _ipv4(f, l4))
     elif proto == 41:
         return _tunnel(f, _T_IPIP, lambda: _ipv6(f, l4))
-    return (ver, src, dst, proto, 0, 0, 0, l4, max(ip_end - l4, 0), f.vlan, f.tunnel)
+    return (ver, src, dst, proto, 0, 0, 0, l4, max(ip_end - l4, 0), f.vlan, f.tunnel, 0)
 
 
 def _gtpu(data: Buffer, off: int, end: int) -> int | None:

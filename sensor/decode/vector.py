@@ -202,6 +202,7 @@ def _transport(
     c.sport[done] = sport[done]
     c.dport[done] = dport[done]
     c.flags[tcp] = g.u8at(l4[tcp] + 13)
+    c.seq[tcp] = g.u32(l4[tcp] + 4)
     c.pl_off[done] = pl[done]
     c.pl_len[done] = np.maximum(ip_end - pl, 0)[done]
     return done

@@ -41,7 +41,7 @@ def _check(frame: bytes, res: object) -> None:
     if isinstance(res, str):
         assert not res.startswith("decoder_exception"), res  # a bounds check is missing
         return
-    assert isinstance(res, tuple) and len(res) == 11
+    assert isinstance(res, tuple) and len(res) == 12
     off, ln = res[7], res[8]
     assert off >= 0 and ln >= 0 and off + ln <= len(frame)
     assert 0 <= res[4] <= 0xFFFF and 0 <= res[5] <= 0xFFFF

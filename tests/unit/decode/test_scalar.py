@@ -35,7 +35,7 @@ def _ip4(s: str) -> bytes:
 
 def test_ethernet_tcp_fields_and_payload_span() -> None:
     f = bytes(Ether() / IP(src=A, dst=B) / TCP(sport=5, dport=80, flags="PA") / Raw(b"GET /"))
-    ver, src, dst, proto, sp, dp, flags, off, ln, vlan, tun = _dec(1, f)
+    ver, src, dst, proto, sp, dp, flags, off, ln, vlan, tun, _seq = _dec(1, f)
     assert (ver, src, dst, proto, sp, dp, flags) == (4, _ip4(A), _ip4(B), 6, 5, 80, 0x18)
     assert f[off : off + ln] == b"GET /" and (vlan, tun) == (-1, 0)
 
