@@ -51,6 +51,20 @@ class FlowConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InspectConfig:
+    """App-layer inspection limits."""
+
+    max_packets: int = 16
+    """Payload packets looked at per direction of a flow; after that the flow only counts."""
+    dns_names: int = 200_000
+    """Entries of the DNS answer cache that names IP-only flows."""
+
+    def __post_init__(self) -> None:
+        if self.max_packets < 1 or self.dns_names < 0:
+            raise ValueError("max_packets must be at least 1 and dns_names not negative")
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     """Where flow records go; see docs/storage.md for the layout."""
 
@@ -67,6 +81,7 @@ class SensorConfig:
 
     sensor: SensorInfo = field(default_factory=SensorInfo)
     flow: FlowConfig = field(default_factory=FlowConfig)
+    inspect: InspectConfig = field(default_factory=InspectConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
 
 

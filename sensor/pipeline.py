@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sensor.capture.base import FrameBatch, PacketSource
 from sensor.config import SensorConfig
 from sensor.decode.decoder import Decoder
+from sensor.extract import DnsNames, Inspector, default_extractors
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable
 from sensor.sinks.base import Sink
@@ -38,6 +39,7 @@ class Summary:
     capture_errors: Counter[str] = field(default_factory=Counter)
     ended: Counter[str] = field(default_factory=Counter)
     sink_errors: Counter[str] = field(default_factory=Counter)
+    extractor_errors: Counter[str] = field(default_factory=Counter)
 
     @property
     def pps(self) -> float:
@@ -62,6 +64,8 @@ class Summary:
             out.append("records by end reason: " + _fmt(self.ended))
         if self.sink_errors:
             out.append("sink errors: " + _fmt(self.sink_errors))
+        if self.extractor_errors:
+            out.append("extractor errors: " + _fmt(self.extractor_errors))
         return out
 
 
@@ -76,8 +80,16 @@ class Pipeline:
         self.cfg = cfg
         self.sinks = list(sinks)
         self.decoder = Decoder()
-        self.table = FlowTable(cfg.flow.timeouts, cfg.flow.max_flows, self._on_end)
-        self.summary = Summary(decode_errors=self.decoder.errors, skipped=self.decoder.skipped)
+        self.names = DnsNames(cfg.inspect.dns_names)
+        self.inspector = Inspector(
+            default_extractors(self.names), cfg.inspect.max_packets, self.names
+        )
+        self.table = FlowTable(cfg.flow.timeouts, cfg.flow.max_flows, self._on_end, self.inspector)
+        self.summary = Summary(
+            decode_errors=self.decoder.errors,
+            skipped=self.decoder.skipped,
+            extractor_errors=self.inspector.errors,
+        )
 
     def _on_end(self, flow: FlowState, reason: str) -> None:
         self.summary.records += 1

@@ -8,9 +8,11 @@ an interim copy (reason `active`) every `active` seconds under the same flow_id.
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -27,6 +29,34 @@ _NS = 1_000_000_000
 _FLOW_ID_MASK = (1 << 63) - 1
 
 EndHook = Callable[[FlowState, str], None]
+
+
+class PayloadSink(Protocol):
+    """Who gets the first payload packets of flows (the Inspector)."""
+
+    def start(self, flow: FlowState) -> None:
+        """A new flow: decide whether to inspect it (sets flow.inspecting), name it."""
+        ...
+
+    def feed(self, flow: FlowState, data: bytes, from_client: bool, ts: int, seq: int) -> None:
+        """One payload packet, in capture order; sets flow.inspecting False when done."""
+        ...
+
+
+class _Payloads:
+    """The batch's payload-carrying packets as Python lists, made once per batch."""
+
+    __slots__ = ("fwd", "lens", "offs", "pos", "seqs", "ts")
+
+    def __init__(self, cols: PacketColumns, r: Runs) -> None:
+        pos = np.flatnonzero(cols.pl_len[r.order] > 0)
+        idx = r.order[pos]
+        self.pos = pos.tolist()
+        self.offs = cols.pl_off[idx].tolist()
+        self.lens = cols.pl_len[idx].tolist()
+        self.ts = cols.ts[idx].tolist()
+        self.seqs = cols.seq[idx].tolist()
+        self.fwd = r.fwd[pos].tolist()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +80,13 @@ class FlowTimeouts:
 class FlowTable:
     """All live flows of one worker. Not thread-safe: one table per worker process."""
 
-    def __init__(self, timeouts: FlowTimeouts, max_flows: int, on_end: EndHook) -> None:
+    def __init__(
+        self,
+        timeouts: FlowTimeouts,
+        max_flows: int,
+        on_end: EndHook,
+        inspector: PayloadSink | None = None,
+    ) -> None:
         t = timeouts
         self._idle = (int(t.tcp * _NS), int(t.udp * _NS), int(t.other * _NS))
         self._class_to = (*self._idle, int(t.tcp_closed * _NS))
@@ -58,6 +94,8 @@ class FlowTable:
         self._active = int(t.active * _NS)
         self._max = max_flows
         self._on_end = on_end
+        self._inspector = inspector
+        self._payloads: _Payloads | None = None
         self._flows: dict[FlowKey, FlowState] = {}
         self._lru: tuple[dict[FlowKey, FlowState], ...] = ({}, {}, {}, {})
         self.now = 0
@@ -73,6 +111,7 @@ class FlowTable:
         if len(sel):
             r = runs_of_batch(cols, sel, self._idle, self._closed)
             flows, active = self._flows, self._active
+            self._payloads = None
             for i, key in enumerate(r.keys):
                 flow = flows.get(key)
                 start = r.t_first[i] if flow is None else flow.ts_start
@@ -81,7 +120,7 @@ class FlowTable:
                 ):
                     self._walk(cols, r, i)
                 else:
-                    self._apply(
+                    flow = self._apply(
                         key,
                         r.t_first[i],
                         r.t_last[i],
@@ -92,6 +131,8 @@ class FlowTable:
                         r,
                         i,
                     )
+                    if flow.inspecting and r.payload[i]:
+                        self._inspect(cols, r, flow, r.starts[i], r.ends[i])
             self.now = max(self.now, int(cols.ts[sel].max()))
         self.expire(self.now)
 
@@ -110,17 +151,12 @@ class FlowTable:
             flow = self._flows.get(key)
             if flow is None or flow.closed or ts[k] - flow.ts_start >= self._active:
                 one, none = (1, ln[k], fl[k]), (0, 0, 0)
-                self._apply(
-                    key,
-                    ts[k],
-                    ts[k],
-                    fl[k],
-                    fw[k],
-                    one if fw[k] else none,
-                    none if fw[k] else one,
-                    r,
-                    i,
-                )
+                flow = self._apply(
+                    key, ts[k], ts[k], fl[k], fw[k], one if fw[k] else none,
+                    none if fw[k] else one, r, i,
+                )  # fmt: skip
+                if flow.inspecting:
+                    self._inspect(cols, r, flow, a + k, a + k + 1)
                 k += 1
                 continue
             deadline = flow.ts_start + self._active
@@ -133,18 +169,26 @@ class FlowTable:
                 acc[d + 2] |= fl[j]
                 last = max(last, ts[j])
                 j += 1
-            self._apply(
-                key,
-                ts[k],
-                last,
-                fl[k],
-                fw[k],
-                (acc[0], acc[1], acc[2]),
-                (acc[3], acc[4], acc[5]),
-                r,
-                i,
-            )
+            flow = self._apply(
+                key, ts[k], last, fl[k], fw[k], (acc[0], acc[1], acc[2]),
+                (acc[3], acc[4], acc[5]), r, i,
+            )  # fmt: skip
+            if flow.inspecting:
+                self._inspect(cols, r, flow, a + k, a + j)
             k = j
+
+    def _inspect(self, cols: PacketColumns, r: Runs, flow: FlowState, lo: int, hi: int) -> None:
+        """Hand the payload packets at positions [lo, hi) of `order` to the inspector."""
+        p = self._payloads
+        if p is None:
+            p = self._payloads = _Payloads(cols, r)
+        assert self._inspector is not None
+        feed, data, client = self._inspector.feed, cols.data, flow.client_is_lo
+        k = bisect_left(p.pos, lo)
+        while k < len(p.pos) and p.pos[k] < hi and flow.inspecting:
+            o = p.offs[k]
+            feed(flow, bytes(data[o : o + p.lens[k]]), p.fwd[k] == client, p.ts[k], p.seqs[k])
+            k += 1
 
     def _apply(
         self,
@@ -200,6 +244,8 @@ class FlowTable:
             lru_ts=t0,
             lru_class=cls,
         )
+        if self._inspector is not None:
+            self._inspector.start(flow)
         self._flows[key] = flow
         self._lru[cls][key] = flow
         self.created += 1

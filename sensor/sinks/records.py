@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 
 from sensor.decode.columns import TUNNELS
 from sensor.flow.state import FlowState
-from sensor.sinks.schema import FLOW_COLUMNS, PROTO_NAMES, arrow_schema
+from sensor.sinks.schema import APP_COLUMNS, PROTO_NAMES, RECORD_COLUMNS, arrow_schema
 
 __all__ = ["RecordBuffer"]
 
@@ -87,7 +87,7 @@ class RecordBuffer:
 
     def __init__(self, seed: int = 0) -> None:
         self._rows: list[tuple[Any, ...]] = []
-        self._schema = arrow_schema(FLOW_COLUMNS)
+        self._schema = arrow_schema(RECORD_COLUMNS)
         self._seed = seed
         self._v6_text: dict[tuple[int, int], str] = {}
 
@@ -118,6 +118,8 @@ class RecordBuffer:
                 f.vlan,
                 f.tunnel,
                 reason,
+                # an interim record must not see fields the live flow gets later
+                (dict(f.meta) if reason == "active" else f.meta) if f.meta else None,
             )
         )
 
@@ -182,6 +184,7 @@ class RecordBuffer:
             pa.array(cols[18], type=pa.string()),
             pa.array(vlan.astype(np.int32), mask=vlan < 0),
             pa.array(_TUNNEL[tun]),
+            *_app_arrays(cols[19]),
         ]
         return pa.Table.from_arrays(
             [a.cast(f.type) for a, f in zip(arrays, self._schema, strict=True)],
@@ -252,3 +255,24 @@ def _hash_rows(
         at = n * size
         data = buf[at : at + size] if has_ports else buf[at : at + size - 4]
         out[i] = "1:" + b64(sha1(data).digest(), newline=False).decode("ascii")
+
+
+_NAMED = frozenset(c.field for c in APP_COLUMNS if c.field != "*")
+
+
+def _app_arrays(metas: tuple[dict[str, Any] | None, ...]) -> list[pa.Array]:
+    """One array per APP_COLUMNS entry; unnamed fields go to the app_meta map."""
+    out = []
+    for col in APP_COLUMNS:
+        if col.field == "*":
+            rest = [
+                [(k, str(v)) for k, v in m.items() if k not in _NAMED and k[0] != "_"] or None
+                if m
+                else None
+                for m in metas
+            ]
+            out.append(pa.array(rest, type=col.arrow_type))
+        else:
+            field = col.field
+            out.append(pa.array([m.get(field) if m else None for m in metas], type=col.arrow_type))
+    return out

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-__all__ = ["FLOW_COLUMNS", "PARTITION_COLUMNS", "PROTO_NAMES", "Column", "arrow_schema"]
+__all__ = [
+    "APP_COLUMNS",
+    "FLOW_COLUMNS",
+    "PARTITION_COLUMNS",
+    "PROTO_NAMES",
+    "RECORD_COLUMNS",
+    "Column",
+    "arrow_schema",
+]
 
 PROTO_NAMES = {
     1: "ICMP",
@@ -36,6 +44,8 @@ class Column:
     sql_type: str
     arrow_type: pa.DataType
     doc: str
+    field: str | None = None
+    """For app-layer columns: the dotted field extractors write into `flow.meta`."""
 
 
 FLOW_COLUMNS: tuple[Column, ...] = (
@@ -103,6 +113,122 @@ FLOW_COLUMNS: tuple[Column, ...] = (
     ),
 )
 
+_S = pa.string()
+
+APP_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "app_proto",
+        "VARCHAR",
+        _S,
+        "Application protocol recognised in the payload: tls, "
+        "quic, http, dns, ssh, rdp, vnc, sip, stun, rtp, bittorrent, dhcp, ssdp, ntp.",
+        "app_proto",
+    ),
+    Column(
+        "server_name",
+        "VARCHAR",
+        _S,
+        "Name of the server, from the strongest source seen (see server_name_source).",
+        "server_name",
+    ),
+    Column(
+        "server_name_source",
+        "VARCHAR",
+        _S,
+        "Where server_name came from: tls (SNI), quic "
+        "(SNI), http (Host), sip, or dns (an earlier answer to this client for this "
+        "address, within its TTL).",
+        "server_name_source",
+    ),
+    Column(
+        "tls_sni",
+        "VARCHAR",
+        _S,
+        "TLS ClientHello server name over TCP (lowercase, no "
+        "trailing dot); with ECH, the outer (public) name.",
+        "tls.sni",
+    ),
+    Column(
+        "quic_sni",
+        "VARCHAR",
+        _S,
+        "Server name from the decrypted QUIC Initial ClientHello.",
+        "quic.sni",
+    ),
+    Column(
+        "tls_alpn",
+        "VARCHAR",
+        _S,
+        "ALPN protocols the client offered, comma-separated (TLS or QUIC).",
+        "tls.alpn",
+    ),
+    Column(
+        "tls_version",
+        "VARCHAR",
+        _S,
+        "Negotiated TLS version when the ServerHello was "
+        "seen, else the highest the client offered.",
+        "tls.version",
+    ),
+    Column(
+        "ja4",
+        "VARCHAR",
+        _S,
+        "JA4 fingerprint of the ClientHello (t... over TCP, q... over QUIC).",
+        "ja4",
+    ),
+    Column("ja3", "VARCHAR", _S, "JA3 fingerprint (MD5) of the ClientHello.", "ja3"),
+    Column(
+        "ech",
+        "BOOLEAN",
+        pa.bool_(),
+        "The ClientHello carries Encrypted Client Hello: the real server name is hidden.",
+        "tls.ech",
+    ),
+    Column(
+        "quic_version",
+        "VARCHAR",
+        _S,
+        "QUIC version of the Initial packets (e.g. 0x00000001, 0x6b3343cf for v2).",
+        "quic.version",
+    ),
+    Column("dns_query", "VARCHAR", _S, "First query name of a DNS/mDNS/LLMNR flow.", "dns.query"),
+    Column("dns_qtype", "VARCHAR", _S, "Type of that query (A, AAAA, HTTPS, ...).", "dns.qtype"),
+    Column(
+        "dns_answers",
+        "VARCHAR",
+        _S,
+        "Answer values (addresses, CNAME targets), comma-separated.",
+        "dns.answers",
+    ),
+    Column("http_method", "VARCHAR", _S, "HTTP request method.", "http.method"),
+    Column("http_host", "VARCHAR", _S, "HTTP Host header (lowercase, port removed).", "http.host"),
+    Column(
+        "http_uri", "VARCHAR", _S, "HTTP request target, truncated to 256 characters.", "http.uri"
+    ),
+    Column("http_user_agent", "VARCHAR", _S, "HTTP User-Agent header.", "http.user_agent"),
+    Column(
+        "http_status", "INTEGER", pa.int32(), "HTTP (or ICY) response status code.", "http.status"
+    ),
+    Column(
+        "user_agent",
+        "VARCHAR",
+        _S,
+        "Client software as the protocol names it: HTTP "
+        "User-Agent, SSH banner, SIP User-Agent, STUN SOFTWARE, BitTorrent client.",
+        "user_agent",
+    ),
+    Column(
+        "app_meta",
+        "MAP(VARCHAR, VARCHAR)",
+        pa.map_(_S, _S),
+        "Every other field the "
+        "extractors found, by dotted name (e.g. app_meta['http.icy_name'], "
+        "app_meta['ssh.server_banner'], app_meta['tls.cert_subject']).",
+        "*",
+    ),
+)
+
 PARTITION_COLUMNS: tuple[Column, ...] = (
     Column(
         "sensor",
@@ -120,12 +246,16 @@ PARTITION_COLUMNS: tuple[Column, ...] = (
 )
 
 
-def arrow_schema(columns: tuple[Column, ...] = FLOW_COLUMNS) -> pa.Schema:
+RECORD_COLUMNS = FLOW_COLUMNS + APP_COLUMNS
+"""Every column stored in the Parquet files, in order."""
+
+
+def arrow_schema(columns: tuple[Column, ...] = RECORD_COLUMNS) -> pa.Schema:
     """Arrow schema of the Parquet files (partition columns excluded)."""
     return pa.schema([pa.field(c.name, c.arrow_type) for c in columns])
 
 
-def markdown(columns: tuple[Column, ...] = FLOW_COLUMNS + PARTITION_COLUMNS) -> str:
+def markdown(columns: tuple[Column, ...] = RECORD_COLUMNS + PARTITION_COLUMNS) -> str:
     """The data dictionary as a Markdown table (docs/flows.md is generated from this)."""
     lines = ["| column | type | meaning |", "| --- | --- | --- |"]
     lines += [f"| `{c.name}` | {c.sql_type} | {c.doc} |" for c in columns]

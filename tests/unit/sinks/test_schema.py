@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sensor.sinks.schema import FLOW_COLUMNS, PARTITION_COLUMNS, markdown
+from sensor.sinks.schema import PARTITION_COLUMNS, RECORD_COLUMNS, markdown
 from tests.conftest import REPO
 
 
@@ -20,12 +20,12 @@ def test_flows_view_has_every_column_with_its_type(tmp_path, replay) -> None:
 
     db, _ = replay([demo_capture()])
     got = {r[0]: r[1] for r in db.execute("DESCRIBE flows").fetchall()}
-    want = {c.name: c.sql_type for c in FLOW_COLUMNS + PARTITION_COLUMNS}
+    want = {c.name: c.sql_type for c in RECORD_COLUMNS + PARTITION_COLUMNS}
     assert got == {
         k: {"TIMESTAMPTZ": "TIMESTAMP WITH TIME ZONE"}.get(v, v) for k, v in want.items()
     }
 
 
 def test_every_column_is_documented() -> None:
-    for c in FLOW_COLUMNS + PARTITION_COLUMNS:
+    for c in RECORD_COLUMNS + PARTITION_COLUMNS:
         assert len(c.doc) > 10, c.name

@@ -1,0 +1,50 @@
+"""The Extractor protocol: app-layer parsers that see the first payload of a flow.
+
+An extractor `probe`s a flow's first payload to claim it, then gets the flow's in-order
+payload per direction through `feed` until it says it is done or the inspection budget runs
+out. It writes what it saw into `flow.meta` under dotted field names (`tls.sni`,
+`http.host`, ...), which become columns of the flow record and what signatures match on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sensor.flow.state import FlowState
+
+__all__ = ["Extractor", "set_server_name"]
+
+# Where `server_name` may come from, strongest first: a name the client sent in this flow
+# beats one learnt from an earlier DNS answer.
+NAME_SOURCES = ("tls", "quic", "http", "sip", "dns")
+
+
+class Extractor(Protocol):
+    """One application protocol. Stateless itself: per-flow state lives in `flow.ext`."""
+
+    name: str
+    """Short protocol name; also the `app_proto` value it sets."""
+    transports: frozenset[int]
+    """IP protocols it can parse (6 TCP, 17 UDP)."""
+
+    def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
+        """True if `data`, the first payload seen in one direction, looks like this protocol."""
+        ...
+
+    def feed(
+        self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
+    ) -> bool:
+        """Parse the next in-order payload; return True when nothing more is needed.
+
+        `scratch` is this extractor's private state for this flow (empty at first).
+        """
+        ...
+
+
+def set_server_name(flow: FlowState, name: str, source: str) -> None:
+    """Record the flow's server name unless a stronger source already gave one."""
+    meta = flow.meta
+    old = meta.get("server_name_source")
+    if old is None or NAME_SOURCES.index(source) < NAME_SOURCES.index(old):
+        meta["server_name"] = name
+        meta["server_name_source"] = source

@@ -1,0 +1,34 @@
+"""Clear-text server certificates (TLS <= 1.2): subject, issuer and names, via `cryptography`."""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
+
+__all__ = ["describe_certificate"]
+
+
+def describe_certificate(msg: bytes) -> dict[str, str]:
+    """Fields of the first certificate of a Certificate handshake message (type 11)."""
+    try:
+        if len(msg) < 10 or msg[0] != 11:
+            return {}
+        first = int.from_bytes(msg[7:10], "big")
+        der = msg[10 : 10 + first]
+        if len(der) != first:
+            return {}
+        cert = x509.load_der_x509_certificate(der)
+        out = {
+            "tls.cert_subject": cert.subject.rfc4514_string(),
+            "tls.cert_issuer": cert.issuer.rfc4514_string(),
+        }
+        try:
+            san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+            names = san.value.get_values_for_type(x509.DNSName)
+            if names:
+                out["tls.cert_san"] = ",".join(names[:50])
+        except x509.ExtensionNotFound:
+            pass
+        return out
+    except (ValueError, TypeError, IndexError):
+        return {}

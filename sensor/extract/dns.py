@@ -1,0 +1,93 @@
+"""DNS over UDP and TCP, mDNS and LLMNR: query name and type, answers; feeds DnsNames."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from sensor.extract.dnsparse import QTYPES, RCODES, DnsMessage, parse_dns
+from sensor.extract.names import DnsNames, addr_key
+from sensor.flow.key import unpack_ports
+from sensor.flow.state import FlowState
+
+__all__ = ["DnsExtractor"]
+
+PORTS = frozenset({53, 5353, 5355})
+_MAX_MESSAGES = 4
+
+
+class DnsExtractor:
+    """Recognised by port and header sanity; unicast answers teach DnsNames."""
+
+    name = "dns"
+    transports = frozenset({6, 17})
+
+    def __init__(self, names: DnsNames) -> None:
+        self._names = names
+
+    def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
+        """Port 53/5353/5355 and a plausible header (one to a few questions)."""
+        lo, hi, _, _ = unpack_ports(flow.key[4])
+        if lo not in PORTS and hi not in PORTS:
+            return False
+        msg = data[2:] if flow.proto == 6 else data
+        return len(msg) >= 12 and 1 <= int.from_bytes(msg[4:6], "big") <= 16
+
+    def feed(
+        self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
+    ) -> bool:
+        """Parse each message; done after a response or a few messages."""
+        flow.meta["app_proto"] = "dns"
+        for raw in self._messages(flow, data, from_client, scratch):
+            msg = parse_dns(raw)
+            if msg is None:
+                continue
+            self._record(flow, msg, ts)
+            scratch["n"] = scratch.get("n", 0) + 1
+            if msg.response:
+                return True
+        return scratch.get("n", 0) >= _MAX_MESSAGES
+
+    @staticmethod
+    def _messages(
+        flow: FlowState, data: bytes, from_client: bool, scratch: dict[str, Any]
+    ) -> list[bytes]:
+        if flow.proto == 17:
+            return [data]
+        key = "c" if from_client else "s"  # TCP: 2-byte length prefix per message
+        buf = scratch.get(key, b"") + data
+        out = []
+        while len(buf) >= 2 and len(buf) >= 2 + int.from_bytes(buf[:2], "big"):
+            size = int.from_bytes(buf[:2], "big")
+            out.append(buf[2 : 2 + size])
+            buf = buf[2 + size :]
+        scratch[key] = buf[:4096]
+        return out
+
+    def _record(self, flow: FlowState, msg: DnsMessage, ts: int) -> None:
+        m = flow.meta
+        if msg.qname and "dns.query" not in m:
+            m["dns.query"] = msg.qname
+            m["dns.qtype"] = QTYPES.get(msg.qtype, str(msg.qtype))
+        if not msg.response:
+            return
+        m["dns.rcode"] = RCODES.get(msg.rcode, str(msg.rcode))
+        if msg.answers:
+            m["dns.answers"] = ",".join(a[3] for a in msg.answers[:16])
+        if msg.qname and self._unicast(flow):
+            self._learn(flow, msg, ts)
+
+    @staticmethod
+    def _unicast(flow: FlowState) -> bool:
+        lo, hi, _, _ = unpack_ports(flow.key[4])
+        return 53 in (lo, hi)
+
+    def _learn(self, flow: FlowState, msg: DnsMessage, ts: int) -> None:
+        k = flow.key
+        client = (k[0], k[1]) if flow.client_is_lo else (k[2], k[3])
+        for _owner, rtype, ttl, value in msg.answers:
+            if rtype in (1, 28):
+                fam = socket.AF_INET if rtype == 1 else socket.AF_INET6
+                self._names.learn(
+                    client, addr_key(socket.inet_pton(fam, value)), msg.qname or "", ttl, ts
+                )

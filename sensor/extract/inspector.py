@@ -1,0 +1,159 @@
+"""Inspector: hands each flow's first payload to the extractors that claim it.
+
+Bounded: at most `max_packets` payload packets per direction are looked at, and a flow whose
+first payloads no extractor claims stops being inspected. TCP payload is put back in order
+per direction (retransmissions trimmed, a few out-of-order segments held) so a ClientHello
+split over two segments arrives whole. An extractor that raises is counted and dropped for
+that flow; the pipeline never sees the exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from sensor.extract.base import Extractor
+from sensor.extract.names import DnsNames
+from sensor.flow.state import FlowState
+
+__all__ = ["Inspector"]
+
+log = logging.getLogger(__name__)
+
+_PROBE_PACKETS = 3  # payload packets without any claim before a flow is given up
+_MAX_PENDING = 8  # out-of-order TCP segments held per direction
+
+
+class _Stream:
+    """In-order delivery of one TCP direction."""
+
+    __slots__ = ("next_seq", "pending")
+
+    def __init__(self) -> None:
+        self.next_seq = -1
+        self.pending: dict[int, bytes] = {}
+
+    def push(self, seq: int, data: bytes) -> list[bytes]:
+        """Accept a segment; return the bytes that are now in order (possibly none)."""
+        if self.next_seq < 0:
+            self.next_seq = seq
+        ahead = (seq - self.next_seq) & 0xFFFFFFFF
+        if ahead >= 0x80000000:  # starts before what we have: keep only the new tail
+            behind = 0x100000000 - ahead
+            if behind >= len(data):
+                return []
+            data, seq, ahead = data[behind:], self.next_seq, 0
+        if ahead:
+            if len(self.pending) < _MAX_PENDING:
+                self.pending[seq] = data
+            return []
+        out = [data]
+        self.next_seq = (seq + len(data)) & 0xFFFFFFFF
+        while self.next_seq in self.pending:
+            nxt = self.pending.pop(self.next_seq)
+            out.append(nxt)
+            self.next_seq = (self.next_seq + len(nxt)) & 0xFFFFFFFF
+        return out
+
+
+class _State:
+    """Inspection state of one flow (dropped when inspection ends)."""
+
+    __slots__ = ("active", "packets", "scratch", "streams")
+
+    def __init__(self) -> None:
+        self.active: list[Extractor] | None = None
+        self.scratch: dict[str, dict[str, Any]] = {}
+        self.packets = [0, 0]  # payload packets seen: from server, from client
+        self.streams: tuple[_Stream, _Stream] | None = None
+
+
+class Inspector:
+    """Routes payload to extractors; one per worker, shared by all flows."""
+
+    def __init__(
+        self,
+        extractors: Sequence[Extractor],
+        max_packets: int = 16,
+        names: DnsNames | None = None,
+    ) -> None:
+        self.extractors = tuple(extractors)
+        self._names = names
+        self.max_packets = max_packets
+        self.errors: Counter[str] = Counter()
+        self._by_proto = {
+            p: tuple(e for e in self.extractors if p in e.transports) for p in (6, 17)
+        }
+
+    def start(self, flow: FlowState) -> None:
+        """A new flow: inspect it if some extractor parses its protocol; name it from DNS.
+
+        The DNS lookup happens here, at the flow's first packet, so only answers captured
+        before the flow count, whatever the batching.
+        """
+        flow.inspecting = bool(self._by_proto.get(flow.proto))
+        if self._names is not None:
+            self._names.annotate(flow)
+
+    def feed(self, flow: FlowState, data: bytes, from_client: bool, ts: int, seq: int) -> None:
+        """One payload packet of `flow`, in capture order."""
+        st = flow.ext
+        if st is None:
+            st = flow.ext = _State()
+        d = 1 if from_client else 0
+        st.packets[d] += 1
+        if st.packets[d] > self.max_packets:
+            if st.packets[1 - d] > self.max_packets:
+                self._stop(flow)
+            return
+        if flow.proto == 6:
+            if st.streams is None:
+                st.streams = (_Stream(), _Stream())
+            chunks = st.streams[d].push(seq, data)
+        else:
+            chunks = [data]
+        for chunk in chunks:
+            if not self._deliver(flow, st, chunk, from_client, ts):
+                return
+
+    def _deliver(
+        self, flow: FlowState, st: _State, data: bytes, from_client: bool, ts: int
+    ) -> bool:
+        if st.active is None:
+            claims = [
+                e for e in self._by_proto[flow.proto] if self._probe(e, flow, data, from_client)
+            ]
+            if not claims:
+                if sum(st.packets) >= _PROBE_PACKETS:
+                    self._stop(flow)
+                    return False
+                return True
+            st.active = claims
+            st.scratch = {e.name: {} for e in claims}
+        for ext in list(st.active):
+            try:
+                done = ext.feed(flow, data, from_client, ts, st.scratch[ext.name])
+            except Exception:  # a parser bug: count it, drop the extractor for this flow
+                self.errors[ext.name] += 1
+                log.debug("extractor %s failed", ext.name, exc_info=True)
+                done = True
+            if done:
+                st.active.remove(ext)
+        if not st.active:
+            self._stop(flow)
+            return False
+        return True
+
+    def _probe(self, ext: Extractor, flow: FlowState, data: bytes, from_client: bool) -> bool:
+        try:
+            return ext.probe(flow, data, from_client)
+        except Exception:
+            self.errors[ext.name] += 1
+            return False
+
+    @staticmethod
+    def _stop(flow: FlowState) -> None:
+        flow.inspecting = False
+        flow.ext = None

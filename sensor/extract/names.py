@@ -1,0 +1,61 @@
+"""Names learnt from DNS answers, per client, for flows that carry no name of their own.
+
+A client that resolved chatgpt.com and then connects to the answered address with ECH (or an
+app that talks to a bare IP) still gets `server_name = chatgpt.com`, `server_name_source =
+dns`. Entries respect the answer's TTL and the cache is bounded (oldest out first).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sensor.extract.base import set_server_name
+from sensor.flow.state import FlowState
+
+__all__ = ["DnsNames", "addr_key"]
+
+_NS = 1_000_000_000
+_SIGN, _WRAP = 1 << 63, 1 << 64
+
+AddrKey = tuple[int, int]
+
+
+def _s64(x: int) -> int:
+    return x - _WRAP if x >= _SIGN else x
+
+
+def addr_key(raw: bytes) -> AddrKey:
+    """An address as the flow key spells it: two signed 64-bit halves, IPv4 in the low one."""
+    if len(raw) == 4:
+        return 0, int.from_bytes(raw, "big")
+    return _s64(int.from_bytes(raw[:8], "big")), _s64(int.from_bytes(raw[8:], "big"))
+
+
+class DnsNames:
+    """(client, answered address) -> (name, seen, expires); bounded LRU."""
+
+    def __init__(self, size: int = 200_000, grace_s: float = 0.0) -> None:
+        self._size = size
+        self._grace = int(grace_s * _NS)
+        self._map: OrderedDict[tuple[int, int, int, int], tuple[str, int, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._map)
+
+    def learn(self, client: AddrKey, answer: AddrKey, name: str, ttl: int, ts: int) -> None:
+        """Remember that `client` was told `answer` is `name`, valid for `ttl` seconds."""
+        key = (*client, *answer)
+        self._map[key] = (name, ts, ts + ttl * _NS + self._grace)
+        self._map.move_to_end(key)
+        if len(self._map) > self._size:
+            self._map.popitem(last=False)
+
+    def annotate(self, flow: FlowState) -> None:
+        """Give a flow without a server name the name its client resolved for the server."""
+        if not self._map:
+            return
+        k = flow.key
+        key = (k[0], k[1], k[2], k[3]) if flow.client_is_lo else (k[2], k[3], k[0], k[1])
+        hit = self._map.get(key)
+        if hit is not None and hit[1] <= flow.ts_first <= hit[2]:
+            set_server_name(flow, hit[0], "dns")

@@ -1,0 +1,149 @@
+"""TLS over TCP: ClientHello (reassembled across segments), ServerHello, clear certificates.
+
+Writes `tls.sni`, `tls.alpn`, `tls.version`, `tls.ech`, `ja3`, `ja4`, `tls.alpn_selected`,
+and for TLS <= 1.2 the server certificate's `tls.cert_subject`, `tls.cert_issuer`,
+`tls.cert_san`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sensor.extract.base import set_server_name
+from sensor.extract.certs import describe_certificate
+from sensor.extract.tlsparse import (
+    VERSION_NAMES,
+    ClientHello,
+    ja4,
+    parse_client_hello,
+    parse_server_hello,
+)
+from sensor.flow.state import FlowState
+
+__all__ = ["TlsExtractor", "record_client_hello"]
+
+_MAX_BUFFER = 1 << 16  # a ClientHello with a post-quantum key share is ~1.8 KB; 64 KB is ample
+HANDSHAKE = 22
+
+
+class _Side:
+    """Record-layer reassembly of one direction: handshake bytes out of whole records."""
+
+    __slots__ = ("hs", "raw")
+
+    def __init__(self) -> None:
+        self.raw = b""
+        self.hs = b""
+
+    def push(self, data: bytes) -> bool:
+        """Add stream bytes; move whole handshake records into `hs`. False: not TLS."""
+        self.raw += data
+        while len(self.raw) >= 5:
+            ctype, major, size = self.raw[0], self.raw[1], int.from_bytes(self.raw[3:5], "big")
+            if major != 3 or size > 18432:
+                return False
+            if len(self.raw) < 5 + size:
+                break
+            if ctype == HANDSHAKE:
+                self.hs += self.raw[5 : 5 + size]
+            self.raw = self.raw[5 + size :]
+        return len(self.raw) + len(self.hs) <= _MAX_BUFFER
+
+    def message(self, kind: int) -> bytes | None:
+        """The first handshake message of `kind` once it is complete, else None."""
+        p = 0
+        while p + 4 <= len(self.hs):
+            size = int.from_bytes(self.hs[p + 1 : p + 4], "big")
+            if p + 4 + size > len(self.hs):
+                return None
+            if self.hs[p] == kind:
+                return self.hs[p : p + 4 + size]
+            p += 4 + size
+        return None
+
+
+class _FlowTls:
+    __slots__ = ("client", "client_done", "server", "server_done")
+
+    def __init__(self) -> None:
+        self.client, self.server = _Side(), _Side()
+        self.client_done = self.server_done = False
+
+
+def record_client_hello(flow: FlowState, ch: ClientHello, transport: str) -> None:
+    """Store what a ClientHello says (shared by TLS and QUIC)."""
+    m = flow.meta
+    prefix = "tls" if transport == "t" else "quic"
+    if ch.sni:
+        m[f"{prefix}.sni"] = ch.sni
+        set_server_name(flow, ch.sni, prefix)
+    if ch.alpn:
+        m["tls.alpn"] = ",".join(ch.alpn)
+    m["tls.version"] = VERSION_NAMES.get(ch.version, f"0x{ch.version:04x}")
+    m["tls.ech"] = ch.ech
+    m["ja4"] = ja4(ch, transport)
+    m["ja3"] = ch.ja3()
+
+
+class TlsExtractor:
+    """TLS on any TCP port (recognised by its record header, not by port 443)."""
+
+    name = "tls"
+    transports = frozenset({6})
+
+    def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
+        """A handshake record carrying a ClientHello (client) or ServerHello (server)."""
+        return (
+            len(data) >= 6
+            and data[0] == HANDSHAKE
+            and data[1] == 3
+            and data[2] <= 4
+            and data[5] == (1 if from_client else 2)
+        )
+
+    def feed(
+        self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
+    ) -> bool:
+        """Parse handshake messages until both hellos (and a clear certificate) are seen."""
+        st = scratch.get("tls")
+        if st is None:
+            st = scratch["tls"] = _FlowTls()
+            flow.meta["app_proto"] = "tls"
+        side = st.client if from_client else st.server
+        if not side.push(data):
+            st.client_done = st.client_done or from_client
+            st.server_done = st.server_done or not from_client
+        elif from_client and not st.client_done:
+            st.client_done = self._client(flow, side)
+        elif not from_client and not st.server_done:
+            st.server_done = self._server(flow, side)
+        return st.client_done and st.server_done
+
+    @staticmethod
+    def _client(flow: FlowState, side: _Side) -> bool:
+        msg = side.message(1)
+        if msg is None:
+            return False
+        ch = parse_client_hello(msg)
+        if ch is not None:
+            record_client_hello(flow, ch, "t")
+        return True
+
+    @staticmethod
+    def _server(flow: FlowState, side: _Side) -> bool:
+        msg = side.message(2)
+        if msg is None:
+            return False
+        sh = parse_server_hello(msg)
+        if sh is None:
+            return True
+        flow.meta["tls.version"] = VERSION_NAMES.get(sh.version, f"0x{sh.version:04x}")
+        if sh.alpn:
+            flow.meta["tls.alpn_selected"] = sh.alpn
+        if sh.version >= 0x0304:
+            return True  # the certificate is encrypted from here on
+        cert = side.message(11)
+        if cert is None:
+            return False
+        flow.meta.update(describe_certificate(cert))
+        return True
