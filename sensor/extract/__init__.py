@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from sensor.extract.banners import RdpExtractor, SshExtractor, VncExtractor
 from sensor.extract.base import Extractor
+from sensor.extract.bittorrent import BitTorrentExtractor
+from sensor.extract.dhcp import DhcpExtractor
 from sensor.extract.dns import DnsExtractor
+from sensor.extract.gnutella import GnutellaExtractor
 from sensor.extract.http import HttpExtractor
 from sensor.extract.inspector import Inspector
 from sensor.extract.names import DnsNames
+from sensor.extract.ntp import NtpExtractor
+from sensor.extract.openvpn import OpenVpnExtractor
+from sensor.extract.rtp import RtpExtractor
+from sensor.extract.sip import SipExtractor
+from sensor.extract.socks import SocksExtractor
+from sensor.extract.ssdp import SsdpExtractor
+from sensor.extract.stun import StunExtractor
 from sensor.extract.tls import TlsExtractor
 
 __all__ = ["DnsNames", "Extractor", "Inspector", "default_extractors"]
@@ -14,4 +25,21 @@ __all__ = ["DnsNames", "Extractor", "Inspector", "default_extractors"]
 
 def default_extractors(names: DnsNames) -> list[Extractor]:
     """Every extractor, in probe order (cheap and specific first)."""
-    return [TlsExtractor(), HttpExtractor(), DnsExtractor(names)]
+    return [
+        TlsExtractor(),
+        HttpExtractor(),
+        SshExtractor(),
+        RdpExtractor(),
+        VncExtractor(),
+        SocksExtractor(),
+        BitTorrentExtractor(),
+        GnutellaExtractor(),
+        OpenVpnExtractor(),
+        DnsExtractor(names),
+        DhcpExtractor(),
+        SsdpExtractor(),
+        NtpExtractor(),
+        SipExtractor(),
+        StunExtractor(),
+        RtpExtractor(),
+    ]

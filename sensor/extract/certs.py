@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
@@ -10,13 +12,17 @@ __all__ = ["describe_certificate"]
 
 def describe_certificate(msg: bytes) -> dict[str, str]:
     """Fields of the first certificate of a Certificate handshake message (type 11)."""
+    if len(msg) < 10 or msg[0] != 11:
+        return {}
+    first = int.from_bytes(msg[7:10], "big")
+    der = msg[10 : 10 + first]
+    return dict(_describe_der(der)) if len(der) == first else {}
+
+
+@functools.lru_cache(maxsize=4096)
+def _describe_der(der: bytes) -> tuple[tuple[str, str], ...]:
+    """Parsing X.509 costs ~200 µs; servers send the same certificate again and again."""
     try:
-        if len(msg) < 10 or msg[0] != 11:
-            return {}
-        first = int.from_bytes(msg[7:10], "big")
-        der = msg[10 : 10 + first]
-        if len(der) != first:
-            return {}
         cert = x509.load_der_x509_certificate(der)
         out = {
             "tls.cert_subject": cert.subject.rfc4514_string(),
@@ -29,6 +35,6 @@ def describe_certificate(msg: bytes) -> dict[str, str]:
                 out["tls.cert_san"] = ",".join(names[:50])
         except x509.ExtensionNotFound:
             pass
-        return out
+        return tuple(out.items())
     except (ValueError, TypeError, IndexError):
-        return {}
+        return ()

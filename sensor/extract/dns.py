@@ -26,12 +26,15 @@ class DnsExtractor:
         self._names = names
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
-        """Port 53/5353/5355 and a plausible header (one to a few questions)."""
+        """Port 53/5353/5355 and a plausible header (some questions or answers)."""
         lo, hi, _, _ = unpack_ports(flow.key[4])
         if lo not in PORTS and hi not in PORTS:
             return False
         msg = data[2:] if flow.proto == 6 else data
-        return len(msg) >= 12 and 1 <= int.from_bytes(msg[4:6], "big") <= 16
+        if len(msg) < 12:
+            return False
+        qd, an = int.from_bytes(msg[4:6], "big"), int.from_bytes(msg[6:8], "big")
+        return qd <= 64 and an <= 512 and (qd or an) > 0
 
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
@@ -44,7 +47,8 @@ class DnsExtractor:
                 continue
             self._record(flow, msg, ts)
             scratch["n"] = scratch.get("n", 0) + 1
-            if msg.response:
+            answered_query = "dns.query" in flow.meta and not flow.meta.get("_dns_from_resp")
+            if msg.response and answered_query and self._unicast(flow):
                 return True
         return scratch.get("n", 0) >= _MAX_MESSAGES
 
@@ -66,9 +70,11 @@ class DnsExtractor:
 
     def _record(self, flow: FlowState, msg: DnsMessage, ts: int) -> None:
         m = flow.meta
-        if msg.qname and "dns.query" not in m:
+        # a query names the flow; a response only when no query was seen (one-way capture)
+        if msg.qname and ("dns.query" not in m or (not msg.response and m.get("_dns_from_resp"))):
             m["dns.query"] = msg.qname
             m["dns.qtype"] = QTYPES.get(msg.qtype, str(msg.qtype))
+            m["_dns_from_resp"] = msg.response
         if not msg.response:
             return
         m["dns.rcode"] = RCODES.get(msg.rcode, str(msg.rcode))

@@ -78,7 +78,7 @@ def _parse(buf: bytes) -> DnsMessage | None:
     if len(buf) < 12:
         return None
     ident, flags, qd, an = struct.unpack_from("!HHHH", buf)
-    if qd > 16 or an > 256:
+    if qd > 64 or an > 512:  # mDNS packs many questions and answers into one message
         return None
     p, qname, qtype = 12, None, 0
     for i in range(qd):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensor.extract.base import set_server_name
+from sensor.extract.base import REPROBE, set_server_name
 from sensor.flow.state import FlowState
 
 __all__ = ["HttpExtractor", "parse_head"]
@@ -63,15 +63,17 @@ class HttpExtractor:
     transports = frozenset({6})
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
-        """A request method from the client, or a status line from the server."""
-        if from_client:
-            return data.startswith(METHODS)
-        return data.startswith((b"HTTP/1.", b"ICY "))
+        """A request line or a status line (from either side: through a reverse proxy the
+        connection's responder may be the one asking)."""
+        return data.startswith(METHODS) or data.startswith((b"HTTP/1.", b"ICY "))
 
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
-    ) -> bool:
-        """Collect each direction's head (up to the blank line), then parse it once."""
+    ) -> bool | str:
+        """Collect each direction's head (up to the blank line), then parse it once.
+
+        A CONNECT answered 2xx opens a tunnel: what follows is probed again (often TLS).
+        """
         key = "c" if from_client else "s"
         if scratch.get(key + "done"):
             return bool(scratch.get("cdone") and scratch.get("sdone"))
@@ -84,8 +86,13 @@ class HttpExtractor:
         scratch.pop(key, None)
         parsed = parse_head(buf[: end if end >= 0 else _MAX_HEAD])
         if parsed is not None:
-            (self._request if from_client else self._response)(flow, *parsed)
-        return bool(scratch.get("cdone") and scratch.get("sdone"))
+            is_response = buf.startswith((b"HTTP/", b"ICY "))
+            (self._response if is_response else self._request)(flow, *parsed)
+        both = bool(scratch.get("cdone") and scratch.get("sdone"))
+        m = flow.meta
+        if both and m.get("http.method") == "CONNECT" and 200 <= m.get("http.status", 0) < 300:
+            return REPROBE
+        return both
 
     @staticmethod
     def _request(flow: FlowState, first: list[str], headers: dict[str, str]) -> None:

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sensor.extract.base import Extractor
+from sensor.extract.base import REPROBE, Extractor
 from sensor.extract.names import DnsNames
 from sensor.flow.state import FlowState
 
@@ -23,6 +23,7 @@ __all__ = ["Inspector"]
 log = logging.getLogger(__name__)
 
 _PROBE_PACKETS = 3  # payload packets without any claim before a flow is given up
+_MAX_TUNNELS = 2  # protocols stacked by CONNECT/SOCKS that are followed
 _MAX_PENDING = 8  # out-of-order TCP segments held per direction
 
 
@@ -61,10 +62,12 @@ class _Stream:
 class _State:
     """Inspection state of one flow (dropped when inspection ends)."""
 
-    __slots__ = ("active", "packets", "scratch", "streams")
+    __slots__ = ("active", "packets", "probed", "scratch", "streams", "tunnels")
 
     def __init__(self) -> None:
         self.active: list[Extractor] | None = None
+        self.probed = 0  # payload chunks probed without a claim
+        self.tunnels = 0
         self.scratch: dict[str, dict[str, Any]] = {}
         self.packets = [0, 0]  # payload packets seen: from server, from client
         self.streams: tuple[_Stream, _Stream] | None = None
@@ -126,7 +129,8 @@ class Inspector:
                 e for e in self._by_proto[flow.proto] if self._probe(e, flow, data, from_client)
             ]
             if not claims:
-                if sum(st.packets) >= _PROBE_PACKETS:
+                st.probed += 1
+                if st.probed >= _PROBE_PACKETS:
                     self._stop(flow)
                     return False
                 return True
@@ -139,6 +143,10 @@ class Inspector:
                 self.errors[ext.name] += 1
                 log.debug("extractor %s failed", ext.name, exc_info=True)
                 done = True
+            if done == REPROBE and st.tunnels < _MAX_TUNNELS:
+                st.tunnels += 1
+                st.active, st.probed = None, 0
+                return True
             if done:
                 st.active.remove(ext)
         if not st.active:

@@ -70,6 +70,26 @@ class _FlowTls:
         self.client_done = self.server_done = False
 
 
+_FP_CACHE: dict[tuple[object, ...], tuple[str, str, str, str | None]] = {}
+
+
+def _fingerprints(ch: ClientHello, transport: str) -> tuple[str, str, str, str | None]:
+    """(ja3, ja4, version name, alpn list) of a hello; clients repeat the same few shapes,
+    so the strings are built once per shape (the server name is not part of the shape)."""
+    key = (ch.legacy_version, ch.ciphers, ch.extensions, ch.groups, ch.point_formats,
+           ch.sigalgs, ch.alpn, ch.versions, transport)  # fmt: skip
+    hit = _FP_CACHE.get(key)
+    if hit is None:
+        if len(_FP_CACHE) > 8192:
+            _FP_CACHE.clear()
+        v = ch.version
+        hit = _FP_CACHE[key] = (
+            ch.ja3(), ja4(ch, transport), VERSION_NAMES.get(v, f"0x{v:04x}"),
+            ",".join(ch.alpn) if ch.alpn else None,
+        )  # fmt: skip
+    return hit
+
+
 def record_client_hello(flow: FlowState, ch: ClientHello, transport: str) -> None:
     """Store what a ClientHello says (shared by TLS and QUIC)."""
     m = flow.meta
@@ -77,12 +97,13 @@ def record_client_hello(flow: FlowState, ch: ClientHello, transport: str) -> Non
     if ch.sni:
         m[f"{prefix}.sni"] = ch.sni
         set_server_name(flow, ch.sni, prefix)
-    if ch.alpn:
-        m["tls.alpn"] = ",".join(ch.alpn)
-    m["tls.version"] = VERSION_NAMES.get(ch.version, f"0x{ch.version:04x}")
+    ja3, ja4_, version, alpn = _fingerprints(ch, transport)
+    if alpn:
+        m["tls.alpn"] = alpn
+    m["tls.version"] = version
     m["tls.ech"] = ch.ech
-    m["ja4"] = ja4(ch, transport)
-    m["ja3"] = ch.ja3()
+    m["ja4"] = ja4_
+    m["ja3"] = ja3
 
 
 class TlsExtractor:

@@ -99,6 +99,12 @@ class ServerHello:
     alpn: str | None
 
 
+_EXT_HEAD = struct.Struct("!HH")
+_INTERESTING = frozenset(
+    {EXT_SNI, EXT_GROUPS, EXT_POINTS, EXT_SIGALGS, EXT_ALPN, EXT_VERSIONS, EXT_ECH}
+)
+
+
 def _u16(b: bytes, i: int) -> int:
     return int(b[i]) << 8 | b[i + 1]
 
@@ -147,13 +153,17 @@ def _client_hello(hs: bytes) -> ClientHello | None:
         return None
     p += 2
     f = _Fields()
+    head = _EXT_HEAD.unpack_from
+    types = f.types
+    interesting = _INTERESTING
     while p + 4 <= ext_end:
-        kind, size = _u16(hs, p), _u16(hs, p + 2)
+        kind, size = head(hs, p)
         body = p + 4
         if body + size > ext_end:
             return None
-        f.types.append(kind)
-        f.take(kind, hs, body, body + size)
+        types.append(kind)
+        if kind in interesting:
+            f.take(kind, hs, body, body + size)
         p = body + size
     return ClientHello(
         legacy,

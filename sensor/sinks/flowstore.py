@@ -29,7 +29,7 @@ from sensor.errors import StorageError
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
 from sensor.sinks.records import RecordBuffer
-from sensor.sinks.schema import FLOW_COLUMNS, arrow_schema
+from sensor.sinks.schema import RECORD_COLUMNS, arrow_schema
 
 __all__ = ["FlowStore", "StoreConfig", "StoreStats", "data_dir_for"]
 
@@ -79,7 +79,7 @@ class FlowStore:
         self._last = clock()
         self._records = RecordBuffer()
         self._pending: list[pa.Table] = []
-        self._schema = arrow_schema(FLOW_COLUMNS)
+        self._schema = arrow_schema(RECORD_COLUMNS)
         self._seq = 0
         self.data_dir = cfg.data_dir or data_dir_for(cfg.catalog)
         self._sensor = _partition_value(cfg.sensor)

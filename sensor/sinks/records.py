@@ -257,22 +257,26 @@ def _hash_rows(
         out[i] = "1:" + b64(sha1(data).digest(), newline=False).decode("ascii")
 
 
-_NAMED = frozenset(c.field for c in APP_COLUMNS if c.field != "*")
-
-
 def _app_arrays(metas: tuple[dict[str, Any] | None, ...]) -> list[pa.Array]:
-    """One array per APP_COLUMNS entry; unnamed fields go to the app_meta map."""
-    out = []
-    for col in APP_COLUMNS:
-        if col.field == "*":
-            rest = [
-                [(k, str(v)) for k, v in m.items() if k not in _NAMED and k[0] != "_"] or None
-                if m
-                else None
-                for m in metas
-            ]
-            out.append(pa.array(rest, type=col.arrow_type))
-        else:
-            field = col.field
-            out.append(pa.array([m.get(field) if m else None for m in metas], type=col.arrow_type))
-    return out
+    """One array per APP_COLUMNS entry; unnamed fields go to the app_meta map.
+
+    One pass over the records that have fields at all (most flows have none or few).
+    """
+    n = len(metas)
+    named: dict[str, list[Any]] = {c.field: [None] * n for c in APP_COLUMNS if c.field != "*"}
+    rest: list[list[tuple[str, str]] | None] = [None] * n
+    for i, m in enumerate(metas):
+        if not m:
+            continue
+        extra = None
+        for k, v in m.items():
+            col = named.get(k)
+            if col is not None:
+                col[i] = v
+            elif k[0] != "_":
+                if extra is None:
+                    extra = rest[i] = []
+                extra.append((k, str(v)))
+    return [
+        pa.array(rest if c.field == "*" else named[c.field], type=c.arrow_type) for c in APP_COLUMNS
+    ]
