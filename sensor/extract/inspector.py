@@ -114,6 +114,8 @@ class Inspector:
         if flow.proto == 6:
             if st.streams is None:
                 st.streams = (_Stream(), _Stream())
+                if flow.syn_seq >= 0:  # the client's stream starts after its SYN
+                    st.streams[1].next_seq = (flow.syn_seq + 1) & 0xFFFFFFFF
             chunks = st.streams[d].push(seq, data)
         else:
             chunks = [data]

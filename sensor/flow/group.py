@@ -58,6 +58,7 @@ class Runs:
     vlan: list[int]
     tunnel: list[int]
     proto: list[int]
+    first_seq: list[int]
 
 
 def _canonical(c: PacketColumns, sel: I64) -> tuple[list[I64], BoolA]:
@@ -131,6 +132,7 @@ def runs_of_batch(
         vlan=c.vlan[first_idx[p]].tolist(),
         tunnel=c.tunnel[first_idx[p]].tolist(),
         proto=proto[st].tolist(),
+        first_seq=c.seq[first_idx[p]].tolist(),
     )
 
 

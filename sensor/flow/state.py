@@ -38,6 +38,8 @@ class FlowState:
     inspecting: bool = False
     meta: dict[str, Any] = field(default_factory=dict)
     """Application-layer fields found by extractors, by dotted name (`tls.sni`)."""
+    syn_seq: int = -1
+    """Sequence number of the client's SYN, where its byte stream starts (-1: not seen)."""
     ext: Any = None
     """Inspection state while the flow is being inspected (owned by the Inspector)."""
 

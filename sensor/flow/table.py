@@ -144,7 +144,7 @@ class FlowTable:
         """
         key, a, b = r.keys[i], r.starts[i], r.ends[i]
         idx = r.order[a:b]
-        ts, fl = cols.ts[idx].tolist(), cols.flags[idx].tolist()
+        ts, fl, seqs = cols.ts[idx].tolist(), cols.flags[idx].tolist(), cols.seq[idx].tolist()
         ln, fw = cols.wirelen[idx].tolist(), r.fwd[a:b].tolist()
         k, n = 0, b - a
         while k < n:
@@ -155,6 +155,8 @@ class FlowTable:
                     key, ts[k], ts[k], fl[k], fw[k], one if fw[k] else none,
                     none if fw[k] else one, r, i,
                 )  # fmt: skip
+                if flow.pkts_ts + flow.pkts_tc == 1 and fl[k] & (SYN | ACK) == SYN:
+                    flow.syn_seq = seqs[k]  # created by this packet, not the run's first
                 if flow.inspecting:
                     self._inspect(cols, r, flow, a + k, a + k + 1)
                 k += 1
@@ -244,6 +246,8 @@ class FlowTable:
             lru_ts=t0,
             lru_class=cls,
         )
+        if proto == 6 and flags0 & (SYN | ACK) == SYN:
+            flow.syn_seq = r.first_seq[i]
         if self._inspector is not None:
             self._inspector.start(flow)
         self._flows[key] = flow

@@ -124,8 +124,10 @@ def client_hello(
         protos = b"".join(bytes([len(a)]) + a.encode() for a in alpn)
         exts += _ext(16, struct.pack("!H", len(protos)) + protos)
     exts += _ext(13, _vec16([0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601]))
-    share = struct.pack("!HH", 0x11EC if key_share_bytes > 32 else 0x001D, key_share_bytes)
-    share += b"\x42" * key_share_bytes
+    share = b""
+    if key_share_bytes > 32:  # a hybrid post-quantum share, sent beside a classic X25519 one
+        share += struct.pack("!HH", 0x11EC, key_share_bytes) + b"\x42" * key_share_bytes
+    share += struct.pack("!HH", 0x001D, 32) + b"\x43" * 32
     exts += _ext(51, struct.pack("!H", len(share)) + share)
     sv = b"".join(struct.pack("!H", v) for v in [*g, *versions])
     exts += _ext(43, bytes([len(sv)]) + sv)
