@@ -120,7 +120,7 @@ class Inspector:
         else:
             chunks = [data]
         for chunk in chunks:
-            if not self._deliver(flow, st, chunk, from_client, ts):
+            if chunk and not self._deliver(flow, st, chunk, from_client, ts):
                 return
 
     def _deliver(

@@ -54,6 +54,8 @@ class SocksExtractor:
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
     ) -> bool | str:
         """Follow greeting, request and reply; then hand the tunnel back to the probes."""
+        if len(data) < 2:
+            return False
         m = flow.meta
         m["app_proto"] = "socks"
         step = scratch.get("step", 0)
