@@ -13,6 +13,7 @@ from sensor.extract.inspector import Inspector
 from sensor.extract.names import DnsNames
 from sensor.extract.ntp import NtpExtractor
 from sensor.extract.openvpn import OpenVpnExtractor
+from sensor.extract.quic import QuicExtractor
 from sensor.extract.rtp import RtpExtractor
 from sensor.extract.sip import SipExtractor
 from sensor.extract.socks import SocksExtractor
@@ -35,6 +36,7 @@ def default_extractors(names: DnsNames) -> list[Extractor]:
         BitTorrentExtractor(),
         GnutellaExtractor(),
         OpenVpnExtractor(),
+        QuicExtractor(),
         DnsExtractor(names),
         DhcpExtractor(),
         SsdpExtractor(),

@@ -43,6 +43,12 @@ FIELDS: dict[str, tuple[Callable[[Row], bool], str, str, Callable[[str], str]]] 
         "tls_sni",
         _name,
     ),
+    "quic_sni": (
+        lambda r: r["udp.srcport"] != "" and "1" in r["tls.handshake.type"].split(_SEP),
+        "tls.handshake.extensions_server_name",
+        "quic_sni",
+        _name,
+    ),
     "dns_query": (
         lambda r: r["dns.flags.response"].split(_SEP)[0] == "0",
         "dns.qry.name",

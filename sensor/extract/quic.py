@@ -1,0 +1,84 @@
+"""QUIC: decrypt the client's Initial packets and read the ClientHello in their CRYPTO frames
+(reassembled by offset across packets: a post-quantum hello spans two Initials)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sensor.extract.quicparse import (
+    client_initial_keys,
+    crypto_frames,
+    decrypt_initial,
+    parse_initial,
+)  # fmt: skip
+from sensor.extract.tls import record_client_hello
+from sensor.extract.tlsparse import parse_client_hello
+from sensor.flow.state import FlowState
+
+__all__ = ["QuicExtractor"]
+
+_MAX_CRYPTO = 1 << 16
+_MAX_PACKETS = 6
+
+
+class QuicExtractor:
+    """QUIC v1, v2 and draft-29 on any UDP port."""
+
+    name = "quic"
+    transports = frozenset({17})
+
+    def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
+        """A client Initial of a version we can decrypt."""
+        return from_client and parse_initial(data) is not None
+
+    def feed(
+        self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
+    ) -> bool:
+        """Collect CRYPTO data from the client's Initials until the ClientHello is whole."""
+        scratch["n"] = scratch.get("n", 0) + 1
+        if not from_client:
+            return scratch["n"] >= _MAX_PACKETS
+        pos = 0
+        while pos < len(data):
+            pkt = parse_initial(data, pos)
+            if pkt is None:
+                break
+            self._packet(flow, data, pkt, scratch)
+            pos = pkt.end
+        hello = self._hello(scratch)
+        if hello is not None:
+            ch = parse_client_hello(hello)
+            if ch is not None:
+                record_client_hello(flow, ch, "q")
+            return True
+        return scratch["n"] >= _MAX_PACKETS
+
+    @staticmethod
+    def _packet(flow: FlowState, data: bytes, pkt: Any, scratch: dict[str, Any]) -> None:
+        keys = scratch.get("keys")
+        if keys is None:  # the client's first DCID keys all its Initials
+            keys = scratch["keys"] = client_initial_keys(pkt.version, pkt.dcid)
+            flow.meta["app_proto"] = "quic"
+            flow.meta["quic.version"] = f"0x{pkt.version:08x}"
+        if keys is None:
+            return
+        plain = decrypt_initial(data, pkt, keys)
+        if plain is None:
+            return
+        chunks = scratch.setdefault("crypto", {})
+        for offset, chunk in crypto_frames(plain):
+            if offset < _MAX_CRYPTO:
+                chunks[offset] = chunk
+
+    @staticmethod
+    def _hello(scratch: dict[str, Any]) -> bytes | None:
+        """The ClientHello once the CRYPTO stream from offset 0 holds all of it."""
+        chunks: dict[int, bytes] = scratch.get("crypto", {})
+        buf, at = b"", 0
+        while at in chunks:
+            buf += chunks[at]
+            at += len(chunks[at])
+        if len(buf) < 4 or buf[0] != 1:
+            return None
+        size = 4 + int.from_bytes(buf[1:4], "big")
+        return buf[:size] if len(buf) >= size else None
