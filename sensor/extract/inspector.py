@@ -62,12 +62,13 @@ class _Stream:
 class _State:
     """Inspection state of one flow (dropped when inspection ends)."""
 
-    __slots__ = ("active", "packets", "probed", "scratch", "streams", "tunnels")
+    __slots__ = ("active", "outer", "packets", "probed", "scratch", "streams", "tunnels")
 
     def __init__(self) -> None:
         self.active: list[Extractor] | None = None
         self.probed = 0  # payload chunks probed without a claim
         self.tunnels = 0
+        self.outer = ""  # app_proto of the tunnel(s) around the current protocol
         self.scratch: dict[str, dict[str, Any]] = {}
         self.packets = [0, 0]  # payload packets seen: from server, from client
         self.streams: tuple[_Stream, _Stream] | None = None
@@ -145,9 +146,14 @@ class Inspector:
                 self.errors[ext.name] += 1
                 log.debug("extractor %s failed", ext.name, exc_info=True)
                 done = True
+            if st.outer:  # name the stack, outermost first: socks/http, http/tls
+                proto = flow.meta.get("app_proto", "")
+                if proto and not proto.startswith(st.outer):
+                    flow.meta["app_proto"] = f"{st.outer}/{proto}"
             if done == REPROBE and st.tunnels < _MAX_TUNNELS:
                 st.tunnels += 1
                 st.active, st.probed = None, 0
+                st.outer = flow.meta.get("app_proto", "")
                 return True
             if done:
                 st.active.remove(ext)

@@ -18,9 +18,12 @@ class SsdpExtractor:
     transports = frozenset({17})
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
-        """Port 1900 and an HTTPU start line."""
+        """M-SEARCH/NOTIFY start lines on any UDP port (other discovery protocols reuse them);
+        answers (`HTTP/1.1 200`) only on port 1900."""
+        if data.startswith((b"M-SEARCH * ", b"NOTIFY * ")):
+            return True
         lo, hi, _, _ = unpack_ports(flow.key[4])
-        return 1900 in (lo, hi) and data.startswith((b"M-SEARCH ", b"NOTIFY ", b"HTTP/1.1 "))
+        return 1900 in (lo, hi) and data.startswith(b"HTTP/1.1 ")
 
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
