@@ -13,12 +13,12 @@ import numpy.typing as npt
 
 from sensor.capture.base import Buffer
 
-__all__ = ["TUNNELS", "PacketColumns"]
+__all__ = ["INT_COLUMNS", "TUNNELS", "PacketColumns"]
 
 I64 = npt.NDArray[np.int64]
 BoolA = npt.NDArray[np.bool_]
 
-_INT_COLUMNS = (
+INT_COLUMNS = (
     "ver",
     "src_hi",
     "src_lo",
@@ -75,7 +75,7 @@ class PacketColumns:
         def z() -> I64:
             return np.zeros(n, dtype=np.int64)
 
-        ints = {name: np.zeros(n, dtype=np.int64) for name in _INT_COLUMNS}
+        ints = {name: np.zeros(n, dtype=np.int64) for name in INT_COLUMNS}
         ints["vlan"] -= 1
         return cls(data=data, ts=ts, wirelen=wirelen, ok=np.zeros(n, dtype=np.bool_), **ints)
 

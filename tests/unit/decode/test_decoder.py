@@ -8,25 +8,11 @@ import numpy as np
 import pytest
 
 from sensor.capture.pcapfile import open_capture
+from sensor.decode.columns import INT_COLUMNS
 from sensor.decode.decoder import Decoder
 from tests.conftest import corpus_pcaps
 
-_COLUMNS = (
-    "ok",
-    "ver",
-    "src_hi",
-    "src_lo",
-    "dst_hi",
-    "dst_lo",
-    "proto",
-    "sport",
-    "dport",
-    "flags",
-    "pl_off",
-    "pl_len",
-    "vlan",
-    "tunnel",
-)
+_COLUMNS = ("ok", *INT_COLUMNS)
 
 
 @pytest.mark.corpus
