@@ -24,6 +24,8 @@ class SshExtractor:
 
     name = "ssh"
     transports = frozenset({6})
+    first_bytes: frozenset[int] | None = frozenset(b"S")
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """Either side's banner."""
@@ -55,6 +57,8 @@ class RdpExtractor:
 
     name = "rdp"
     transports = frozenset({6})
+    first_bytes: frozenset[int] | None = frozenset({0x03})
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """TPKT version 3 carrying an X.224 CR (client) or CC (server) TPDU."""
@@ -88,6 +92,8 @@ class VncExtractor:
 
     name = "vnc"
     transports = frozenset({6})
+    first_bytes: frozenset[int] | None = frozenset(b"R")
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """Exactly the 12-byte ProtocolVersion message."""

@@ -30,6 +30,11 @@ class Extractor(Protocol):
     """Short protocol name; also the `app_proto` value it sets."""
     transports: frozenset[int]
     """IP protocols it can parse (6 TCP, 17 UDP)."""
+    first_bytes: frozenset[int] | None
+    """Every first payload byte its probe can accept (None: any); the Inspector only calls
+    the probes that can match, which matters when a flow is probed by every extractor."""
+    ports: frozenset[int] | None
+    """Ports one side must use for its probe to be tried (None: any port)."""
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """True if `data`, the first payload seen in one direction, looks like this protocol."""

@@ -22,6 +22,8 @@ class BitTorrentExtractor:
 
     name = "bittorrent"
     transports = frozenset({6, 17})
+    first_bytes: frozenset[int] | None = frozenset({0x13, 0x00, *b"dB"})
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """Handshake prefix, bencoded KRPC, tracker connect magic or BT-SEARCH."""

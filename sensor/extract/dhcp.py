@@ -62,6 +62,8 @@ class DhcpExtractor:
 
     name = "dhcp"
     transports = frozenset({17})
+    first_bytes: frozenset[int] | None = frozenset({1, 2})
+    ports: frozenset[int] | None = frozenset({67, 68})
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """Port 67 or 68 and the BOOTP magic cookie."""

@@ -21,6 +21,8 @@ class DnsExtractor:
 
     name = "dns"
     transports = frozenset({6, 17})
+    first_bytes: frozenset[int] | None = None
+    ports: frozenset[int] | None = PORTS
 
     def __init__(self, names: DnsNames) -> None:
         self._names = names

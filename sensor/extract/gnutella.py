@@ -17,6 +17,8 @@ class GnutellaExtractor:
 
     name = "gnutella"
     transports = frozenset({6})
+    first_bytes: frozenset[int] | None = frozenset(b"G")
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """The connect line or a handshake answer."""

@@ -61,6 +61,8 @@ class HttpExtractor:
 
     name = "http"
     transports = frozenset({6})
+    first_bytes: frozenset[int] | None = frozenset(b"GPHDOCSTI")
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A request line or a status line (from either side: through a reverse proxy the

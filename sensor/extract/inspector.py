@@ -27,6 +27,11 @@ _MAX_TUNNELS = 2  # protocols stacked by CONNECT/SOCKS that are followed
 _MAX_PENDING = 8  # out-of-order TCP segments held per direction
 
 
+def _has_port(flow: FlowState, ports: frozenset[int]) -> bool:
+    pp = flow.key[4]
+    return (pp >> 24) & 0xFFFF in ports or (pp >> 8) & 0xFFFF in ports
+
+
 class _Stream:
     """In-order delivery of one TCP direction."""
 
@@ -90,6 +95,14 @@ class Inspector:
         self._by_proto = {
             p: tuple(e for e in self.extractors if p in e.transports) for p in (6, 17)
         }
+        # per transport and first payload byte: the extractors whose probe can match
+        self._dispatch = {
+            p: tuple(
+                tuple(e for e in exts if e.first_bytes is None or b in e.first_bytes)
+                for b in range(256)
+            )
+            for p, exts in self._by_proto.items()
+        }
 
     def start(self, flow: FlowState) -> None:
         """A new flow: inspect it if some extractor parses its protocol; name it from DNS.
@@ -129,7 +142,10 @@ class Inspector:
     ) -> bool:
         if st.active is None:
             claims = [
-                e for e in self._by_proto[flow.proto] if self._probe(e, flow, data, from_client)
+                e
+                for e in self._dispatch[flow.proto][data[0]]
+                if (e.ports is None or _has_port(flow, e.ports))
+                and self._probe(e, flow, data, from_client)
             ]
             if not claims:
                 st.probed += 1

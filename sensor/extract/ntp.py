@@ -25,6 +25,8 @@ class NtpExtractor:
 
     name = "ntp"
     transports = frozenset({17})
+    first_bytes: frozenset[int] | None = None
+    ports: frozenset[int] | None = frozenset({123})
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """Port 123, version 1-4, a known mode."""

@@ -29,6 +29,11 @@ class OpenVpnExtractor:
 
     name = "openvpn"
     transports = frozenset({6, 17})
+    # TCP: a short hard reset's length prefix starts with 0; UDP: the reset opcodes' byte
+    first_bytes: frozenset[int] | None = frozenset(
+        {0x00, *range(0x08, 0x10), *range(0x38, 0x40), *range(0x50, 0x58)}
+    )
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """The client's first packet is a hard reset with packet id 0."""

@@ -26,6 +26,8 @@ class QuicExtractor:
 
     name = "quic"
     transports = frozenset({17})
+    first_bytes: frozenset[int] | None = frozenset(range(0xC0, 0x100))
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A client Initial of a version we can decrypt."""

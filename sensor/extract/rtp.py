@@ -29,6 +29,8 @@ class RtpExtractor:
 
     name = "rtp"
     transports = frozenset({17})
+    first_bytes: frozenset[int] | None = frozenset(range(0x80, 0xC0))
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """Version 2 with an audio/video or RTCP payload type."""

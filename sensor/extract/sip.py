@@ -41,6 +41,8 @@ class SipExtractor:
 
     name = "sip"
     transports = frozenset({6, 17})
+    first_bytes: frozenset[int] | None = frozenset(b"IROABCSNMPU")
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A SIP request line or status line."""

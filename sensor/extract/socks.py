@@ -36,6 +36,8 @@ class SocksExtractor:
 
     name = "socks"
     transports = frozenset({6})
+    first_bytes: frozenset[int] | None = frozenset({0x04, 0x05})
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A greeting of either version, from either side: reverse SOCKS proxies have the

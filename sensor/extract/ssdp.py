@@ -16,6 +16,8 @@ class SsdpExtractor:
 
     name = "ssdp"
     transports = frozenset({17})
+    first_bytes: frozenset[int] | None = frozenset(b"MNH")
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """M-SEARCH/NOTIFY start lines on any UDP port (other discovery protocols reuse them);

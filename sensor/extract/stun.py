@@ -50,6 +50,8 @@ class StunExtractor:
 
     name = "stun"
     transports = frozenset({6, 17})
+    first_bytes: frozenset[int] | None = frozenset(range(0x00, 0x40))
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A well-formed STUN header with the magic cookie."""

@@ -111,6 +111,8 @@ class TlsExtractor:
 
     name = "tls"
     transports = frozenset({6})
+    first_bytes: frozenset[int] | None = frozenset({0x16})
+    ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A handshake record carrying a ClientHello (client) or ServerHello (server)."""
