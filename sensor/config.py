@@ -190,6 +190,8 @@ def _plain(node: yaml.ScalarNode) -> Any:
 
 
 def _kind(node: yaml.Node) -> str:
-    return {yaml.MappingNode: "a mapping", yaml.SequenceNode: "a list"}.get(
-        type(node), repr(getattr(node, "value", node))
-    )
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return repr(getattr(node, "value", node))

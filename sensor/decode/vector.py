@@ -81,7 +81,8 @@ def decode_vector(batch: FrameBatch, cols: PacketColumns) -> BoolA:
 
 def _is_shim(et: I64) -> BoolA:
     """Ethertypes the scalar decoder can look through (VLAN beyond two tags, MPLS, PPPoE)."""
-    return np.isin(et, (0x8100, 0x88A8, 0x9100, 0x8847, 0x8848, 0x8864))
+    shim: BoolA = np.isin(et, (0x8100, 0x88A8, 0x9100, 0x8847, 0x8848, 0x8864))
+    return shim
 
 
 LinkResult = tuple[I64, I64, I64, BoolA]
@@ -190,7 +191,7 @@ def _transport(
     sport, dport = g.u16(l4), g.u16(l4 + 2)
     udp &= (dport != VXLAN_PORT) & (dport != GTPU_PORT) & (sport != GTPU_PORT)  # tunnels
     icm &= l4 + 2 <= ip_end
-    done = tcp | udp | icm | other
+    done: BoolA = tcp | udp | icm | other
     itype, code = g.u8at(l4), g.u8at(l4 + 1)
     pair_to, has_pair = icmp
     sport = np.where(icm, itype, np.where(other, 0, sport))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from typing import Final
 
+from sensor.capture.base import Buffer
+
 __all__ = ["WIFI_LINKTYPES", "wifi_payload"]
 
 IEEE802_11, PRISM, RADIOTAP, AVS = 105, 119, 127, 163
@@ -18,9 +20,7 @@ _SNAP = b"\xaa\xaa\x03\x00\x00\x00"
 _FCS_FLAG = 0x10
 
 
-def wifi_payload(
-    linktype: int, data: bytes | memoryview, off: int, end: int
-) -> tuple[int, int, int] | str:
+def wifi_payload(linktype: int, data: Buffer, off: int, end: int) -> tuple[int, int, int] | str:
     """(ethertype, offset of the network layer, new end) of a data frame, or a reason."""
     fcs = False
     if linktype == RADIOTAP:
@@ -43,7 +43,7 @@ def wifi_payload(
     return _dot11(data, off, end)
 
 
-def _radiotap_fcs(data: bytes | memoryview, start: int, stop: int) -> bool:
+def _radiotap_fcs(data: Buffer, start: int, stop: int) -> bool:
     """Whether the radiotap Flags field says the frame ends with an FCS."""
     present = struct.unpack_from("<I", data, start + 4)[0]
     p = start + 8
@@ -60,7 +60,7 @@ def _radiotap_fcs(data: bytes | memoryview, start: int, stop: int) -> bool:
     return p < stop and bool(data[p] & _FCS_FLAG)
 
 
-def _dot11(data: bytes | memoryview, off: int, end: int) -> tuple[int, int, int] | str:
+def _dot11(data: Buffer, off: int, end: int) -> tuple[int, int, int] | str:
     if off + 24 > end:
         return "truncated_link"
     fc0, fc1 = data[off], data[off + 1]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID
 
 __all__ = ["describe_certificate"]
 
@@ -29,7 +28,7 @@ def _describe_der(der: bytes) -> tuple[tuple[str, str], ...]:
             "tls.cert_issuer": cert.issuer.rfc4514_string(),
         }
         try:
-            san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
             names = san.value.get_values_for_type(x509.DNSName)
             if names:
                 out["tls.cert_san"] = ",".join(names[:50])

@@ -85,4 +85,4 @@ class DhcpExtractor:
                 m["dhcp.message_types"] = f"{seen},{kind}" if seen else kind
             for k, v in fields.items():
                 m.setdefault(k, v)
-        return scratch["n"] >= 8
+        return bool(scratch["n"] >= 8)

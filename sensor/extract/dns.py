@@ -52,7 +52,7 @@ class DnsExtractor:
             answered_query = "dns.query" in flow.meta and not flow.meta.get("_dns_from_resp")
             if msg.response and answered_query and self._unicast(flow):
                 return True
-        return scratch.get("n", 0) >= _MAX_MESSAGES
+        return bool(scratch.get("n", 0) >= _MAX_MESSAGES)
 
     @staticmethod
     def _messages(

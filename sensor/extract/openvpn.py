@@ -57,4 +57,4 @@ class OpenVpnExtractor:
             if scratch.get("session") and scratch["session"] in body:
                 flow.meta["openvpn.acked"] = True
             return True
-        return scratch.setdefault("n", 0) > 4
+        return bool(scratch.setdefault("n", 0) > 4)

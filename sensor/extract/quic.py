@@ -39,7 +39,7 @@ class QuicExtractor:
         """Collect CRYPTO data from the client's Initials until the ClientHello is whole."""
         scratch["n"] = scratch.get("n", 0) + 1
         if not from_client:
-            return scratch["n"] >= _MAX_PACKETS
+            return bool(scratch["n"] >= _MAX_PACKETS)
         pos = 0
         while pos < len(data):
             pkt = parse_initial(data, pos)
@@ -53,7 +53,7 @@ class QuicExtractor:
             if ch is not None:
                 record_client_hello(flow, ch, "q")
             return True
-        return scratch["n"] >= _MAX_PACKETS
+        return bool(scratch["n"] >= _MAX_PACKETS)
 
     @staticmethod
     def _packet(flow: FlowState, data: bytes, pkt: Any, scratch: dict[str, Any]) -> None:

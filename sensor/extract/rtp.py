@@ -58,4 +58,4 @@ class RtpExtractor:
             flow.meta["app_proto"] = "rtp"
             flow.meta["rtp.payload_type"] = h[0]
             return True
-        return scratch.setdefault("n", 0) > 8
+        return bool(scratch.setdefault("n", 0) > 8)

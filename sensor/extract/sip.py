@@ -75,4 +75,4 @@ class SipExtractor:
             m["user_agent"] = m["sip.user_agent"] = agent[:256]
         if headers.get("server"):
             m["sip.server"] = headers["server"][:256]
-        return scratch["n"] >= _MAX_MESSAGES
+        return bool(scratch["n"] >= _MAX_MESSAGES)

@@ -81,4 +81,4 @@ class SocksExtractor:
         elif not from_client and "socks.target" in m:
             ok = (data[0] == 0 and data[1] == 0x5A) or (data[0] == 5 and data[1] == 0)
             return REPROBE if ok else True
-        return step >= 6
+        return bool(step >= 6)

@@ -64,7 +64,7 @@ class StunExtractor:
         msg = parse_stun(data)
         scratch["n"] = scratch.get("n", 0) + 1
         if msg is None:
-            return scratch["n"] >= 6
+            return bool(scratch["n"] >= 6)
         method, cls, attrs = msg
         m = flow.meta
         m["app_proto"] = "stun"
@@ -76,4 +76,4 @@ class StunExtractor:
                 m.setdefault("user_agent", m["stun.software"])
         if _REALM in attrs:
             m.setdefault("stun.realm", attrs[_REALM].decode("utf-8", "replace")[:128])
-        return scratch["n"] >= 6
+        return bool(scratch["n"] >= 6)

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sensor.errors import StorageError
@@ -136,9 +136,10 @@ class FlowStore:
             log.error("flow store: buffer full, dropped %d oldest rows", len(lost))
 
     def _write_table(self, table: pa.Table) -> None:
-        days = pc.unique(pc.divide(table.column("ts_start").cast(pa.int64()), _US_PER_DAY))
-        for day in sorted(days.to_pylist()):
-            part = table if len(days) == 1 else _rows_of_day(table, day)
+        day_of = table.column("ts_start").cast(pa.int64()).to_numpy() // _US_PER_DAY
+        days = np.unique(day_of).tolist()
+        for day in days:
+            part = table if len(days) == 1 else table.filter(pa.array(day_of == day))
             date = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
             folder = self.data_dir / "flows" / f"sensor={self._sensor}" / f"date={date}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -161,12 +162,6 @@ class FlowStore:
     def close(self) -> None:
         """Write everything still buffered."""
         self.flush(force=True)
-
-
-def _rows_of_day(table: pa.Table, day: int) -> pa.Table:
-    us = table.column("ts_start").cast(pa.int64())
-    lo, hi = day * _US_PER_DAY, (day + 1) * _US_PER_DAY
-    return table.filter(pc.and_(pc.greater_equal(us, lo), pc.less(us, hi)))
 
 
 def _partition_value(name: str) -> str:

@@ -191,11 +191,11 @@ class RecordBuffer:
             schema=self._schema,
         )
 
-    def _addr_text(self, ver: I64, hi: I64, lo: I64) -> pa.Array:
+    def _addr_text(self, ver: I64, hi: I64, lo: I64) -> pa.Array[Any]:
         """IPv4 text with Arrow kernels; IPv6 (fewer, and RFC 5952 rules) through a cache."""
         v4 = lo & 0xFFFFFFFF
         octets = [pc.cast(pa.array((v4 >> s) & 0xFF), pa.string()) for s in (24, 16, 8, 0)]
-        text = pc.binary_join_element_wise(*octets, ".")
+        text: pa.Array[Any] = pc.binary_join_element_wise(*octets, ".")
         six = np.flatnonzero(ver == 6)
         if len(six) == 0:
             return text
@@ -257,13 +257,15 @@ def _hash_rows(
         out[i] = "1:" + b64(sha1(data).digest(), newline=False).decode("ascii")
 
 
-def _app_arrays(metas: tuple[dict[str, Any] | None, ...]) -> list[pa.Array]:
+def _app_arrays(metas: tuple[dict[str, Any] | None, ...]) -> list[pa.Array[Any]]:
     """One array per APP_COLUMNS entry; unnamed fields go to the app_meta map.
 
     One pass over the records that have fields at all (most flows have none or few).
     """
     n = len(metas)
-    named: dict[str, list[Any]] = {c.field: [None] * n for c in APP_COLUMNS if c.field != "*"}
+    named: dict[str, list[Any]] = {
+        c.field: [None] * n for c in APP_COLUMNS if c.field is not None and c.field != "*"
+    }
     rest: list[list[tuple[str, str]] | None] = [None] * n
     for i, m in enumerate(metas):
         if not m:
@@ -278,5 +280,6 @@ def _app_arrays(metas: tuple[dict[str, Any] | None, ...]) -> list[pa.Array]:
                     extra = rest[i] = []
                 extra.append((k, str(v)))
     return [
-        pa.array(rest if c.field == "*" else named[c.field], type=c.arrow_type) for c in APP_COLUMNS
+        pa.array(rest if c.field == "*" else named[c.field or ""], type=c.arrow_type)
+        for c in APP_COLUMNS
     ]

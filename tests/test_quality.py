@@ -1,0 +1,30 @@
+"""Quality gates as tests, so CI enforces them: ruff lint and format, mypy --strict."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_ruff_lint_and_format() -> None:
+    if shutil.which("ruff") is None:
+        pytest.skip("ruff is not installed (it is in the test extras)")
+    lint = _run("ruff", "check", "sensor", "tests")
+    assert lint.returncode == 0, lint.stdout[-3000:]
+    fmt = _run("ruff", "format", "--check", "sensor", "tests")
+    assert fmt.returncode == 0, fmt.stdout[-3000:]
+
+
+def test_mypy_strict_on_the_package() -> None:
+    pytest.importorskip("mypy")
+    res = _run(sys.executable, "-m", "mypy", "--strict", "sensor")
+    assert res.returncode == 0, res.stdout[-3000:]
