@@ -61,11 +61,13 @@ def _radiotap_fcs(data: Buffer, start: int, stop: int) -> bool:
 
 
 def _dot11(data: Buffer, off: int, end: int) -> tuple[int, int, int] | str:
-    if off + 24 > end:
+    if off + 2 > end:
         return "truncated_link"
     fc0, fc1 = data[off], data[off + 1]
-    if (fc0 >> 2) & 3 != 2:  # management or control frame
+    if (fc0 >> 2) & 3 != 2:  # management or control frame (ACK/CTS are only 10 bytes)
         return "non_ip"
+    if off + 24 > end:
+        return "truncated_link"
     if fc0 & 0x40:  # null function and other data frames without a body
         return "non_ip"
     if fc1 & 0x40:

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from scapy.packet import Raw
+from scapy.utils import wrpcap
 
 from tests.conftest import CORPUS, Replay, corpus_pcaps
 
@@ -167,9 +169,9 @@ def _gtp_outer(k: ConvKey, ours: Conv | None, theirs: Conv | None) -> bool:
 
 
 _GTP = Known(
-    "GTP-U tunnel (UDP 2152 both ends): the sensor accounts each frame to the inner flow it "
-    "decapsulates (tunnel='gtp', checked here too); tshark also lists the outer UDP "
-    "conversation",
+    "GTP-U tunnel (UDP 2152 both ends): the sensor decapsulates it and accounts each frame to "
+    "the inner flow only (tunnel='gtp'; those inner conversations are compared and agree); "
+    "tshark lists the outer UDP conversation as well",
     _gtp_outer,
 )
 
@@ -191,7 +193,8 @@ KNOWN: dict[str, tuple[Known, ...]] = {
 """file -> conversations excused from agreement, each with a one-line reason."""
 
 BUGS: dict[str, str] = {}
-"""file -> sensor bug that makes its conversations disagree (strict xfail until fixed)."""
+"""file -> sensor bug that makes its conversations disagree (strict xfail until fixed).
+Empty: no conversation of the corpus disagrees because of a sensor bug."""
 
 
 # --- comparison -----------------------------------------------------------------------------
@@ -398,7 +401,7 @@ def test_conversations_match_tshark(
 
 
 def test_comparison_catches_one_frame() -> None:
-    """The comparison itself can fail: one extra frame or byte is a difference."""
+    """The comparison itself can fail: one frame or byte off, or directions swapped."""
     table = (
         "UDP Conversations\n"
         "10.0.0.1:53  <-> 10.0.0.2:40000  1 75 bytes  2 12 kB  3 12 kB  0.0  1.0\n"
@@ -406,19 +409,42 @@ def test_comparison_catches_one_frame() -> None:
     theirs = parse_conv_tables(table)
     a, b = ("10.0.0.1", 53), ("10.0.0.2", 40000)
 
-    def ours(frames_ab: int, bytes_ab: int, bytes_ba: int) -> Convs:
+    def ours(ab: tuple[int, int], ba: tuple[int, int]) -> Convs:
         convs: Convs = {}
-        _side(convs, "UDP", a, b).add(frames_ab, bytes_ab, bytes_ab)
-        _side(convs, "UDP", b, a).add(1, bytes_ba, bytes_ba)
+        _side(convs, "UDP", a, b).add(ab[0], ab[1], ab[1])
+        _side(convs, "UDP", b, a).add(ba[0], ba[1], ba[1])
         return convs
 
-    assert compare("x", ours(2, 12_345, 75), theirs).agree == 1
-    assert compare("x", ours(3, 12_345, 75), theirs).unexplained
-    assert compare("x", ours(2, 13_000, 75), theirs).unexplained
-    assert compare("x", ours(2, 12_345, 76), theirs).unexplained
+    assert compare("x", ours((2, 12_345), (1, 75)), theirs).agree == 1
+    for wrong in (((3, 12_345), (1, 75)), ((2, 13_000), (1, 75)), ((2, 12_345), (1, 76))):
+        assert compare("x", ours(*wrong), theirs).unexplained, wrong
+    assert compare("x", ours((1, 75), (2, 12_345)), theirs).unexplained  # swapped
     assert compare("x", {}, theirs).unexplained
     with pytest.raises(ValueError):
         parse_conv_tables("TCP Conversations\n10.0.0.1:1 <-> 10.0.0.2:2 garbage\n")
+
+
+def test_80211_control_frames_are_not_decode_errors(tmp_path: Path, replay: Replay) -> None:
+    """tshark dissects 802.11 control frames as well-formed; they carry no flow (`non_ip`).
+
+    Regression: the frame type used to be checked after a 24-byte header length, so these
+    10/16-byte frames were counted as `truncated_link`.
+
+    Found on the corpus: the `truncated_link` decode errors of the 802.11 captures are
+    exactly their frames shorter than 24 bytes, all control frames by tshark
+    (wlan.fc.type == 1): handshake_not_exists.cap 871, wpa-psk-linksys.cap 205,
+    wpa2-psk-linksys.cap 163, capture_wds-01.cap 77, wep.open.system.authentication.cap 4.
+    """
+    ra, ta = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
+    frames = [
+        b"\xd4\x00\x00\x00" + ra,  # ACK
+        b"\xc4\x00\x10\x00" + ra,  # CTS
+        b"\xb4\x00\x20\x00" + ra + ta,  # RTS
+    ]
+    path = tmp_path / "control.pcap"
+    wrpcap(str(path), [Raw(f) for f in frames], linktype=105)  # LINKTYPE_IEEE802_11
+    _, summary = replay([path])
+    assert (dict(summary.decode_errors), sum(summary.skipped.values())) == ({}, 3)
 
 
 # --- Community ID ---------------------------------------------------------------------------
@@ -500,13 +526,13 @@ def community_problems(packets: list[Packet], flows: list[Flow]) -> list[str]:
         checked = [f for f, same in hits if same]
         for f in checked:
             seen[f].add(p.cid)
-        if checked and p.cid not in {f.cid for f in checked}:
-            ids = sorted({f.cid for f in checked})
-            problems.append(f"frame {p.num} {p.proto} {p.src}->{p.dst}: tshark {p.cid}, "
-                            f"sensor {ids}")  # fmt: skip
-    for f, ids in seen.items():
-        if f.cid not in ids:
-            problems.append(f"flow {f.proto} {f.src}->{f.dst} {f.cid}: tshark {sorted(ids)}")
+        ours = sorted({f.cid for f in checked})
+        if ours and p.cid not in ours:
+            where = f"frame {p.num} {p.proto} {p.src}->{p.dst}"
+            problems.append(f"{where}: tshark {p.cid}, sensor {ours}")
+    for f, theirs in seen.items():
+        if f.cid not in theirs:
+            problems.append(f"flow {f.proto} {f.src}->{f.dst} {f.cid}: tshark {sorted(theirs)}")
     return problems
 
 
