@@ -8,6 +8,7 @@ from sensor.extract.bittorrent import BitTorrentExtractor
 from sensor.extract.dhcp import DhcpExtractor
 from sensor.extract.dns import DnsExtractor
 from sensor.extract.gnutella import GnutellaExtractor
+from sensor.extract.gquic import GquicExtractor
 from sensor.extract.http import HttpExtractor
 from sensor.extract.inspector import Inspector
 from sensor.extract.names import DnsNames
@@ -37,6 +38,7 @@ def default_extractors(names: DnsNames) -> list[Extractor]:
         GnutellaExtractor(),
         OpenVpnExtractor(),
         QuicExtractor(),
+        GquicExtractor(),
         DnsExtractor(names),
         DhcpExtractor(),
         SsdpExtractor(),
