@@ -18,7 +18,12 @@ from sensor.extract.base import REPROBE, Extractor
 from sensor.extract.names import DnsNames
 from sensor.flow.state import FlowState
 
-__all__ = ["Inspector"]
+__all__ = ["HEAD_BYTES", "HEAD_TC", "HEAD_TS", "Inspector"]
+
+HEAD_BYTES = 64
+"""First payload bytes kept per direction for `payload` signatures. The field names start
+with `_`, so they stay in memory with the flow and are never written to a record."""
+HEAD_TS, HEAD_TC = "_head.toserver", "_head.toclient"
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +145,10 @@ class Inspector:
     def _deliver(
         self, flow: FlowState, st: _State, data: bytes, from_client: bool, ts: int
     ) -> bool:
+        head = HEAD_TS if from_client else HEAD_TC
+        if head not in flow.meta:  # for payload signatures; never written to records
+            flow.meta[head] = data[:HEAD_BYTES]
+            flow.meta[head + "_len"] = len(data)
         if st.active is None:
             claims = [
                 e
