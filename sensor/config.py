@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from sensor.classify import PolicyConfig, SignaturesConfig
 from sensor.errors import ConfigError
 from sensor.flow.table import FlowTimeouts
 
@@ -83,6 +84,8 @@ class SensorConfig:
     flow: FlowConfig = field(default_factory=FlowConfig)
     inspect: InspectConfig = field(default_factory=InspectConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    signatures: SignaturesConfig = field(default_factory=SignaturesConfig)
 
 
 def load_config(path: str | Path | None) -> SensorConfig:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from sensor.capture.base import FrameBatch, PacketSource
+from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig
 from sensor.decode.decoder import Decoder
 from sensor.extract import DnsNames, Inspector, default_extractors
@@ -76,9 +77,17 @@ def _fmt(c: Counter[str]) -> str:
 class Pipeline:
     """Owns the decoder, the flow table and the sinks of one worker."""
 
-    def __init__(self, cfg: SensorConfig, sinks: Sequence[Sink]) -> None:
+    def __init__(
+        self,
+        cfg: SensorConfig,
+        sinks: Sequence[Sink],
+        classifier: Classifier | None = None,
+    ) -> None:
         self.cfg = cfg
         self.sinks = list(sinks)
+        self.classifier = classifier or build_classifier(cfg.signatures, cfg.policy)
+        self._reload: Callable[[], Classifier] | None = None
+        self.reloads: Counter[str] = Counter()
         self.decoder = Decoder()
         self.names = DnsNames(cfg.inspect.dns_names)
         self.inspector = Inspector(
@@ -93,6 +102,11 @@ class Pipeline:
 
     def _on_end(self, flow: FlowState, reason: str) -> None:
         self.summary.records += 1
+        try:
+            self.classifier.apply(flow)
+        except Exception:  # a bad signature must not lose the record
+            self.summary.sink_errors["classifier"] += 1
+            log.exception("classifier failed on a flow record")
         for sink in self.sinks:
             try:
                 sink.write_flow(flow, reason)
@@ -100,8 +114,34 @@ class Pipeline:
                 self.summary.sink_errors[sink.name] += 1
                 log.exception("sink %s failed on a flow record", sink.name)
 
+    def request_reload(self, build: Callable[[], Classifier]) -> None:
+        """Ask for a new classifier (SIGHUP); it is built and swapped between two batches,
+        so no flow is lost or classified by half a rule set."""
+        self._reload = build
+
+    def _maybe_reload(self) -> None:
+        build, self._reload = self._reload, None
+        if build is None:
+            return
+        try:
+            new = build()
+        except Exception as e:  # keep running on the old rules; say why
+            self.reloads["failed"] += 1
+            log.error("reload failed, keeping signature set %s: %s", self.classifier.version, e)
+            return
+        self.reloads["ok"] += 1
+        log.info(
+            "reloaded: %d signatures, version %s (was %s)",
+            len(new.signatures),
+            new.version,
+            self.classifier.version,
+        )
+        self.classifier = new
+
     def process(self, batch: FrameBatch) -> None:
         """Decode a batch and account it to flows."""
+        if self._reload is not None:
+            self._maybe_reload()
         cols = self.decoder.decode(batch)
         self.table.update(cols)
         s = self.summary

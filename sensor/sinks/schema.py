@@ -14,6 +14,7 @@ __all__ = [
     "APP_COLUMNS",
     "FLOW_COLUMNS",
     "PARTITION_COLUMNS",
+    "POLICY_COLUMNS",
     "PROTO_NAMES",
     "RECORD_COLUMNS",
     "Column",
@@ -228,6 +229,81 @@ APP_COLUMNS: tuple[Column, ...] = (
         "*",
     ),
 )
+
+POLICY_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "category",
+        "VARCHAR",
+        _S,
+        "What the flow is in policy terms (ai, radio, p2p, voip, messaging, remote_access, "
+        "circumvention, external_email, personal_server, large_transfer, rogue_ap); NULL "
+        "when no signature matched.",
+        "policy.category",
+    ),
+    Column(
+        "provision",
+        "VARCHAR",
+        _S,
+        "Policy 2503 provision the category falls under (2503-9b, 2503-ai, ...); see "
+        "signatures/provisions.yaml.",
+        "policy.provision",
+    ),
+    Column(
+        "action",
+        "VARCHAR",
+        _S,
+        "What the site policy makes of it: violation, personal_use_window (allowed limited "
+        "personal use outside work hours), approved, exempt, or none (no match, or ignored).",
+        "policy.action",
+    ),
+    Column(
+        "severity",
+        "VARCHAR",
+        _S,
+        "Severity of the provision at this site: low, medium, high, critical.",
+        "policy.severity",
+    ),
+    Column(
+        "signature_id",
+        "INTEGER",
+        pa.int32(),
+        "Id of the signature that matched (stable across releases).",
+        "policy.signature_id",
+    ),
+    Column(
+        "signature_rev",
+        "INTEGER",
+        pa.int32(),
+        "Revision of that signature.",
+        "policy.signature_rev",
+    ),
+    Column("signature", "VARCHAR", _S, "Name of that signature.", "policy.signature"),
+    Column(
+        "service",
+        "VARCHAR",
+        _S,
+        "The service or application the signature identifies (chatgpt, bittorrent, tor, ...).",
+        "policy.service",
+    ),
+    Column(
+        "confidence",
+        "FLOAT",
+        pa.float32(),
+        "How sure the match is, 0-1: the signature's confidence times the weight of its "
+        "evidence (a name learnt from DNS counts less than one the client sent).",
+        "policy.confidence",
+    ),
+    Column(
+        "evidence",
+        "VARCHAR",
+        _S,
+        "Which field matched which value (e.g. tls.sni=chatgpt.com), and why the action "
+        "is what it is.",
+        "policy.evidence",
+    ),
+)
+
+APP_COLUMNS = APP_COLUMNS + POLICY_COLUMNS
 
 PARTITION_COLUMNS: tuple[Column, ...] = (
     Column(

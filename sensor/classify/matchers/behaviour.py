@@ -1,0 +1,97 @@
+"""`behaviour`: thresholds on the flow's own numbers, for traffic no name gives away
+(an unknown radio station: long, mostly downstream, a steady audio bit rate).
+
+Keys (all optional, all must hold): min_seconds, max_seconds, min_bytes, min_bytes_toclient,
+min_bytes_toserver, min_down_ratio (share of bytes sent by the server), max_down_ratio,
+kbps_toclient: [low, high] (server-to-client rate over the flow's duration), min_packets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from sensor.classify.matchers.base import Evidence, Gate
+from sensor.classify.view import FlowView
+
+__all__ = ["BehaviourMatcher"]
+
+_KEYS = frozenset(
+    {
+        "min_seconds",
+        "max_seconds",
+        "min_bytes",
+        "min_bytes_toclient",
+        "min_bytes_toserver",
+        "min_down_ratio",
+        "max_down_ratio",
+        "kbps_toclient",
+        "min_packets",
+    }
+)
+
+
+class BehaviourMatcher:
+    kind: ClassVar[str] = "behaviour"
+
+    __slots__ = ("limits",)
+
+    def __init__(self, limits: dict[str, Any]) -> None:
+        self.limits = limits
+
+    @classmethod
+    def parse(cls, field: str | None, value: Any) -> BehaviourMatcher:
+        if field:
+            raise ValueError("behaviour: takes no `field`")
+        if not isinstance(value, Mapping) or not value:
+            raise ValueError("behaviour: expected a mapping of thresholds")
+        bad = set(value) - _KEYS
+        if bad:
+            raise ValueError(
+                f"behaviour: unknown {sorted(bad)} (known: {', '.join(sorted(_KEYS))})"
+            )
+        limits: dict[str, Any] = {}
+        for k, x in value.items():
+            if k == "kbps_toclient":
+                if not (isinstance(x, list) and len(x) == 2 and all(_num(i) for i in x)):
+                    raise ValueError("behaviour: kbps_toclient: expected [low, high]")
+                limits[k] = (float(x[0]), float(x[1]))
+            elif not _num(x):
+                raise ValueError(f"behaviour: {k}: expected a number, got {x!r}")
+            else:
+                limits[k] = float(x)
+        return cls(limits)
+
+    def match(self, v: FlowView) -> Evidence | None:
+        lim = self.limits
+        secs = v.duration
+        total = v.bytes_ts + v.bytes_tc
+        down = v.bytes_tc / total if total else 0.0
+        kbps = v.bytes_tc * 8 / secs / 1000 if secs > 0 else 0.0
+        checks = (
+            ("min_seconds", secs >= lim.get("min_seconds", 0)),
+            ("max_seconds", secs <= lim.get("max_seconds", float("inf"))),
+            ("min_bytes", total >= lim.get("min_bytes", 0)),
+            ("min_bytes_toclient", v.bytes_tc >= lim.get("min_bytes_toclient", 0)),
+            ("min_bytes_toserver", v.bytes_ts >= lim.get("min_bytes_toserver", 0)),
+            ("min_down_ratio", down >= lim.get("min_down_ratio", 0)),
+            ("max_down_ratio", down <= lim.get("max_down_ratio", 1)),
+            ("min_packets", v.pkts_ts + v.pkts_tc >= lim.get("min_packets", 0)),
+        )
+        if not all(ok for _, ok in checks):
+            return None
+        band = lim.get("kbps_toclient")
+        if band is not None and not band[0] <= kbps <= band[1]:
+            return None
+        return (
+            f"behaviour=duration {secs:.0f}s, {total} bytes, {down:.0%} down, "
+            f"{kbps:.0f} kbit/s down",
+            1.0,
+        )
+
+    def gate(self) -> Gate | None:
+        return None
+
+
+def _num(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and x >= 0

@@ -1,0 +1,59 @@
+"""`boundary`: where the flow runs relative to the site's internal networks.
+
+`outbound` (internal client, external server), `inbound` (external client, internal server),
+`crossing` (either), `internal` (both inside), `external` (server outside). Multicast and
+broadcast destinations are never external.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sensor.classify.matchers.base import Evidence, Gate, as_list
+from sensor.classify.view import FlowView
+
+__all__ = ["BoundaryMatcher"]
+
+_KINDS = ("outbound", "inbound", "crossing", "internal", "external")
+
+
+class BoundaryMatcher:
+    kind: ClassVar[str] = "boundary"
+
+    __slots__ = ("wanted",)
+
+    def __init__(self, wanted: frozenset[str]) -> None:
+        self.wanted = wanted
+
+    @classmethod
+    def parse(cls, field: str | None, value: Any) -> BoundaryMatcher:
+        if field:
+            raise ValueError("boundary: takes no `field`")
+        wanted = frozenset(str(x) for x in as_list(value, "boundary"))
+        bad = wanted - set(_KINDS)
+        if bad:
+            raise ValueError(f"boundary: unknown {sorted(bad)} (known: {', '.join(_KINDS)})")
+        return cls(wanted)
+
+    def match(self, v: FlowView) -> Evidence | None:
+        src = v.nets.side(v.ver, v.src_ip)
+        dst = v.nets.side(v.ver, v.dest_ip)
+        if src == "internal" and dst == "external":
+            found = "outbound"
+        elif src == "external" and dst == "internal":
+            found = "inbound"
+        elif src == "internal" and dst == "internal":
+            found = "internal"
+        else:
+            found = "other"
+        w = self.wanted
+        if (
+            found in w
+            or ("crossing" in w and found in ("outbound", "inbound"))
+            or ("external" in w and dst == "external")
+        ):
+            return (f"boundary={found}", 1.0)
+        return None
+
+    def gate(self) -> Gate | None:
+        return None

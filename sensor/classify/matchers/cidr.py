@@ -1,0 +1,42 @@
+"""`cidr`: the server (`dest_ip`, default) or client (`src_ip`) address is in one of the
+listed networks, e.g. a service's published address ranges."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sensor.classify.matchers.base import Evidence, Gate, as_list
+from sensor.classify.nets import NetSet
+from sensor.classify.view import FlowView
+
+__all__ = ["CidrMatcher"]
+
+
+class CidrMatcher:
+    kind: ClassVar[str] = "cidr"
+
+    __slots__ = ("field", "nets")
+
+    def __init__(self, field: str, nets: NetSet) -> None:
+        self.field = field
+        self.nets = nets
+
+    @classmethod
+    def parse(cls, field: str | None, value: Any) -> CidrMatcher:
+        field = field or "dest_ip"
+        if field not in ("dest_ip", "src_ip"):
+            raise ValueError("cidr: field must be dest_ip or src_ip")
+        try:
+            return cls(field, NetSet(str(x) for x in as_list(value, "cidr")))
+        except ValueError as e:
+            raise ValueError(f"cidr: {e}") from None
+
+    def match(self, v: FlowView) -> Evidence | None:
+        addr = v.dest_ip if self.field == "dest_ip" else v.src_ip
+        net = self.nets.match(v.ver, addr)
+        if net is None:
+            return None
+        return (f"{self.field}={v.ip_text(addr)} in {net}", 1.0)
+
+    def gate(self) -> Gate | None:
+        return None

@@ -1,0 +1,43 @@
+"""`equals`: a field is one of the listed values (case-insensitive; list-valued fields such
+as `tls.alpn` match when any of their comma-separated items does)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sensor.classify.matchers.base import Evidence, Gate, as_list
+from sensor.classify.view import FlowView
+
+__all__ = ["EqualsMatcher"]
+
+
+class EqualsMatcher:
+    kind: ClassVar[str] = "equals"
+
+    __slots__ = ("field", "values")
+
+    def __init__(self, field: str, values: frozenset[str]) -> None:
+        self.field = field
+        self.values = values
+
+    @classmethod
+    def parse(cls, field: str | None, value: Any) -> EqualsMatcher:
+        if not field:
+            raise ValueError("equals: needs a `field`")
+        return cls(field, frozenset(str(x).lower() for x in as_list(value, "equals")))
+
+    def match(self, v: FlowView) -> Evidence | None:
+        raw = v.get(self.field)
+        if raw is None:
+            return None
+        text = str(raw).lower()
+        if text in self.values:
+            return (f"{self.field}={raw}", 1.0)
+        if "," in text:
+            for item in text.split(","):
+                if item.strip() in self.values:
+                    return (f"{self.field}={raw}", 1.0)
+        return None
+
+    def gate(self) -> Gate | None:
+        return ("app_proto", self.values) if self.field == "app_proto" else None

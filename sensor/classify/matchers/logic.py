@@ -1,0 +1,102 @@
+"""Combinators: `all` (every clause), `any` (the first clause that matches), `not`."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from sensor.classify.matchers.base import Evidence, Gate, Matcher
+from sensor.classify.view import FlowView
+
+__all__ = ["AllOf", "AnyOf", "NotOf", "Weighted"]
+
+
+class AllOf:
+    kind: ClassVar[str] = "all"
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[Matcher, ...]) -> None:
+        self.parts = parts
+
+    def match(self, v: FlowView) -> Evidence | None:
+        texts, weight = [], 1.0
+        for p in self.parts:
+            e = p.match(v)
+            if e is None:
+                return None
+            if e[0]:
+                texts.append(e[0])
+            weight = min(weight, e[1])
+        return ("; ".join(texts), weight)
+
+    def gate(self) -> Gate | None:
+        gates = [g for g in (p.gate() for p in self.parts) if g is not None]
+        # the most selective index first: names, then protocols, then ports
+        for name in ("domain", "app_proto", "port"):
+            for g in gates:
+                if g[0] == name:
+                    return g
+        return None
+
+
+class AnyOf:
+    kind: ClassVar[str] = "any"
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: tuple[Matcher, ...]) -> None:
+        self.parts = parts
+
+    def match(self, v: FlowView) -> Evidence | None:
+        best: Evidence | None = None
+        for p in self.parts:
+            e = p.match(v)
+            if e is not None and (best is None or e[1] > best[1]):
+                best = e
+                if e[1] >= 1.0:
+                    break
+        return best
+
+    def gate(self) -> Gate | None:
+        gates = [p.gate() for p in self.parts]
+        if not gates or any(g is None for g in gates):
+            return None
+        names = {g[0] for g in gates if g is not None}
+        if len(names) != 1:
+            return None
+        keys: frozenset[object] = frozenset().union(*(g[1] for g in gates if g is not None))
+        return (names.pop(), keys)
+
+
+class NotOf:
+    kind: ClassVar[str] = "not"
+
+    __slots__ = ("part",)
+
+    def __init__(self, part: Matcher) -> None:
+        self.part = part
+
+    def match(self, v: FlowView) -> Evidence | None:
+        return None if self.part.match(v) is not None else ("", 1.0)
+
+    def gate(self) -> Gate | None:
+        return None
+
+
+class Weighted:
+    """A clause with its own `weight` (how far it alone can be trusted)."""
+
+    kind: ClassVar[str] = "weight"
+
+    __slots__ = ("part", "weight")
+
+    def __init__(self, part: Matcher, weight: float) -> None:
+        self.part = part
+        self.weight = weight
+
+    def match(self, v: FlowView) -> Evidence | None:
+        e = self.part.match(v)
+        return None if e is None else (e[0], e[1] * self.weight)
+
+    def gate(self) -> Gate | None:
+        return self.part.gate()

@@ -1,0 +1,263 @@
+"""Signature files: load, validate, apply site overrides, and say what is wrong with file:line.
+
+Signatures are data (`signatures/*.yaml`): a stable integer `id` inside the range its file
+declares, a `rev` bumped on every change of `match`, the `provision` it enforces, and a
+`match` tree of clauses (see matchers). Sites never edit the shipped files: a site file
+redefines a signature by id with a higher `rev`, or disables it with `{id: N, enabled: false}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sensor.classify.matchers import Matcher, compile_clause
+from sensor.classify.provisions import Provision
+
+__all__ = ["Signature", "SignatureSet", "load_signatures", "signature_files"]
+
+_KEYS = {
+    "id",
+    "rev",
+    "name",
+    "msg",
+    "service",
+    "provision",
+    "confidence",
+    "match",
+    "tests",
+    "enabled",
+    "metadata",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """One compiled signature."""
+
+    id: int
+    rev: int
+    name: str
+    msg: str
+    service: str
+    provision: str
+    category: str
+    confidence: float
+    match: Matcher = field(repr=False, compare=False)
+    tests: tuple[str, ...] = ()
+    where: str = ""
+    """file:line of its definition, for messages."""
+
+
+@dataclass(slots=True)
+class SignatureSet:
+    """The active signatures, the problems found while loading them, and a version tag."""
+
+    signatures: list[Signature] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    version: str = ""
+    files: list[Path] = field(default_factory=list)
+
+    def by_id(self) -> dict[int, Signature]:
+        return {s.id: s for s in self.signatures}
+
+
+class _Dict(dict[str, Any]):
+    """A mapping that remembers the line it started on."""
+
+    line = 0
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Dict:
+    d = _Dict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
+    d.line = node.start_mark.line + 1
+    return d
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+
+
+def signature_files(paths: Iterable[Path]) -> list[Path]:
+    """Expand directories to their `*.yaml` files (sorted), leaving out provisions.yaml."""
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out += sorted(f for f in p.glob("*.yaml") if f.name != "provisions.yaml")
+        else:
+            out.append(p)
+    return out
+
+
+def load_signatures(
+    shipped: Sequence[Path],
+    site: Sequence[Path],
+    provisions: Mapping[str, Provision],
+    disabled: Iterable[int] = (),
+) -> SignatureSet:
+    """Load shipped files, then site files (which may override by id), then drop `disabled`.
+
+    Never raises for content problems: they are collected in `errors`, so `sensor signatures
+    check` can list them all; the sensor refuses to start when there is any.
+    """
+    result = SignatureSet()
+    active: dict[int, Signature] = {}
+    digest = hashlib.sha256()
+    for is_site, files in ((False, signature_files(shipped)), (True, signature_files(site))):
+        for path in files:
+            result.files.append(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as e:
+                result.errors.append(f"{path}: cannot read: {e.strerror}")
+                continue
+            digest.update(path.name.encode() + b"\0" + text.encode())
+            _load_file(path, text, is_site, provisions, active, result.errors)
+    off = set(disabled)
+    for sid in sorted(off - set(active)):
+        result.errors.append(f"signatures.disabled: no signature with id {sid}")
+    digest.update(repr(sorted(off)).encode())
+    result.signatures = [s for sid, s in sorted(active.items()) if sid not in off]
+    result.version = digest.hexdigest()[:12]
+    return result
+
+
+def _load_file(
+    path: Path,
+    text: str,
+    is_site: bool,
+    provisions: Mapping[str, Provision],
+    active: dict[int, Signature],
+    errors: list[str],
+) -> None:
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        errors.append(f"{where}: invalid YAML: {getattr(e, 'problem', e)}")
+        return
+    if not isinstance(doc, _Dict) or doc.get("schema") != 1:
+        errors.append(f"{path}:1: not a signature file (expected `schema: 1` at the top)")
+        return
+    lo, hi = _id_range(doc, path, errors)
+    items = doc.get("signatures")
+    if not isinstance(items, list):
+        errors.append(f"{path}:{doc.line}: `signatures` must be a list")
+        return
+    for raw in items:
+        if not isinstance(raw, _Dict):
+            errors.append(f"{path}: each entry of `signatures` must be a mapping")
+            continue
+        where = f"{path}:{raw.line}"
+        sid = raw.get("id")
+        if isinstance(sid, bool) or not isinstance(sid, int) or sid <= 0:
+            errors.append(f"{where}: id: expected a positive integer, got {sid!r}")
+            continue
+        if not lo <= sid <= hi:
+            errors.append(f"{where}: signature {sid}: id outside this file's range {lo}-{hi}")
+            continue
+        old = active.get(sid)
+        if raw.get("enabled") is False and set(raw) <= {"id", "enabled", "rev"}:
+            if old is None:
+                errors.append(f"{where}: signature {sid}: disables an id that does not exist")
+            else:
+                del active[sid]
+            continue
+        sig = _compile(raw, where, provisions, errors)
+        if sig is None:
+            continue
+        if old is not None:
+            if not is_site:
+                errors.append(f"{where}: signature {sid}: duplicate id (also at {old.where})")
+                continue
+            if sig.rev <= old.rev:
+                errors.append(
+                    f"{where}: signature {sid}: overrides {old.where} but its rev {sig.rev} "
+                    f"is not higher than {old.rev}"
+                )
+                continue
+        if raw.get("enabled", True) is False:
+            active.pop(sid, None)
+            continue
+        active[sid] = sig
+
+
+def _id_range(doc: _Dict, path: Path, errors: list[str]) -> tuple[int, int]:
+    ids = doc.get("ids")
+    if ids is None:
+        return 1, 2**31 - 1
+    if (
+        isinstance(ids, list)
+        and len(ids) == 2
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        and 0 < ids[0] <= ids[1]
+    ):
+        return int(ids[0]), int(ids[1])
+    errors.append(f"{path}:{doc.line}: ids: expected [first, last]")
+    return 1, 2**31 - 1
+
+
+def _compile(
+    raw: _Dict, where: str, provisions: Mapping[str, Provision], errors: list[str]
+) -> Signature | None:
+    sid = raw["id"]
+    head = f"{where}: signature {sid}"
+    unknown = set(raw) - _KEYS
+    if unknown:
+        errors.append(
+            f"{head}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(sorted(_KEYS))})"
+        )
+        return None
+    rev = raw.get("rev")
+    if isinstance(rev, bool) or not isinstance(rev, int) or rev < 1:
+        errors.append(f"{head}: rev: expected a positive integer")
+        return None
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        errors.append(f"{head}: name: required")
+        return None
+    prov = provisions.get(str(raw.get("provision")))
+    if prov is None:
+        known = ", ".join(sorted(provisions))
+        errors.append(f"{head}: provision: unknown {raw.get('provision')!r} (known: {known})")
+        return None
+    conf = raw.get("confidence", 0.9)
+    if isinstance(conf, bool) or not isinstance(conf, int | float) or not 0 < conf <= 1:
+        errors.append(f"{head}: confidence: expected a number in (0, 1]")
+        return None
+    if "match" not in raw:
+        errors.append(f"{head}: match: required")
+        return None
+    try:
+        matcher = compile_clause(raw["match"])
+    except ValueError as e:
+        line = getattr(raw["match"], "line", None)
+        at = f"{where.rsplit(':', 1)[0]}:{line}" if line else where
+        errors.append(f"{at}: signature {sid}: {e}")
+        return None
+    tests = raw.get("tests", [])
+    if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
+        errors.append(f"{head}: tests: expected a list of capture paths")
+        return None
+    return Signature(
+        id=sid,
+        rev=rev,
+        name=name,
+        msg=str(raw.get("msg") or f"{prov.title}: {name}"),
+        service=str(raw.get("service") or name),
+        provision=prov.id,
+        category=prov.category,
+        confidence=float(conf),
+        match=matcher,
+        tests=tuple(tests),
+        where=where,
+    )
