@@ -120,11 +120,15 @@ class NetworksConfig:
     """The department's address plan."""
 
     internal: tuple[str, ...] = DEFAULT_INTERNAL
+    workstations: tuple[str, ...] = ()
+    """Networks of staff workstations and other personal devices: a host there that serves
+    clients from outside its network is a personal server (9e). Empty: 9e is not checked."""
     servers: tuple[str, ...] = ()
-    """Internal hosts that are approved servers (never `personal_server`)."""
+    """Hosts inside those networks that are approved servers (never `personal_server`)."""
 
     def __post_init__(self) -> None:
         parse_cidrs(self.internal)
+        parse_cidrs(self.workstations)
         parse_cidrs(self.servers)
 
 
@@ -182,12 +186,17 @@ class SitePolicy:
             raise ValueError(
                 f"unknown provision {unknown[0]!r} (known: {', '.join(sorted(provisions))})"
             )
-        self.networks = Networks(cfg.networks.internal, cfg.networks.servers)
+        n = cfg.networks
+        self.networks = Networks(n.internal, n.servers, n.workstations)
         self.exempt = NetSet(cfg.exempt_hosts)
         approved = list(cfg.approved)
         if cfg.dns_servers:
             approved.append(
                 ApprovedService("department DNS", ("2503-7m",), addresses=cfg.dns_servers)
+            )
+        if cfg.networks.servers:
+            approved.append(
+                ApprovedService("department server", ("2503-9e",), addresses=cfg.networks.servers)
             )
         if cfg.voip_servers:
             approved.append(

@@ -26,14 +26,18 @@ TRANSPORTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp", 47: "gre"
 class Networks:
     """The site's address plan as matchers need it (from `policy.networks`)."""
 
-    __slots__ = ("internal", "local", "servers")
+    __slots__ = ("internal", "local", "servers", "workstations")
 
     def __init__(
-        self, internal: tuple[str, ...] = DEFAULT_INTERNAL, servers: tuple[str, ...] = ()
+        self,
+        internal: tuple[str, ...] = DEFAULT_INTERNAL,
+        servers: tuple[str, ...] = (),
+        workstations: tuple[str, ...] = (),
     ) -> None:
         self.internal = NetSet(internal)
         self.local = NetSet(LOCAL_ONLY)
         self.servers = NetSet(servers)
+        self.workstations = NetSet(workstations)
 
     def side(self, ver: int, addr: int) -> str:
         """`internal`, `local` (multicast, broadcast, loopback) or `external`."""

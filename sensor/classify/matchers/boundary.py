@@ -1,8 +1,10 @@
 """`boundary`: where the flow runs relative to the site's internal networks.
 
 `outbound` (internal client, external server), `inbound` (external client, internal server),
-`crossing` (either), `internal` (both inside), `external` (server outside). Multicast and
-broadcast destinations are never external.
+`crossing` (either), `internal` (both inside), `external` (server outside), `to_workstation`
+(the server is in one of `policy.networks.workstations` and the client is not in that same
+network: a workstation serving others). Multicast and broadcast destinations are never
+external.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sensor.classify.view import FlowView
 
 __all__ = ["BoundaryMatcher"]
 
-_KINDS = ("outbound", "inbound", "crossing", "internal", "external")
+_KINDS = ("outbound", "inbound", "crossing", "internal", "external", "to_workstation")
 
 
 class BoundaryMatcher:
@@ -36,6 +38,12 @@ class BoundaryMatcher:
         return cls(wanted)
 
     def match(self, v: FlowView) -> Evidence | None:
+        if "to_workstation" in self.wanted:
+            net = v.nets.workstations.match(v.ver, v.dest_ip)
+            if net is not None and v.nets.workstations.match(v.ver, v.src_ip) != net:
+                return (f"boundary=to_workstation {net}", 1.0)
+            if len(self.wanted) == 1:
+                return None
         src = v.nets.side(v.ver, v.src_ip)
         dst = v.nets.side(v.ver, v.dest_ip)
         if src == "internal" and dst == "external":
