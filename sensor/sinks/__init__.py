@@ -1,7 +1,48 @@
-"""Sinks: where ended flows go (the flow store, metrics, alerts)."""
+"""Sinks: where ended flows go. `default_sinks` builds the flow store and the alert sink."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
+from sensor.classify import Provision
+from sensor.config import SensorConfig
+from sensor.sinks.alerts import AlertSink
 from sensor.sinks.base import Sink
 from sensor.sinks.flowstore import FlowStore
 from sensor.sinks.schema import FLOW_COLUMNS, Column
+from sensor.sinks.segments import StoreConfig
 
-__all__ = ["FLOW_COLUMNS", "Column", "FlowStore", "Sink"]
+__all__ = ["FLOW_COLUMNS", "AlertSink", "Column", "FlowStore", "Sink", "default_sinks"]
+
+
+def store_config(cfg: SensorConfig) -> StoreConfig:
+    """The storage section as the stores take it."""
+    st = cfg.storage
+    return StoreConfig(
+        catalog=st.catalog,
+        sensor=cfg.sensor.name,
+        data_dir=st.data_dir,
+        flush_rows=st.flush_rows,
+        flush_seconds=st.flush_seconds,
+        max_buffered_rows=st.max_buffered_rows,
+    )
+
+
+def default_sinks(
+    cfg: SensorConfig, provisions: dict[str, Provision]
+) -> tuple[FlowStore, AlertSink]:
+    """The flow store and the alert sink, both writing segments under the same catalog.
+
+    The JSON-lines alert stream goes beside the catalog (`x.duckdb` -> `x.alerts.jsonl`)
+    unless `policy.alerts.jsonl` names another file or is empty (no stream).
+    """
+    scfg = store_config(cfg)
+    a = cfg.policy.alerts
+    if a.jsonl is None:
+        jsonl: Path | None = cfg.storage.catalog.with_suffix(".alerts.jsonl")
+    else:
+        jsonl = Path(a.jsonl) if a.jsonl else None
+    alerts = AlertSink(
+        scfg, provisions, dedup_seconds=a.dedup_seconds, jsonl=jsonl, site=cfg.sensor.site
+    )
+    return FlowStore(scfg), alerts

@@ -18,7 +18,7 @@ __all__ = ["ensure_catalog", "view_sql"]
 
 log = logging.getLogger(__name__)
 
-TABLES = ("flows",)
+TABLES = ("flows", "alerts")
 
 
 def view_sql(table: str, data_dir: Path) -> str:
@@ -47,7 +47,8 @@ def ensure_catalog(catalog: Path, data_dir: Path, attempts: int = 20) -> None:
             raise StorageError(f"{catalog}: not a DuckDB database: {e}") from None
         try:
             for table in TABLES:
-                con.execute(view_sql(table, data_dir))
+                if (data_dir / table).is_dir():  # a table no sink of this sensor writes
+                    con.execute(view_sql(table, data_dir))
         finally:
             con.close()
         return

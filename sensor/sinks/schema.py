@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 __all__ = [
+    "ALERT_COLUMNS",
     "APP_COLUMNS",
     "FLOW_COLUMNS",
     "PARTITION_COLUMNS",
@@ -321,6 +322,37 @@ PARTITION_COLUMNS: tuple[Column, ...] = (
     ),
 )
 
+
+ALERT_COLUMNS: tuple[Column, ...] = (
+    Column("ts", "TIMESTAMPTZ", _TS, "Time of the flow's first packet (of this record)."),
+    Column("flow_id", "BIGINT", pa.int64(), "The flow that raised it (flows.flow_id)."),
+    Column("community_id", "VARCHAR", _S, "Community ID of that flow."),
+    Column("src_ip", "VARCHAR", _S, "Client address: the host the alert is about."),
+    Column("src_port", "INTEGER", pa.int32(), "Client port."),
+    Column("dest_ip", "VARCHAR", _S, "Server address."),
+    Column("dest_port", "INTEGER", pa.int32(), "Server port."),
+    Column("proto", "VARCHAR", _S, "IP protocol (TCP, UDP, ...)."),
+    Column("app_proto", "VARCHAR", _S, "Application protocol recognised in the flow."),
+    Column("server_name", "VARCHAR", _S, "Server name of the flow, if known."),
+    Column("signature_id", "INTEGER", pa.int32(), "Signature that matched."),
+    Column("signature_rev", "INTEGER", pa.int32(), "Its revision."),
+    Column("signature", "VARCHAR", _S, "Its name."),
+    Column("msg", "VARCHAR", _S, "Its message, for people."),
+    Column("category", "VARCHAR", _S, "Policy category (as in flows.category)."),
+    Column("provision", "VARCHAR", _S, "Policy 2503 provision broken (2503-9b, ...)."),
+    Column("provision_title", "VARCHAR", _S, "Title of that provision."),
+    Column("severity", "VARCHAR", _S, "low, medium, high or critical."),
+    Column("confidence", "FLOAT", pa.float32(), "Confidence of the match, 0-1."),
+    Column("evidence", "VARCHAR", _S, "Which field matched which value."),
+    Column(
+        "suppressed",
+        "BIGINT",
+        pa.int64(),
+        "Alerts of the same signature and source host suppressed since the previous one "
+        "(policy.alerts.dedup_seconds).",
+    ),
+)
+"""The `alerts` table: one row per alert after deduplication (sinks/alerts.py)."""
 
 RECORD_COLUMNS = FLOW_COLUMNS + APP_COLUMNS
 """Every column stored in the Parquet files, in order."""

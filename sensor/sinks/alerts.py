@@ -1,0 +1,200 @@
+"""AlertSink: violations whose provision the site alerts on -> `alerts` table + JSON lines.
+
+One alert per signature and source host per `dedup_seconds` of packet time (Zeek's notice
+suppression); the next alert after a quiet spell says how many were suppressed. Each JSON
+line is an EVE-style envelope tied to the flow by `flow_id` and `community_id`, so analysts
+pivot from the alert stream to the flow table and to other tools.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import pyarrow as pa
+
+from sensor.classify import Provision, Verdict
+from sensor.flow.key import address_text, community_id, key_addresses
+from sensor.flow.state import FlowState
+from sensor.sinks.catalog import ensure_catalog
+from sensor.sinks.schema import ALERT_COLUMNS, PROTO_NAMES, arrow_schema
+from sensor.sinks.segments import FlushTimer, SegmentWriter, StoreConfig
+
+__all__ = ["AlertSink", "AlertStats"]
+
+log = logging.getLogger(__name__)
+
+_MAX_KEYS = 200_000  # dedup entries kept (oldest forgotten first)
+
+
+class AlertStats:
+    """Counters for metrics: alerts raised and suppressed, by (provision, severity)."""
+
+    def __init__(self) -> None:
+        self.raised: dict[tuple[str, str], int] = {}
+        self.suppressed = 0
+        self.jsonl_errors = 0
+
+
+class AlertSink:
+    """The `alerts` sink; single-threaded like every sink."""
+
+    name = "alerts"
+
+    def __init__(
+        self,
+        cfg: StoreConfig,
+        provisions: dict[str, Provision],
+        dedup_seconds: float = 3600.0,
+        jsonl: Path | None = None,
+        site: str = "default",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.cfg = cfg
+        self.provisions = provisions
+        self.site = site
+        self._dedup_ns = int(dedup_seconds * 1e9)
+        self._writer = SegmentWriter(cfg, "alerts", arrow_schema(ALERT_COLUMNS), "ts")
+        self._timer = FlushTimer(cfg, clock)
+        self._rows: list[dict[str, Any]] = []
+        self._seen: OrderedDict[tuple[int, str], list[int]] = OrderedDict()
+        self.stats = AlertStats()
+        self.store_stats = self._writer.stats
+        self.jsonl_path = jsonl
+        self._jsonl: TextIO | None = None
+        ensure_catalog(cfg.catalog, self._writer.data_dir)
+
+    def write_flow(self, flow: FlowState, reason: str) -> None:
+        """Raise an alert for the flow's verdict if it calls for one and is not suppressed."""
+        verdict: Verdict | None = flow.meta.get("_verdict")
+        if verdict is None or not verdict.alert or flow.meta.get("_alerted"):
+            return
+        flow.meta["_alerted"] = True  # later interim records of this flow do not re-alert
+        a, ap, b, bp, proto, _ = key_addresses(flow.key)
+        src, sport, dst, dport = (a, ap, b, bp) if flow.client_is_lo else (b, bp, a, ap)
+        src_ip = address_text(src)
+        key = (verdict.signature.id, src_ip)
+        seen = self._seen.get(key)
+        ts = flow.ts_start
+        if seen is not None and ts - seen[0] < self._dedup_ns:
+            seen[1] += 1
+            self.stats.suppressed += 1
+            return
+        suppressed = seen[1] if seen is not None else 0
+        self._seen[key] = [ts, 0]
+        self._seen.move_to_end(key)
+        if len(self._seen) > _MAX_KEYS:
+            self._seen.popitem(last=False)
+        cid = community_id(proto, src, dst, sport, dport)
+        ends = (src_ip, sport, address_text(dst), dport)
+        self._raise(flow, verdict, ends, proto, cid, suppressed)
+
+    def _raise(
+        self,
+        flow: FlowState,
+        v: Verdict,
+        ends: tuple[str, int, str, int],
+        proto: int,
+        cid: str,
+        suppressed: int,
+    ) -> None:
+        sig = v.signature
+        prov = self.provisions.get(sig.provision)
+        ported = proto in (6, 17, 132)
+        src_ip, sport, dst_ip, dport = ends
+        meta = flow.meta
+        row: dict[str, Any] = {
+            "ts": flow.ts_start // 1000,
+            "flow_id": flow.flow_id,
+            "community_id": cid,
+            "src_ip": src_ip,
+            "src_port": sport if ported else None,
+            "dest_ip": dst_ip,
+            "dest_port": dport if ported else None,
+            "proto": PROTO_NAMES.get(proto, str(proto)),
+            "app_proto": meta.get("app_proto"),
+            "server_name": meta.get("server_name"),
+            "signature_id": sig.id,
+            "signature_rev": sig.rev,
+            "signature": sig.name,
+            "msg": sig.msg,
+            "category": sig.category,
+            "provision": sig.provision,
+            "provision_title": prov.title if prov else None,
+            "severity": v.severity,
+            "confidence": v.confidence,
+            "evidence": v.evidence,
+            "suppressed": suppressed,
+        }
+        self._rows.append(row)
+        k = (sig.provision, v.severity)
+        self.stats.raised[k] = self.stats.raised.get(k, 0) + 1
+        self._emit_json(row)
+
+    def _emit_json(self, row: dict[str, Any]) -> None:
+        if self.jsonl_path is None:
+            return
+        ts = row["ts"]
+        envelope = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 1_000_000))
+            + f".{ts % 1_000_000:06d}+0000",
+            "event_type": "alert",
+            "sensor": self.cfg.sensor,
+            "site": self.site,
+            **{k: row[k] for k in ("flow_id", "community_id", "src_ip", "src_port")},
+            **{k: row[k] for k in ("dest_ip", "dest_port", "proto", "app_proto", "server_name")},
+            "alert": {
+                k: row[k]
+                for k in (
+                    "signature_id",
+                    "signature_rev",
+                    "signature",
+                    "msg",
+                    "category",
+                    "provision",
+                    "provision_title",
+                    "severity",
+                    "confidence",
+                    "evidence",
+                    "suppressed",
+                )
+            },
+        }
+        try:
+            if self._jsonl is None:
+                self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
+                self._jsonl = self.jsonl_path.open("a", encoding="utf-8", buffering=1)
+            self._jsonl.write(json.dumps(envelope, separators=(",", ":")) + "\n")
+        except OSError as e:
+            self.stats.jsonl_errors += 1
+            log.error(
+                "alert stream %s: cannot write (%s); the alert is in the alerts table",
+                self.jsonl_path,
+                e,
+            )
+            self._close_jsonl()
+
+    def flush(self, force: bool = False) -> None:
+        """Write buffered alert rows as a segment if due."""
+        if not self._timer.due(force):
+            return
+        if self._rows:
+            rows, self._rows = self._rows, []
+            self._writer.add(pa.Table.from_pylist(rows, schema=self._writer.schema))
+        self._writer.write_pending()
+
+    def close(self) -> None:
+        self.flush(force=True)
+        self._close_jsonl()
+
+    def _close_jsonl(self) -> None:
+        if self._jsonl is not None:
+            with contextlib.suppress(OSError):  # already reported when a write failed
+                self._jsonl.close()
+            self._jsonl = None

@@ -1,0 +1,161 @@
+"""SegmentWriter: Arrow tables -> immutable Parquet segments in a hive tree, for one table.
+
+    <data_dir>/<table>/sensor=<name>/date=<YYYY-MM-DD>/<segment>.parquet
+
+A segment is written to a temporary name and renamed into place, so a reader (or a restarted
+sensor after kill -9) only ever sees whole files. If a write fails (disk full, permissions),
+tables stay pending and are retried; only past `max_buffered_rows` are the oldest dropped,
+and every dropped row is counted. An empty `schema.parquet` under `sensor=_schema` keeps the
+table's view valid before the first segment exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sensor.errors import StorageError
+
+__all__ = ["SegmentWriter", "StoreConfig", "StoreStats", "data_dir_for", "partition_value"]
+
+log = logging.getLogger(__name__)
+
+_US_PER_DAY = 86_400_000_000
+_SCHEMA_PARTITION = "sensor=_schema/date=1970-01-01"
+
+
+def data_dir_for(catalog: Path) -> Path:
+    """Default segment tree beside the catalog: `x.duckdb` -> `x.data/`."""
+    return catalog.with_name(catalog.stem + ".data")
+
+
+def partition_value(name: str) -> str:
+    """A sensor name safe as a hive partition value (no path separators or '=')."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "sensor"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where and how often the store writes."""
+
+    catalog: Path
+    sensor: str
+    data_dir: Path | None = None
+    flush_rows: int = 200_000
+    flush_seconds: float = 30.0
+    max_buffered_rows: int = 2_000_000
+
+
+@dataclass(slots=True)
+class StoreStats:
+    """Counters the metrics endpoint exports."""
+
+    rows_written: int = 0
+    segments_written: int = 0
+    write_errors: int = 0
+    rows_dropped: int = 0
+    last_flush_seconds: float = 0.0
+
+
+class SegmentWriter:
+    """Pending Arrow tables of one table name; `write_pending()` turns them into segments."""
+
+    def __init__(self, cfg: StoreConfig, table: str, schema: pa.Schema, time_column: str) -> None:
+        self.cfg = cfg
+        self.table = table
+        self.schema = schema
+        self.time_column = time_column
+        self.stats = StoreStats()
+        self.data_dir = cfg.data_dir or data_dir_for(cfg.catalog)
+        self._pending: list[pa.Table] = []
+        self._seq = 0
+        self._sensor = partition_value(cfg.sensor)
+        schema_dir = self.data_dir / table / _SCHEMA_PARTITION
+        try:
+            schema_dir.mkdir(parents=True, exist_ok=True)
+            if not (schema_dir / "schema.parquet").exists():
+                self._write_file(schema.empty_table(), schema_dir, "schema.parquet")
+        except OSError as e:
+            raise StorageError(f"{self.data_dir}: cannot create the segment tree: {e}") from None
+
+    @property
+    def pending_rows(self) -> int:
+        return sum(len(t) for t in self._pending)
+
+    def add(self, table: pa.Table) -> None:
+        """Queue a table for the next write."""
+        self._pending.append(table)
+
+    def write_pending(self) -> None:
+        """Write every pending table; on an OS error keep them (bounded) and retry later."""
+        t0 = time.perf_counter()
+        while self._pending:
+            try:
+                self._write_table(self._pending[0])
+            except OSError as e:
+                self.stats.write_errors += 1
+                log.error(
+                    "%s store: cannot write %d rows (%s); will retry",
+                    self.table,
+                    self.pending_rows,
+                    e,
+                )
+                self._drop_excess()
+                break
+            self._pending.pop(0)
+        self.stats.last_flush_seconds = time.perf_counter() - t0
+
+    def _drop_excess(self) -> None:
+        """Bound memory while the disk is unwritable: drop the oldest tables, counted."""
+        while self.pending_rows > self.cfg.max_buffered_rows:
+            lost = self._pending.pop(0)
+            self.stats.rows_dropped += len(lost)
+            log.error("%s store: buffer full, dropped %d oldest rows", self.table, len(lost))
+
+    def _write_table(self, table: pa.Table) -> None:
+        day_of = table.column(self.time_column).cast(pa.int64()).to_numpy() // _US_PER_DAY
+        days = np.unique(day_of).tolist()
+        for day in days:
+            part = table if len(days) == 1 else table.filter(pa.array(day_of == day))
+            date = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+            folder = self.data_dir / self.table / f"sensor={self._sensor}" / f"date={date}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._seq += 1
+            name = f"{time.time_ns()}-{os.getpid()}-{self._seq:06d}.parquet"
+            self._write_file(part, folder, name)
+            self.stats.segments_written += 1
+        self.stats.rows_written += len(table)
+
+    @staticmethod
+    def _write_file(table: pa.Table, folder: Path, name: str) -> None:
+        tmp = folder / f".{name}.tmp"
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, folder / name)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+class FlushTimer:
+    """Row- or time-triggered flushing, shared by the stores."""
+
+    def __init__(self, cfg: StoreConfig, clock: Callable[[], float]) -> None:
+        self._cfg = cfg
+        self._clock = clock
+        self._last = clock()
+
+    def due(self, force: bool) -> bool:
+        if not force and self._clock() - self._last < self._cfg.flush_seconds:
+            return False
+        self._last = self._clock()
+        return True
