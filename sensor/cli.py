@@ -1,9 +1,10 @@
-"""Command-line interface: `sensor replay`, and later `run`, `query`, `report`, `signatures`."""
+"""Command-line interface: `sensor replay`, `sensor signatures check|test`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -14,10 +15,12 @@ from pathlib import Path
 from sensor import __version__
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
+from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
 from sensor.errors import SensorError
 from sensor.pipeline import Pipeline, Summary
-from sensor.sinks.flowstore import FlowStore, StoreConfig
+from sensor.sigtools import check, run_tests
+from sensor.sinks import AlertSink, default_sinks
 
 __all__ = ["main"]
 
@@ -60,6 +63,37 @@ def _parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: only when stderr is a terminal)",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
+    s = sub.add_parser(
+        "signatures",
+        help="check or test the signature set",
+        description="Tools for the people who maintain the rules.",
+    )
+    ssub = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    c = ssub.add_parser(
+        "check",
+        help="load every signature file and report problems with file:line",
+        description="Load the shipped signatures, the site's (config signatures.paths) and "
+        "FILES; report schema errors, duplicate ids, unknown provisions and bad patterns. "
+        "Exit 1 if there is any.",
+    )
+    c.add_argument("files", nargs="*", type=Path, metavar="FILE", help="more signature files")
+    c.add_argument("-c", "--config", type=Path, help="site configuration YAML")
+    t = ssub.add_parser(
+        "test",
+        help="replay every signature's captures, and the benign set",
+        description="Every signature names captures that must fire it (tests:); replay "
+        "them and fail unless it matches a flow in each. Then replay the benign set "
+        "(signatures/benign.yaml): no signature may match there. Exit 1 on any failure.",
+    )
+    t.add_argument("-c", "--config", type=Path, help="site configuration YAML")
+    t.add_argument(
+        "--corpus",
+        type=Path,
+        default=Path("../shared/corpus"),
+        help="shared corpus for corpus:NAME captures (default: ../shared/corpus; "
+        "those cases are skipped when it is absent)",
+    )
+    t.add_argument("ids", nargs="*", type=int, metavar="ID", help="only these signatures")
     return p
 
 
@@ -74,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "replay":
             return _replay(args)
+        if args.command == "signatures":
+            return _signatures(args)
     except SensorError as e:
         print(f"sensor: error: {e}", file=sys.stderr)
         return 2 if "config" in type(e).__name__.lower() else 1
@@ -96,17 +132,15 @@ def _replay(args: argparse.Namespace) -> int:
     paths = args.pcaps or [demo_capture()]
     sources: list[PacketSource] = [open_capture(p) for p in paths]  # fail before any work
     st = cfg.storage
-    store = FlowStore(
-        StoreConfig(
-            catalog=st.catalog,
-            sensor=cfg.sensor.name,
-            data_dir=st.data_dir,
-            flush_rows=st.flush_rows,
-            flush_seconds=st.flush_seconds,
-            max_buffered_rows=st.max_buffered_rows,
-        )
-    )
-    pipe = Pipeline(cfg, [store])
+    classifier = build_classifier(cfg.signatures, cfg.policy)
+    store, alerts = default_sinks(cfg, dict(classifier.provisions))
+    pipe = Pipeline(cfg, [store, alerts], classifier)
+    config_path = args.config
+
+    def reload(signum: int, frame: object) -> None:
+        pipe.request_reload(lambda: _rebuild(config_path))
+
+    signal.signal(signal.SIGHUP, reload)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     bar = _Progress() if show else None
     summary = pipe.run(sources, progress=bar)
@@ -119,7 +153,55 @@ def _replay(args: argparse.Namespace) -> int:
             f"flow store: {st.catalog} (segments in {store.data_dir}); "
             f"rows_written={store.stats.rows_written} write_errors={store.stats.write_errors}"
         )
-    failed = store.stats.rows_dropped or summary.sink_errors
+        for line in _policy_lines(pipe.classifier, alerts):
+            print(line)
+    failed = store.stats.rows_dropped or alerts.store_stats.rows_dropped or summary.sink_errors
+    return 1 if failed else 0
+
+
+def _rebuild(config_path: Path | None) -> Classifier:
+    """SIGHUP: read the config file again and build a new classifier from it."""
+    cfg = load_config(config_path)
+    return build_classifier(cfg.signatures, cfg.policy)
+
+
+def _policy_lines(classifier: Classifier, alerts: AlertSink) -> list[str]:
+    """The summary's policy part: records per provision and action, alerts raised."""
+    by: dict[str, dict[str, int]] = {}
+    for (_, prov, action), n in classifier.matched.items():
+        by.setdefault(prov, {}).setdefault(action, 0)
+        by[prov][action] += n
+    out = [f"signatures: {len(classifier.signatures)} (version {classifier.version})"]
+    titles = {p.id: p.title for p in classifier.provisions.values()}
+    for prov in sorted(by):
+        acts = ", ".join(f"{a}={n}" for a, n in sorted(by[prov].items()))
+        out.append(f"  {prov} {titles.get(prov, '')}: {acts}")
+    raised = sum(alerts.stats.raised.values())
+    where = f" (also {alerts.jsonl_path})" if alerts.jsonl_path else ""
+    out.append(f"alerts: {raised} raised, {alerts.stats.suppressed} suppressed as repeats{where}")
+    return out
+
+
+def _signatures(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.action == "check":
+        sigs = check(cfg, args.files)
+        for err in sigs.errors:
+            print(err)
+        print(
+            f"{len(sigs.signatures)} signatures in {len(sigs.files)} files, version "
+            f"{sigs.version}: {'OK' if not sigs.errors else f'{len(sigs.errors)} error(s)'}"
+        )
+        return 1 if sigs.errors else 0
+    corpus = args.corpus if args.corpus.is_dir() else None
+    results = run_tests(cfg, corpus, args.ids)
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        status = "ok  " if r.ok else "FAIL"
+        who = f"signature {r.signature}" if r.signature is not None else "benign"
+        print(f"{status} {who}: {r.capture} {r.detail}".rstrip())
+    skipped = sum(1 for r in results if "skipped" in r.detail)
+    print(f"{len(results)} cases, {len(failed)} failed, {skipped} skipped")
     return 1 if failed else 0
 
 

@@ -21,6 +21,8 @@ from sensor.classify.provisions import Provision
 
 __all__ = ["Signature", "SignatureSet", "load_signatures", "signature_files"]
 
+_NOT_SIGNATURES = frozenset({"provisions.yaml", "benign.yaml"})
+
 _KEYS = {
     "id",
     "rev",
@@ -87,13 +89,15 @@ _LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
 def signature_files(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories to their `*.yaml` files (sorted), leaving out provisions.yaml."""
+    """Expand directories to their `*.yaml` files (sorted), leaving out the provision
+    registry and the benign-capture list."""
     out: list[Path] = []
     for p in paths:
         if p.is_dir():
-            out += sorted(f for f in p.glob("*.yaml") if f.name != "provisions.yaml")
-        else:
-            out.append(p)
+            out += sorted(f for f in p.glob("*.yaml") if f.name not in _NOT_SIGNATURES)
+        elif p.exists() or p.suffix in (".yaml", ".yml"):
+            out.append(p)  # a missing file is reported when it is read
+        # else: a site directory that does not exist yet holds no signatures
     return out
 
 
