@@ -1,0 +1,200 @@
+"""Write the small captures in pcaps/ that signatures name in `tests:` and the benign set.
+
+Run `python -m tests.tools.make_signature_pcaps` from the repository root. The output is
+deterministic. Each capture is one conversation shaped as the real client sends it: a TLS
+ClientHello with the service's name, an HTTP request, a protocol's first bytes; flows that
+signatures judge by volume (a radio stream, a large download) are truncated to their
+headers with the original frame length kept, as a capture with a small snap length would.
+Addresses: workstations in 10.20.0.0/16 (the example site's), servers in documentation
+ranges unless a signature needs the service's own.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from scapy.packet import Packet
+
+from tests.tools.synth import client_hello, tcp_session, udp_exchange
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "pcaps"
+T0 = 1_764_086_400.0  # 2025-11-25 16:00 UTC, 10:00 on a Tuesday in America/Chicago
+WS = "10.20.1.15"
+TLS_REPLY = b"\x16\x03\x03\x00\x5a\x02" + b"\0" * 90
+
+
+def tls(sni: str | None, server: str = "203.0.113.10", port: int = 443) -> list[Packet]:
+    return tcp_session(
+        (WS, 50100), (server, port), T0, [(True, client_hello(sni)), (False, TLS_REPLY)]
+    )
+
+
+def http(host: str, path: str = "/", extra: bytes = b"", reply: bytes = b"") -> list[Packet]:
+    req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/8.5.0\r\n".encode()
+    req += extra + b"\r\n"
+    reply = reply or b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    return tcp_session((WS, 50101), ("203.0.113.11", 80), T0, [(True, req), (False, reply)])
+
+
+def _icy() -> list[Packet]:
+    req = (
+        b"GET /stream HTTP/1.1\r\nHost: radio.example.net:8000\r\nIcy-MetaData: 1\r\n"
+        b"User-Agent: VLC/3.0.20 LibVLC/3.0.20\r\n\r\n"
+    )
+    rep = b"ICY 200 OK\r\nicy-name: Test FM\r\nicy-br: 128\r\ncontent-type: audio/mpeg\r\n\r\n"
+    data = [(True, req), (False, rep)] + [(False, b"\xff\xfb\x90\x64" + b"\x55" * 1200)] * 10
+    return tcp_session((WS, 50102), ("203.0.113.12", 8000), T0, data, gap=0.1)
+
+
+def _audio_http() -> list[Packet]:
+    req = b"GET /live.mp3 HTTP/1.1\r\nHost: stream.example.net\r\nUser-Agent: Mozilla/5.0\r\n\r\n"
+    rep = b"HTTP/1.1 200 OK\r\nContent-Type: audio/mpeg\r\nCache-Control: no-cache\r\n\r\n"
+    data = [(True, req), (False, rep)] + [(False, b"\xff\xfb" + b"\x44" * 1300)] * 40
+    return tcp_session((WS, 50103), ("203.0.113.13", 80), T0, data, gap=1.0)
+
+
+def _steady_stream() -> list[Packet]:
+    """330 s of a 70 kbit/s download with nothing that names it: the behaviour rule."""
+    data: list[tuple[bool, bytes]] = [(True, b"\x01\x00\x00\x10" + b"\x00" * 12)]
+    for _ in range(330 * 6 // 2):
+        data += [(False, b"\x9a" * 1448), (False, b"\x9b" * 1448), (True, b"")]
+    return tcp_session((WS, 50104), ("198.51.100.44", 7000), T0, data, gap=1 / 9)
+
+
+def _large_download() -> list[Packet]:
+    """One 2.1 GB download (frames truncated; original lengths kept)."""
+    req = b"GET /disk.iso HTTP/1.1\r\nHost: mirror.example.org\r\n\r\n"
+    rep = b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"
+    data = [(True, req), (False, rep)] + [(False, b"\x00" * 1448)] * 32_500
+    return tcp_session((WS, 50105), ("198.51.100.45", 80), T0, data, gap=0.001)
+
+
+def _large_upload() -> list[Packet]:
+    req = b"PUT /backup.tar HTTP/1.1\r\nHost: files.example.org\r\n\r\n"
+    done = (False, b"HTTP/1.1 201 Created\r\n\r\n")
+    data = [(True, req), *[(True, b"\x00" * 1448)] * 16_000, done]
+    return tcp_session((WS, 50106), ("198.51.100.46", 80), T0, data, gap=0.001)
+
+
+def _inbound_http() -> list[Packet]:
+    req = b"GET / HTTP/1.1\r\nHost: 10.20.1.15\r\nUser-Agent: Mozilla/5.0\r\n\r\n"
+    rep = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 5\r\n\r\nhello"
+    return tcp_session(("198.51.100.99", 61000), (WS, 80), T0, [(True, req), (False, rep)])
+
+
+def _vnc() -> list[Packet]:
+    return tcp_session(
+        (WS, 50107),
+        ("203.0.113.14", 5900),
+        T0,
+        [(False, b"RFB 003.008\n"), (True, b"RFB 003.008\n"), (False, b"\x01\x02")],
+    )
+
+
+def _xmpp() -> list[Packet]:
+    hello = (
+        b"<?xml version='1.0'?><stream:stream to='jabber.example.org' xmlns='jabber:client' "
+        b"xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"
+    )
+    rep = b"<?xml version='1.0'?><stream:stream from='jabber.example.org' id='x1'>"
+    return tcp_session((WS, 50108), ("203.0.113.15", 5222), T0, [(True, hello), (False, rep)])
+
+
+def _rustdesk_rendezvous() -> list[Packet]:
+    return tcp_session(
+        (WS, 50109), ("203.0.113.16", 21116), T0, [(True, b"\x00" * 24), (False, b"\x00" * 12)]
+    )
+
+
+def _benign_office() -> list[Packet]:
+    p = tls("www.example.org")
+    p += tls("github.com", "203.0.113.20")
+    p += tls("login.microsoftonline.com", "203.0.113.21")
+    p += http("www.mo.gov")
+    query = b"\x12\x34\x01\x00" + b"\0" * 8
+    p += udp_exchange((WS, 53100), ("10.20.0.53", 53), T0, [(True, query)])
+    return p
+
+
+CAPTURES: dict[str, Callable[[], Sequence[Packet]]] = {
+    "ai/chatgpt-web-tls.pcap": lambda: tls("chatgpt.com"),
+    "ai/openai-api-tls.pcap": lambda: tls("api.openai.com"),
+    "ai/openai-web-http.pcap": lambda: http("openai.com"),
+    "ai/copilot-web-tls.pcap": lambda: tls("copilot.microsoft.com"),
+    "ai/gemini-web-tls.pcap": lambda: tls("gemini.google.com"),
+    "ai/gemini-api-tls.pcap": lambda: tls("generativelanguage.googleapis.com"),
+    "ai/claude-web-tls.pcap": lambda: tls("claude.ai"),
+    "ai/anthropic-api-tls.pcap": lambda: tls("api.anthropic.com"),
+    "ai/perplexity-web-tls.pcap": lambda: tls("www.perplexity.ai"),
+    "ai/deepseek-web-tls.pcap": lambda: tls("chat.deepseek.com"),
+    "ai/mistral-web-tls.pcap": lambda: tls("chat.mistral.ai"),
+    "ai/grok-web-tls.pcap": lambda: tls("grok.com"),
+    "ai/poe-web-tls.pcap": lambda: tls("poe.com"),
+    "ai/character-web-tls.pcap": lambda: tls("character.ai"),
+    "ai/huggingface-web-tls.pcap": lambda: tls("huggingface.co"),
+    "ai/meta-ai-web-tls.pcap": lambda: tls("www.meta.ai"),
+    "radio/icy-stream.pcap": _icy,
+    "radio/http-audio-stream.pcap": _audio_http,
+    "radio/tunein-tls.pcap": lambda: tls("opml.radiotime.com"),
+    "radio/spotify-tls.pcap": lambda: tls("audio-fa.scdn.co"),
+    "radio/unknown-station-steady.pcap.gz": _steady_stream,
+    "im/signal-tls.pcap": lambda: tls("chat.signal.org"),
+    "im/kik-tls.pcap": lambda: tls("kik.com"),
+    "im/imo-tls.pcap": lambda: tls("imo.im"),
+    "im/xmpp-stream.pcap": _xmpp,
+    "remote/rustdesk-tls.pcap": lambda: tls("rs-ny.rustdesk.com"),
+    "remote/rustdesk-rendezvous.pcap": _rustdesk_rendezvous,
+    "remote/vnc-rfb.pcap": _vnc,
+    "circumvention/doh-by-address.pcap": lambda: tls(None, "1.1.1.1"),
+    "servers/inbound-http.pcap": _inbound_http,
+    "transfers/large-download.pcap.gz": _large_download,
+    "transfers/large-upload.pcap.gz": _large_upload,
+    "benign/office-browsing.pcap": _benign_office,
+}
+
+SNAP = 96
+TRUNCATE_OVER = 200  # in TRUNCATED captures, longer frames keep SNAP bytes and their length
+TRUNCATED = frozenset(
+    {
+        "radio/unknown-station-steady.pcap.gz",
+        "transfers/large-download.pcap.gz",
+        "transfers/large-upload.pcap.gz",
+    }
+)
+WIRE_SCALE = {"transfers/large-download.pcap.gz": 44, "transfers/large-upload.pcap.gz": 44}
+"""Large transfers: each 1448-byte segment stands for this many (a GRO/TSO capture sees
+super-frames of up to 64 KB), so 2 GB fit in a small file."""
+
+
+def write(path: Path, packets: Sequence[Packet], scale: int = 1, truncate: bool = False) -> None:
+    """A classic pcap (microsecond, Ethernet); long frames truncated, original length kept."""
+    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    for pkt in sorted(packets, key=lambda p: float(p.time)):
+        raw = bytes(pkt)
+        wire = len(raw)
+        if truncate and wire > TRUNCATE_OVER:
+            raw = raw[:SNAP]
+            wire = (wire - 54) * scale + 54 if scale > 1 else wire
+        t = float(pkt.time)
+        sec = int(t)
+        usec = round((t - sec) * 1e6)
+        out += struct.pack("<IIII", sec, usec, len(raw), wire) + raw
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(bytes(out), mtime=0))
+    else:
+        path.write_bytes(bytes(out))
+
+
+def main() -> None:
+    for name, build in CAPTURES.items():
+        write(OUT / name, build(), WIRE_SCALE.get(name, 1), name in TRUNCATED)
+        print(OUT / name)
+
+
+if __name__ == "__main__":
+    main()
