@@ -17,7 +17,7 @@ from scapy.utils import PcapNgWriter
 from tests.tools.synth import client_hello, tcp_session, udp_exchange
 
 OUT = Path(__file__).resolve().parents[2] / "sensor" / "data" / "demo.pcapng"
-T0 = 1_764_064_800.0  # 2025-11-25 10:00 UTC, a Tuesday morning
+T0 = 1_764_086_400.0  # 2025-11-25 16:00 UTC: 10:00 on a Tuesday in Missouri (America/Chicago)
 WS1, WS2, WS3 = "10.20.1.11", "10.20.1.12", "10.20.1.13"
 RESOLVER = "10.20.0.53"
 
