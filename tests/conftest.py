@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from sensor.capture.pcapfile import open_capture
+from sensor.classify import build_classifier
 from sensor.config import SensorConfig
 from sensor.pipeline import Pipeline, Summary
-from sensor.sinks.flowstore import FlowStore, StoreConfig
+from sensor.sinks import default_sinks
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SENSOR_SHARED", REPO.parent / "shared"))
@@ -48,8 +50,14 @@ def replay(tmp_path: Path) -> Replay:
     ) -> tuple[duckdb.DuckDBPyConnection, Summary]:
         cfg = cfg or SensorConfig()
         catalog = tmp_path / f"{name}.duckdb"
-        store = FlowStore(StoreConfig(catalog=catalog, sensor="test"))
-        summary = Pipeline(cfg, [store]).run([open_capture(p) for p in pcaps])
+        cfg = replace(
+            cfg,
+            storage=replace(cfg.storage, catalog=catalog, data_dir=None),
+            sensor=replace(cfg.sensor, name="test"),
+        )
+        classifier = build_classifier(cfg.signatures, cfg.policy)
+        sinks = default_sinks(cfg, dict(classifier.provisions))
+        summary = Pipeline(cfg, sinks, classifier).run([open_capture(p) for p in pcaps])
         return duckdb.connect(str(catalog), read_only=True), summary
 
     return run

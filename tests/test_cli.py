@@ -70,3 +70,43 @@ def test_help_lists_replay() -> None:
         check=True,
     )
     assert "--db" in res.stdout and "PCAP" in res.stdout
+
+
+def test_signatures_check_reports_file_line_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "site.yaml"
+    bad.write_text(
+        "schema: 1\nsignatures:\n  - id: 1000001\n    rev: 1\n    name: x\n"
+        "    provision: 2503-99\n    match: {port: [1]}\n    tests: [a.pcap]\n"
+    )
+    res = _run("signatures", "check", str(bad), cwd=tmp_path)
+    assert res.returncode == 1
+    assert f"{bad}:3: signature 1000001: provision: unknown '2503-99'" in res.stdout
+    assert "1 error(s)" in res.stdout
+    res = _run("signatures", "check", cwd=tmp_path)
+    assert res.returncode == 0 and "OK" in res.stdout
+
+
+def test_signatures_test_fires_every_signature_and_nothing_on_benign() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    res = _run("signatures", "test", "-c", "systemd/sensor.yaml", cwd=repo)
+    assert res.returncode == 0, res.stdout[-3000:]
+    last = res.stdout.strip().splitlines()[-1]
+    assert last.endswith(" 0 failed, 0 skipped") or "skipped" in last
+    assert "ok   benign: corpus:netflix.pcap" in res.stdout or "no corpus" in res.stdout
+
+
+def test_signatures_test_fails_when_a_capture_does_not_fire(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "x.yaml").write_text(
+        "schema: 1\nsignatures:\n  - id: 1000001\n    rev: 1\n    name: x\n"
+        "    provision: 2503-15\n    match: {domain: [never.example]}\n"
+        "    tests: [pcaps/benign/office-browsing.pcap]\n"
+    )
+    repo = Path(__file__).resolve().parent.parent
+    (tmp_path / "pcaps").symlink_to(repo / "pcaps")
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(f"signatures:\n  paths: [{site}]\n")
+    res = _run("signatures", "test", "-c", str(cfg), "1000001", cwd=repo)
+    assert res.returncode == 1
+    assert "FAIL signature 1000001: pcaps/benign/office-browsing.pcap no flow of" in res.stdout

@@ -1,0 +1,70 @@
+"""The classifier: candidate selection, the strongest match wins, fields on the record."""
+
+from __future__ import annotations
+
+from sensor.classify import Classifier, PolicyConfig, SignaturesConfig, build_classifier
+from sensor.classify.matchers import compile_clause
+from sensor.classify.policy import SitePolicy
+from sensor.classify.signatures import Signature
+from tests.unit.classify.helpers import make_flow
+from tests.unit.classify.test_policy import PROVISIONS
+
+
+def sig(sid: int, clause: object, conf: float = 0.9, prov: str = "2503-15") -> Signature:
+    return Signature(
+        sid, 1, f"s{sid}", "m", "svc", prov, PROVISIONS[prov].category, conf,
+        compile_clause(clause),
+    )  # fmt: skip
+
+
+def clf(*sigs: Signature) -> Classifier:
+    return Classifier(list(sigs), SitePolicy(PolicyConfig(), PROVISIONS), "v1")
+
+
+def test_gates_index_signatures_by_name_protocol_and_port() -> None:
+    c = clf(
+        sig(1, {"domain": ["example.net"]}),
+        sig(2, {"field": "app_proto", "equals": ["ssh"]}),
+        sig(3, {"port": [5938]}),
+        sig(4, {"boundary": "outbound"}),
+    )
+    assert set(c.by_domain) == {"example.net"} and set(c.by_proto) == {"ssh"}
+    assert set(c.by_port) == {5938} and [s.id for s in c.ungated] == [4]
+    from tests.unit.classify.helpers import view
+
+    v = view(make_flow(meta={"tls.sni": "a.example.net", "app_proto": "tls"}))
+    assert sorted(s.id for s in c.candidates(v)) == [1, 4]
+
+
+def test_the_strongest_match_wins_then_the_more_specific() -> None:
+    weak = sig(10, {"port": [443]}, conf=0.5)
+    strong = sig(11, {"domain": ["chatgpt.com"]}, conf=0.95, prov="2503-ai")
+    both = sig(12, {"all": [{"port": [443]}, {"domain": ["chatgpt.com"]}]}, conf=0.95)
+    flow = make_flow(meta={"tls.sni": "chatgpt.com"})
+    assert clf(weak, strong).classify(flow).signature.id == 11  # type: ignore[union-attr]
+    assert clf(strong, both).classify(flow).signature.id == 12  # type: ignore[union-attr]
+
+
+def test_a_name_from_dns_lowers_confidence() -> None:
+    c = clf(sig(1, {"domain": ["chatgpt.com"]}, conf=0.95, prov="2503-ai"))
+    v = c.classify(make_flow(meta={"server_name": "chatgpt.com", "server_name_source": "dns"}))
+    assert v is not None and v.confidence == 0.76
+
+
+def test_apply_writes_the_record_fields_and_none_without_a_match() -> None:
+    c = build_classifier(SignaturesConfig(), PolicyConfig())
+    f = make_flow(meta={"tls.sni": "claude.ai", "app_proto": "tls"})
+    v = c.apply(f)
+    assert v is not None
+    m = f.meta
+    assert (m["policy.category"], m["policy.provision"], m["policy.action"]) == (
+        "ai",
+        "2503-ai",
+        "violation",
+    )
+    assert m["policy.signature_id"] == 1030 and m["policy.service"] == "claude"
+    assert m["policy.evidence"] == "tls.sni=claude.ai"
+    assert c.matched[("ai", "2503-ai", "violation")] == 1
+    plain = make_flow(meta={"tls.sni": "www.example.org", "app_proto": "tls"})
+    assert c.apply(plain) is None and plain.meta["policy.action"] == "none"
+    assert "policy.category" not in plain.meta
