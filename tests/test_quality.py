@@ -28,3 +28,16 @@ def test_mypy_strict_on_the_package() -> None:
     pytest.importorskip("mypy")
     res = _run(sys.executable, "-m", "mypy", "--strict", "sensor")
     assert res.returncode == 0, res.stdout[-3000:]
+
+
+def test_every_package_is_installed() -> None:
+    """pyproject lists packages explicitly (signatures/ is mapped to sensor.rules): a new
+    sub-package must be added there or a non-editable install would miss it."""
+    import tomllib
+
+    setup = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setup["packages"])
+    found = {
+        ".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "sensor").rglob("__init__.py")
+    }
+    assert found | {"sensor.rules"} == listed
