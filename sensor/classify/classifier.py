@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from sensor.classify.matchers.base import GATE_RANK
 from sensor.classify.matchers.domain import suffixes
 from sensor.classify.policy import SitePolicy
 from sensor.classify.provisions import Provision
 from sensor.classify.signatures import Signature
-from sensor.classify.view import FlowView
+from sensor.classify.view import TRANSPORTS, FlowView
+from sensor.extract.inspector import HEAD_TC, HEAD_TS
 from sensor.flow.state import FlowState
 
 __all__ = ["VERDICT_FIELDS", "Classifier", "Verdict"]
@@ -61,22 +64,24 @@ class Classifier:
         self.signatures = list(signatures)
         self.policy = policy
         self.version = version
-        self.by_domain: dict[str, list[Signature]] = {}
-        self.by_proto: dict[str, list[Signature]] = {}
-        self.by_port: dict[int, list[Signature]] = {}
+        self.index: dict[str, dict[Any, list[Signature]]] = {k: {} for k in GATE_RANK}
         self.ungated: list[Signature] = []
         for sig in self.signatures:
             gate = sig.match.gate()
             if gate is None:
                 self.ungated.append(sig)
                 continue
-            index: dict[object, list[Signature]] = {
-                "domain": self.by_domain,
-                "app_proto": self.by_proto,
-                "port": self.by_port,
-            }[gate[0]]  # type: ignore[assignment]
-            for key in gate[1]:
-                index.setdefault(key, []).append(sig)
+            for kind, keys in gate:
+                for key in keys:
+                    self.index[kind].setdefault(key, []).append(sig)
+        self.by_domain = self.index["domain"]
+        self.by_proto = self.index["app_proto"]
+        self.by_port = self.index["port"]
+        self._by_byte = self.index["first_byte"]
+        self._by_field = self.index["field"]
+        self._by_net = self.index["net"]
+        self._by_volume = self.index["volume"]
+        self._by_transport = self.index["transport"]
         self.matched: Counter[tuple[str, str, str]] = Counter()
         """Records by (category, provision, action), for metrics."""
 
@@ -87,18 +92,32 @@ class Classifier:
     def candidates(self, v: FlowView) -> list[Signature]:
         """Signatures whose gate the flow passes, each once, plus the ungated ones."""
         found: dict[int, Signature] = {}
-        for _, name in v.names():
-            for s in suffixes(name):
-                for sig in self.by_domain.get(s, ()):
-                    found[sig.id] = sig
-        proto = v.meta.get("app_proto")
-        if proto is not None:
-            for sig in self.by_proto.get(str(proto), ()):
+        meta = v.meta
+        lists: list[Sequence[Signature]] = []
+        if meta:
+            by_domain = self.by_domain
+            for _, name in v.names():
+                lists += [by_domain[s] for s in suffixes(name) if s in by_domain]
+            proto = meta.get("app_proto")
+            if proto is not None:
+                by_proto = self.by_proto
+                lists += [by_proto[p] for p in str(proto).split("/") if p in by_proto]
+            by_field = self._by_field
+            lists += [by_field[f] for f in meta if f in by_field]
+            for head in (HEAD_TS, HEAD_TC):
+                b = meta.get(head)
+                if b:
+                    lists.append(self._by_byte.get(b[0], ()))
+        lists.append(self.by_port.get(v.dest_port, ()))
+        if self._by_net:
+            shift = 16 if v.ver == 4 else 96
+            lists.append(self._by_net.get((v.ver, v.dest_ip >> shift), ()))
+        lists.append(self._by_volume.get((v.bytes_ts + v.bytes_tc).bit_length(), ()))
+        lists.append(self._by_transport.get(TRANSPORTS.get(v.proto, ""), ()))
+        lists.append(self.ungated)
+        for sigs in lists:
+            for sig in sigs:
                 found[sig.id] = sig
-        for sig in self.by_port.get(v.dest_port, ()):
-            found[sig.id] = sig
-        for sig in self.ungated:
-            found[sig.id] = sig
         return list(found.values())
 
     def classify(self, flow: FlowState) -> Verdict | None:

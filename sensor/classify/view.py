@@ -52,6 +52,7 @@ class FlowView:
     """Read-only accessors over one flow record, computed once per classification."""
 
     __slots__ = (
+        "_names",
         "bytes_tc",
         "bytes_ts",
         "dest_ip",
@@ -72,6 +73,7 @@ class FlowView:
     def __init__(self, flow: FlowState, nets: Networks) -> None:
         k = flow.key
         self.nets = nets
+        self._names: list[tuple[str, str]] | None = None
         pp = k[4]
         self.flow = flow
         self.meta = flow.meta
@@ -116,10 +118,9 @@ class FlowView:
 
     def names(self) -> list[tuple[str, str]]:
         """Every server name the flow carries, as (field, lowercase name)."""
-        meta = self.meta
-        out = []
-        for f in NAME_FIELDS:
-            v = meta.get(f)
-            if v:
-                out.append((f, str(v).lower().rstrip(".")))
-        return out
+        if self._names is None:
+            meta = self.meta
+            self._names = [
+                (f, str(v).lower().rstrip(".")) for f in NAME_FIELDS if (v := meta.get(f))
+            ]
+        return self._names

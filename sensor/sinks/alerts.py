@@ -63,7 +63,7 @@ class AlertSink:
         self._writer = SegmentWriter(cfg, "alerts", arrow_schema(ALERT_COLUMNS), "ts")
         self._timer = FlushTimer(cfg, clock)
         self._rows: list[dict[str, Any]] = []
-        self._seen: OrderedDict[tuple[int, str], list[int]] = OrderedDict()
+        self._seen: OrderedDict[tuple[int, tuple[int, int]], list[int]] = OrderedDict()
         self.stats = AlertStats()
         self.store_stats = self._writer.stats
         self.jsonl_path = jsonl
@@ -76,10 +76,9 @@ class AlertSink:
         if verdict is None or not verdict.alert or flow.meta.get("_alerted"):
             return
         flow.meta["_alerted"] = True  # later interim records of this flow do not re-alert
-        a, ap, b, bp, proto, _ = key_addresses(flow.key)
-        src, sport, dst, dport = (a, ap, b, bp) if flow.client_is_lo else (b, bp, a, ap)
-        src_ip = address_text(src)
-        key = (verdict.signature.id, src_ip)
+        k = flow.key
+        client = (k[0], k[1]) if flow.client_is_lo else (k[2], k[3])
+        key = (verdict.signature.id, client)
         seen = self._seen.get(key)
         ts = flow.ts_start
         if seen is not None and ts - seen[0] < self._dedup_ns:
@@ -91,8 +90,10 @@ class AlertSink:
         self._seen.move_to_end(key)
         if len(self._seen) > _MAX_KEYS:
             self._seen.popitem(last=False)
+        a, ap, b, bp, proto, _ = key_addresses(k)
+        src, sport, dst, dport = (a, ap, b, bp) if flow.client_is_lo else (b, bp, a, ap)
         cid = community_id(proto, src, dst, sport, dport)
-        ends = (src_ip, sport, address_text(dst), dport)
+        ends = (address_text(src), sport, address_text(dst), dport)
         self._raise(flow, verdict, ends, proto, cid, suppressed)
 
     def _raise(

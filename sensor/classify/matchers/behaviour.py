@@ -90,7 +90,18 @@ class BehaviourMatcher:
         )
 
     def gate(self) -> Gate | None:
-        return None
+        """Flows too small for the byte thresholds are never tried: the flow's total byte
+        count has at least as many bits as the largest threshold."""
+        least = max(
+            (
+                self.limits.get(k, 0)
+                for k in ("min_bytes", "min_bytes_toclient", "min_bytes_toserver")
+            ),
+            default=0,
+        )
+        if least < 1024:
+            return None
+        return (("volume", frozenset(range(int(least).bit_length(), 65))),)
 
 
 def _num(x: Any) -> bool:

@@ -39,4 +39,16 @@ class CidrMatcher:
         return (f"{self.field}={v.ip_text(addr)} in {net}", 1.0)
 
     def gate(self) -> Gate | None:
-        return None
+        """The server's /16 (IPv4) or /32 (IPv6) buckets the networks cover."""
+        if self.field != "dest_ip":
+            return None
+        keys: set[tuple[int, int]] = set()
+        for n in self.nets.networks:
+            bucket = 16 if n.version == 4 else 32
+            if n.prefixlen < bucket - 8:  # wider than 256 buckets: not worth indexing
+                return None
+            shift = n.max_prefixlen - bucket
+            first = int(n.network_address) >> shift
+            count = 1 << max(0, bucket - n.prefixlen)
+            keys.update((n.version, first + i) for i in range(count))
+        return (("net", frozenset(keys)),)

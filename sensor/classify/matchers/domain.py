@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, as_list
+from sensor.classify.matchers.base import Evidence, Gate, as_list, field_gate
 from sensor.classify.view import NAME_FIELDS, FlowView
 
 __all__ = ["DomainMatcher", "suffixes"]
@@ -63,5 +63,5 @@ class DomainMatcher:
 
     def gate(self) -> Gate | None:
         if self.field == "names" or self.field in NAME_FIELDS:
-            return ("domain", self.domains)
-        return None
+            return (("domain", self.domains),)
+        return field_gate(self.field)

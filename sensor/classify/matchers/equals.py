@@ -1,11 +1,12 @@
 """`equals`: a field is one of the listed values (case-insensitive; list-valued fields such
-as `tls.alpn` match when any of their comma-separated items does)."""
+as `tls.alpn` match when any of their comma-separated items does, and a stacked `app_proto`
+such as `socks/tls` when any of its layers does)."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, as_list
+from sensor.classify.matchers.base import Evidence, Gate, as_list, field_gate
 from sensor.classify.view import FlowView
 
 __all__ = ["EqualsMatcher"]
@@ -33,11 +34,14 @@ class EqualsMatcher:
         text = str(raw).lower()
         if text in self.values:
             return (f"{self.field}={raw}", 1.0)
-        if "," in text:
-            for item in text.split(","):
+        sep = "/" if self.field == "app_proto" else ","  # socks/tls is socks and tls
+        if sep in text:
+            for item in text.split(sep):
                 if item.strip() in self.values:
                     return (f"{self.field}={raw}", 1.0)
         return None
 
     def gate(self) -> Gate | None:
-        return ("app_proto", self.values) if self.field == "app_proto" else None
+        if self.field in ("app_proto", "transport"):
+            return ((self.field, self.values),)
+        return field_gate(self.field)

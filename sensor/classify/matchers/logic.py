@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, Matcher
+from sensor.classify.matchers.base import Evidence, Gate, Matcher, gate_rank
 from sensor.classify.view import FlowView
 
 __all__ = ["AllOf", "AnyOf", "NotOf", "Weighted"]
+
+
+_COST = {"behaviour": 0, "port": 1, "equals": 2, "payload": 3, "domain": 4, "cidr": 5}
 
 
 class AllOf:
@@ -16,7 +19,8 @@ class AllOf:
     __slots__ = ("parts",)
 
     def __init__(self, parts: tuple[Matcher, ...]) -> None:
-        self.parts = parts
+        # cheap and selective tests first: numbers, then fields, then text and addresses
+        self.parts = tuple(sorted(parts, key=lambda p: _COST.get(p.kind, 9)))
 
     def match(self, v: FlowView) -> Evidence | None:
         texts, weight = [], 1.0
@@ -30,13 +34,11 @@ class AllOf:
         return ("; ".join(texts), weight)
 
     def gate(self) -> Gate | None:
+        """The most selective part's gate (every part must hold, so any one gate will do)."""
         gates = [g for g in (p.gate() for p in self.parts) if g is not None]
-        # the most selective index first: names, then protocols, then ports
-        for name in ("domain", "app_proto", "port"):
-            for g in gates:
-                if g[0] == name:
-                    return g
-        return None
+        if not gates:
+            return None
+        return min(gates, key=gate_rank)
 
 
 class AnyOf:
@@ -58,14 +60,15 @@ class AnyOf:
         return best
 
     def gate(self) -> Gate | None:
-        gates = [p.gate() for p in self.parts]
-        if not gates or any(g is None for g in gates):
-            return None
-        names = {g[0] for g in gates if g is not None}
-        if len(names) != 1:
-            return None
-        keys: frozenset[object] = frozenset().union(*(g[1] for g in gates if g is not None))
-        return (names.pop(), keys)
+        """Every alternative's gates: a flow that fails all of them fails every part."""
+        merged: dict[str, frozenset[object]] = {}
+        for p in self.parts:
+            g = p.gate()
+            if g is None:
+                return None
+            for kind, keys in g:
+                merged[kind] = merged.get(kind, frozenset()) | keys
+        return tuple(merged.items()) or None
 
 
 class NotOf:

@@ -15,6 +15,8 @@ is a bytes regular expression searched in the kept bytes. All given keys must ho
 from __future__ import annotations
 
 import re
+import re._constants as _c  # type: ignore[import-not-found]  # the regex parser's opcodes
+import re._parser as _parser  # type: ignore[import-not-found]  # to read a pattern's first bytes
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
@@ -142,7 +144,65 @@ class PayloadMatcher:
         return f"len>={self.min_len}"
 
     def gate(self) -> Gate | None:
+        firsts = self._first_bytes()
+        return (("first_byte", firsts),) if firsts else None
+
+    def _first_bytes(self) -> frozenset[int] | None:
+        """The bytes a matching payload can start with, when the clause pins them down."""
+        if self.content is not None and self.offset == 0:
+            return frozenset({self.content[0]})
+        if self.regex is not None and not self.regex.flags & re.IGNORECASE:
+            return regex_first_bytes(self.regex.pattern)
         return None
+
+
+def regex_first_bytes(pattern: bytes) -> frozenset[int] | None:
+    """First bytes of an anchored (`^...`) regex's matches, or None if it cannot tell."""
+    try:
+        items = list(_parser.parse(pattern))
+    except re.error:
+        return None
+    if not items or items[0] != (_c.AT, _c.AT_BEGINNING):
+        return None
+    return _first(items[1:])
+
+
+def _first(items: list[Any]) -> frozenset[int] | None:
+    if not items:
+        return None
+    op, arg = items[0]
+    if op is _c.LITERAL:
+        return frozenset({arg})
+    if op is _c.IN:
+        out: set[int] = set()
+        for iop, iarg in arg:
+            if iop is _c.LITERAL:
+                out.add(iarg)
+            elif iop is _c.RANGE:
+                out.update(range(iarg[0], iarg[1] + 1))
+            else:  # NEGATE, CATEGORY: too wide to be worth an index entry
+                return None
+        return frozenset(out)
+    if op is _c.SUBPATTERN:
+        return _first(list(arg[3]) + items[1:])
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT):
+        low, _, sub = arg
+        head = _first(list(sub))
+        if head is None:
+            return None
+        if low > 0:
+            return head
+        rest = _first(items[1:])  # the repeated part may be absent
+        return None if rest is None else head | rest
+    if op is _c.BRANCH:
+        union: set[int] = set()
+        for alt in arg[1]:
+            first = _first(list(alt))
+            if first is None:
+                return None
+            union |= first
+        return frozenset(union)
+    return None
 
 
 def _length_field(v: Any) -> tuple[int, int, Literal["little", "big"], int] | None:

@@ -60,5 +60,5 @@ class PortMatcher:
 
     def gate(self) -> Gate | None:
         if self.field == "dest_port" and not self.ranges:
-            return ("port", self.ports)
+            return (("port", self.ports),)
         return None

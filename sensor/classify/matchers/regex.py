@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate
+from sensor.classify.matchers.base import Evidence, Gate, field_gate
 from sensor.classify.view import FlowView
 
 __all__ = ["RegexMatcher"]
@@ -42,4 +42,4 @@ class RegexMatcher:
         return None
 
     def gate(self) -> Gate | None:
-        return None
+        return field_gate(self.field)
