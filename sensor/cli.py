@@ -18,6 +18,7 @@ from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
 from sensor.errors import SensorError
+from sensor.metrics import SensorCollector, serve
 from sensor.pipeline import Pipeline, Summary
 from sensor.sigtools import check, run_tests
 from sensor.sinks import AlertSink, default_sinks
@@ -63,6 +64,19 @@ def _parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: only when stderr is a terminal)",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
+    r.add_argument(
+        "--metrics",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics on HOST:PORT while replaying (off by default)",
+    )
+    r.add_argument(
+        "--linger",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="with --metrics: keep serving metrics this long after the replay "
+        "(until SIGTERM/SIGINT), so Prometheus can scrape the final counters",
+    )
     s = sub.add_parser(
         "signatures",
         help="check or test the signature set",
@@ -141,6 +155,15 @@ def _replay(args: argparse.Namespace) -> int:
         pipe.request_reload(lambda: _rebuild(config_path))
 
     signal.signal(signal.SIGHUP, reload)
+    if args.metrics:
+        collector = SensorCollector(
+            pipe,
+            [("flows", store), ("alerts", alerts)],
+            alerts,
+            sensor=cfg.sensor.name,
+            site=cfg.sensor.site,
+        )
+        serve(collector, args.metrics)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     bar = _Progress() if show else None
     summary = pipe.run(sources, progress=bar)
@@ -155,8 +178,27 @@ def _replay(args: argparse.Namespace) -> int:
         )
         for line in _policy_lines(pipe.classifier, alerts):
             print(line)
+    if args.metrics and args.linger > 0:
+        _linger(args.linger)
     failed = store.stats.rows_dropped or alerts.store_stats.rows_dropped or summary.sink_errors
     return 1 if failed else 0
+
+
+def _linger(seconds: float) -> None:
+    """Keep the process (and its metrics thread) alive; SIGTERM or SIGINT end it early."""
+    done = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal done
+        done = True
+
+    signal.signal(signal.SIGTERM, stop)
+    end = time.monotonic() + seconds
+    try:
+        while not done and time.monotonic() < end:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
 
 
 def _rebuild(config_path: Path | None) -> Classifier:
@@ -169,6 +211,8 @@ def _policy_lines(classifier: Classifier, alerts: AlertSink) -> list[str]:
     """The summary's policy part: records per provision and action, alerts raised."""
     by: dict[str, dict[str, int]] = {}
     for (_, prov, action), n in classifier.matched.items():
+        if prov == "none":
+            continue
         by.setdefault(prov, {}).setdefault(action, 0)
         by[prov][action] += n
     out = [f"signatures: {len(classifier.signatures)} (version {classifier.version})"]

@@ -77,6 +77,15 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """The Prometheus endpoint (`sensor run`; `sensor replay --metrics` for tests)."""
+
+    listen: str = "127.0.0.1:9108"
+    """host:port to serve /metrics on; "" turns it off. Loopback by default: put a reverse
+    proxy or a firewall rule in front before exposing it."""
+
+
+@dataclass(frozen=True, slots=True)
 class SensorConfig:
     """The whole configuration file."""
 
@@ -86,6 +95,7 @@ class SensorConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     signatures: SignaturesConfig = field(default_factory=SignaturesConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def load_config(path: str | Path | None) -> SensorConfig:

@@ -39,6 +39,9 @@ VERDICT_FIELDS = (
 """The flow.meta fields the classifier writes; each is a column of the flow record."""
 
 
+_NONE = ("none", "none", "none")
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What one flow record is, which provision it touches and what the policy says."""
@@ -83,7 +86,10 @@ class Classifier:
         self._by_volume = self.index["volume"]
         self._by_transport = self.index["transport"]
         self.matched: Counter[tuple[str, str, str]] = Counter()
-        """Records by (category, provision, action), for metrics."""
+        """Records by (category, provision, action), for metrics ("none" where nothing
+        matched)."""
+        self.matched_bytes: Counter[tuple[str, str, str]] = Counter()
+        """Bytes (both directions) of those records."""
 
     @property
     def provisions(self) -> Mapping[str, Provision]:
@@ -142,6 +148,8 @@ class Classifier:
         verdict = self.classify(flow)
         meta = flow.meta
         if verdict is None:
+            self.matched[_NONE] += 1
+            self.matched_bytes[_NONE] += flow.bytes_ts + flow.bytes_tc
             meta["policy.action"] = "none"
             meta.pop("_verdict", None)
             for f in VERDICT_FIELDS:
@@ -162,5 +170,7 @@ class Classifier:
         meta["policy.evidence"] = (
             f"{verdict.evidence}; {verdict.note}" if verdict.note else verdict.evidence
         )
-        self.matched[(sig.category, sig.provision, verdict.action)] += 1
+        labels = (sig.category, sig.provision, verdict.action)
+        self.matched[labels] += 1
+        self.matched_bytes[labels] += flow.bytes_ts + flow.bytes_tc
         return verdict

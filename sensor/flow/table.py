@@ -103,6 +103,7 @@ class FlowTable:
         self.ended: Counter[str] = Counter()
 
     def __len__(self) -> int:
+        """Flows in the table now."""
         return len(self._flows)
 
     def update(self, cols: PacketColumns) -> None:

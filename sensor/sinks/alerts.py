@@ -181,6 +181,11 @@ class AlertSink:
             )
             self._close_jsonl()
 
+    @property
+    def backlog(self) -> int:
+        """Alert rows not yet in a segment."""
+        return len(self._rows) + self._writer.pending_rows
+
     def flush(self, force: bool = False) -> None:
         """Write buffered alert rows as a segment if due."""
         if not self._timer.due(force):

@@ -64,6 +64,8 @@ class StoreStats:
     write_errors: int = 0
     rows_dropped: int = 0
     last_flush_seconds: float = 0.0
+    flush_seconds_total: float = 0.0
+    flushes: int = 0
 
 
 class SegmentWriter:
@@ -97,6 +99,8 @@ class SegmentWriter:
 
     def write_pending(self) -> None:
         """Write every pending table; on an OS error keep them (bounded) and retry later."""
+        if not self._pending:
+            return
         t0 = time.perf_counter()
         while self._pending:
             try:
@@ -112,7 +116,10 @@ class SegmentWriter:
                 self._drop_excess()
                 break
             self._pending.pop(0)
-        self.stats.last_flush_seconds = time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        self.stats.last_flush_seconds = took
+        self.stats.flush_seconds_total += took
+        self.stats.flushes += 1
 
     def _drop_excess(self) -> None:
         """Bound memory while the disk is unwritable: drop the oldest tables, counted."""

@@ -1,0 +1,272 @@
+"""Prometheus metrics: one custom collector that reads the pipeline's own counters at scrape
+time, in its own registry, served over HTTP (loopback by default).
+
+Nothing on the packet path touches Prometheus objects: the pipeline keeps plain ints and
+Counters, and `collect()` copies them when Prometheus asks (a C-level dict copy under the
+GIL, so the capture thread never waits). Labels are bounded: sensor, site, and the policy's
+own vocabularies (category, provision, action, severity, reason, extractor, table); never
+addresses, names or SNI, which belong in DuckDB.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+from sensor import __version__
+from sensor.errors import ConfigError
+from sensor.pipeline import Pipeline
+
+__all__ = ["SensorCollector", "parse_listen", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """`127.0.0.1:9108`, `[::1]:9108`, `:9108` -> (host, port)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"metrics.listen: expected host:port, got {text!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+class SensorCollector(Collector):
+    """Every sensor metric, read from live objects at scrape time."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        stores: Sequence[tuple[str, Any]] = (),
+        alerts: Any = None,
+        sensor: str = "",
+        site: str = "",
+        capture_drops: Any = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.stores = list(stores)
+        self.alerts = alerts
+        self.capture_drops = capture_drops
+        """A callable giving the kernel's dropped-packet count (live capture), or None."""
+        self.base = {"sensor": sensor, "site": site}
+        self.started = time.time()
+
+    def describe(self) -> Iterable[Any]:
+        """The families (empty samples), so a registry knows the names before a scrape."""
+        return list(self.collect())
+
+    def collect(self) -> Iterator[Any]:
+        b = self.base
+        keys = list(b)
+        vals = list(b.values())
+        s = self.pipeline.summary
+        clf = self.pipeline.classifier
+
+        info = InfoMetricFamily(
+            "sensor_build", "Sensor version and Python it runs on.", labels=keys
+        )
+        info.add_metric(vals, {"version": __version__, "python": platform.python_version()})
+        yield info
+        yield _gauge("sensor_start_time_seconds", "Unix time the sensor started.", b, self.started)
+
+        yield _counter("sensor_packets_total", "Packets read from the capture.", b, s.packets)
+        yield _counter("sensor_bytes_total", "Bytes of those packets (wire length).", b, s.bytes)
+        yield _by(
+            "sensor_decode_errors_total",
+            "Frames that could not be decoded, by reason.",
+            b,
+            "reason",
+            s.decode_errors,
+        )
+        yield _by(
+            "sensor_packets_not_flows_total",
+            "Frames that are not IP flows (ARP, LLDP, 802.11 management, ...), by kind.",
+            b,
+            "reason",
+            s.skipped,
+        )
+        yield _by(
+            "sensor_capture_errors_total",
+            "Damaged records in capture files, by problem.",
+            b,
+            "reason",
+            s.capture_errors,
+        )
+        drops = self.capture_drops() if self.capture_drops is not None else 0
+        yield _counter(
+            "sensor_capture_kernel_drops_total",
+            "Packets the kernel dropped before the sensor could read them.",
+            b,
+            drops,
+        )
+
+        table = self.pipeline.table
+        yield _gauge("sensor_flows_active", "Flows in the flow table now.", b, len(table))
+        yield _counter("sensor_flows_created_total", "Flows started.", b, table.created)
+        yield _by(
+            "sensor_flow_records_total",
+            "Flow records written, by why (idle, fin, rst, active interim, evicted, ...).",
+            b,
+            "end_reason",
+            table.ended,
+        )
+        yield _counter(
+            "sensor_flows_evicted_total",
+            "Flows ended early because the table was full.",
+            b,
+            table.ended.get("evicted", 0),
+        )
+        yield _by(
+            "sensor_extractor_errors_total",
+            "Extractor failures (flow dropped by that parser).",
+            b,
+            "extractor",
+            s.extractor_errors,
+        )
+        yield _by(
+            "sensor_sink_errors_total",
+            "Failures of a sink or the classifier on a record.",
+            b,
+            "sink",
+            s.sink_errors,
+        )
+
+        labels3 = ("category", "provision", "action")
+        yield _by3(
+            "sensor_classified_records_total",
+            "Flow records by policy category, provision and action ('none': no match).",
+            b,
+            labels3,
+            clf.matched,
+        )
+        yield _by3(
+            "sensor_classified_bytes_total",
+            "Bytes of those flow records by category, provision and action.",
+            b,
+            labels3,
+            clf.matched_bytes,
+        )
+        yield _gauge(
+            "sensor_signatures_loaded", "Signatures in the running set.", b, len(clf.signatures)
+        )
+        sig = InfoMetricFamily(
+            "sensor_signature_set", "Version of the running signature set.", labels=keys
+        )
+        sig.add_metric(vals, {"version": clf.version})
+        yield sig
+        yield _by(
+            "sensor_reloads_total",
+            "Signature and policy reloads (SIGHUP), by result.",
+            b,
+            "result",
+            {"ok": 0, "failed": 0, **self.pipeline.reloads},
+        )
+
+        if self.alerts is not None:
+            st = self.alerts.stats
+            fam = CounterMetricFamily(
+                "sensor_alerts",
+                "Alerts raised, by provision and severity.",
+                labels=[*keys, "provision", "severity"],
+            )
+            for (prov, sev), n in list(st.raised.items()):
+                fam.add_metric([*vals, prov, sev], n)
+            yield fam
+            yield _counter(
+                "sensor_alerts_suppressed_total",
+                "Alerts suppressed as repeats of the same signature and host.",
+                b,
+                st.suppressed,
+            )
+        yield from self._store_metrics(keys, vals)
+
+    def _store_metrics(self, keys: list[str], vals: list[str]) -> Iterator[Any]:
+        k = [*keys, "table"]
+        rows = CounterMetricFamily(
+            "sensor_store_rows_written", "Rows written to segments.", labels=k
+        )
+        errs = CounterMetricFamily(
+            "sensor_store_write_errors",
+            "Segment writes that failed (rows kept for retry).",
+            labels=k,
+        )
+        lost = CounterMetricFamily(
+            "sensor_store_rows_dropped",
+            "Rows dropped because they could not be written in time.",
+            labels=k,
+        )
+        segs = CounterMetricFamily("sensor_store_segments_written", "Segments written.", labels=k)
+        secs = CounterMetricFamily(
+            "sensor_store_flush_seconds",
+            "Time spent writing segments (rate / flushes = latency).",
+            labels=k,
+        )
+        flushes = CounterMetricFamily("sensor_store_flushes", "Flushes that wrote rows.", labels=k)
+        backlog = GaugeMetricFamily(
+            "sensor_store_backlog_rows", "Rows waiting to be written.", labels=k
+        )
+        for table, store in self.stores:
+            st = store.store_stats if hasattr(store, "store_stats") else store.stats
+            v = [*vals, table]
+            rows.add_metric(v, st.rows_written)
+            errs.add_metric(v, st.write_errors)
+            lost.add_metric(v, st.rows_dropped)
+            segs.add_metric(v, st.segments_written)
+            secs.add_metric(v, st.flush_seconds_total)
+            flushes.add_metric(v, st.flushes)
+            backlog.add_metric(v, store.backlog)
+        yield from (rows, errs, lost, segs, secs, flushes, backlog)
+
+
+def _counter(name: str, doc: str, base: Mapping[str, str], value: float) -> CounterMetricFamily:
+    fam = CounterMetricFamily(name.removesuffix("_total"), doc, labels=list(base))
+    fam.add_metric(list(base.values()), value)
+    return fam
+
+
+def _gauge(name: str, doc: str, base: Mapping[str, str], value: float) -> GaugeMetricFamily:
+    fam = GaugeMetricFamily(name, doc, labels=list(base))
+    fam.add_metric(list(base.values()), value)
+    return fam
+
+
+def _by(
+    name: str, doc: str, base: Mapping[str, str], label: str, counts: Mapping[str, int]
+) -> CounterMetricFamily:
+    fam = CounterMetricFamily(name.removesuffix("_total"), doc, labels=[*base, label])
+    for key, n in list(counts.items()):
+        fam.add_metric([*base.values(), str(key)], n)
+    return fam
+
+
+def _by3(
+    name: str,
+    doc: str,
+    base: Mapping[str, str],
+    labels: tuple[str, str, str],
+    counts: Mapping[tuple[str, str, str], int],
+) -> CounterMetricFamily:
+    fam = CounterMetricFamily(name.removesuffix("_total"), doc, labels=[*base, *labels])
+    for key, n in list(counts.items()):
+        fam.add_metric([*base.values(), *key], n)
+    return fam
+
+
+def serve(collector: SensorCollector, listen: str) -> tuple[CollectorRegistry, int]:
+    """Serve the collector's registry on `listen`; returns the registry and the bound port."""
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(collector)
+    host, port = parse_listen(listen)
+    try:
+        server, _ = start_http_server(port, addr=host, registry=registry)
+    except OSError as e:
+        raise ConfigError(f"metrics.listen: cannot listen on {listen}: {e.strerror}") from None
+    bound = int(server.server_address[1])
+    log.info("metrics on http://%s:%d/metrics", host, bound)
+    return registry, bound
