@@ -1,0 +1,154 @@
+"""Metrics: names and labels follow Prometheus conventions, promtool accepts the exposition,
+every metric the dashboards and rules use exists, the rules pass their promtool tests."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from sensor.capture.pcapfile import open_capture
+from sensor.classify import build_classifier
+from sensor.config import SensorConfig
+from sensor.metrics import SensorCollector, parse_listen
+from sensor.pipeline import Pipeline
+from sensor.sinks import default_sinks
+from tests.conftest import REPO
+from tests.tools.make_dashboards import DASHBOARDS, render
+
+DASH = REPO / "dashboards"
+RULES = DASH / "prometheus" / "sensor-alerts.yml"
+BANNED_LABELS = {"ip", "src_ip", "dest_ip", "host", "sni", "server_name", "name", "client"}
+
+
+def _registry(tmp_path: Path) -> CollectorRegistry:
+    from dataclasses import replace
+
+    cfg = SensorConfig()
+    cfg = replace(cfg, storage=replace(cfg.storage, catalog=tmp_path / "m.duckdb"))
+    clf = build_classifier(cfg.signatures, cfg.policy)
+    store, alerts = default_sinks(cfg, dict(clf.provisions))
+    pipe = Pipeline(cfg, [store, alerts], clf)
+    from sensor.cli import demo_capture
+
+    pipe.run([open_capture(demo_capture())])
+    reg = CollectorRegistry()
+    reg.register(
+        SensorCollector(pipe, [("flows", store), ("alerts", alerts)], alerts, "t1", "district-4")
+    )
+    return reg
+
+
+def _names(reg: CollectorRegistry) -> set[str]:
+    out = set()
+    suffix = {"counter": "_total", "info": "_info"}
+    for fam in reg.collect():  # every family, also those without samples yet
+        out.add(fam.name + suffix.get(fam.type, ""))
+        out.update(s.name for s in fam.samples)
+    return out
+
+
+def test_exposition_has_the_core_metrics_with_bounded_labels(tmp_path: Path) -> None:
+    reg = _registry(tmp_path)
+    text = generate_latest(reg).decode()
+    for name in (
+        "sensor_packets_total",
+        "sensor_capture_kernel_drops_total",
+        "sensor_flows_active",
+        "sensor_classified_records_total",
+        "sensor_classified_bytes_total",
+        "sensor_alerts_total",
+        "sensor_store_backlog_rows",
+        "sensor_signature_set_info",
+        "sensor_build_info",
+    ):
+        assert f"\n{name}{{" in text, name
+    assert re.search(
+        r'sensor_alerts_total\{provision="2503-ai",sensor="t1",severity="medium",site="district-4"\} 1\.0',
+        text,
+    )
+    assert 'sensor_classified_records_total{action="violation",category="radio"' in text
+    labels = set(re.findall(r"[{,]([a-z_]+)=", text))
+    assert not labels & BANNED_LABELS, labels & BANNED_LABELS
+    assert all(re.fullmatch(r"sensor_[a-z0-9_]+", n) for n in _names(reg))
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (prometheus)")
+def test_promtool_check_metrics_reports_nothing(tmp_path: Path) -> None:
+    text = generate_latest(_registry(tmp_path))
+    res = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
+    assert res.returncode == 0 and not res.stdout and not res.stderr, res.stdout + res.stderr
+
+
+def _exprs() -> list[tuple[str, str, str]]:
+    out = []
+    for f in sorted(DASH.glob("*.json")):
+        for p in json.loads(f.read_text())["panels"]:
+            out += [(f.name, p["title"], t["expr"]) for t in p["targets"]]
+    return out
+
+
+def _rule_exprs() -> list[str]:
+    import yaml
+
+    doc = yaml.safe_load(RULES.read_text())
+    return [r["expr"] for g in doc["groups"] for r in g["rules"]]
+
+
+def test_every_metric_in_dashboards_and_rules_exists(tmp_path: Path) -> None:
+    known = _names(_registry(tmp_path)) | {"up"}
+    used = set()
+    for _, _, expr in _exprs():
+        used.update(re.findall(r"\b(sensor_[a-z0-9_]+|up)\b", expr))
+    for expr in _rule_exprs():
+        used.update(re.findall(r"\b(sensor_[a-z0-9_]+|up)\b", expr))
+    assert used and not used - known, used - known
+
+
+def test_dashboards_are_the_generators_output_and_well_formed() -> None:
+    for name, build in DASHBOARDS.items():
+        assert (DASH / name).read_text() == render(build), f"regenerate {name}"
+        d = json.loads((DASH / name).read_text())
+        names = [v["name"] for v in d["templating"]["list"]]
+        assert names[:2] == ["DS_PROMETHEUS", "site"]
+        ids = [p["id"] for p in d["panels"]]
+        assert len(ids) == len(set(ids))
+        for p in d["panels"]:
+            assert p["datasource"]["uid"] == "${DS_PROMETHEUS}" and p["title"]
+    assert {json.loads((DASH / n).read_text())["uid"] for n in DASHBOARDS} == {
+        "sensor-district-overview",
+        "sensor-security-analyst",
+        "sensor-health",
+    }
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (prometheus)")
+def test_promtool_checks_and_tests_the_alert_rules() -> None:
+    res = subprocess.run(["promtool", "check", "rules", str(RULES)], capture_output=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run(
+        ["promtool", "test", "rules", "sensor-alerts.test.yml"],
+        cwd=RULES.parent,
+        capture_output=True,
+    )
+    assert res.returncode == 0 and b"SUCCESS" in res.stdout, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [("127.0.0.1:9108", ("127.0.0.1", 9108)), ("[::1]:9", ("::1", 9)), (":80", ("0.0.0.0", 80))],
+)
+def test_listen_addresses(text: str, want: tuple[str, int]) -> None:
+    assert parse_listen(text) == want
+
+
+def test_a_bad_listen_address_is_a_config_error() -> None:
+    from sensor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="metrics.listen"):
+        parse_listen("localhost")
