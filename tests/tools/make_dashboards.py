@@ -237,17 +237,16 @@ def health() -> dict[str, Any]:
                   [(f"sum by (sensor, table) (sensor_store_backlog_rows{{{s}}})",
                     "{{sensor}} {{table}}")], 0, 32),
             panel(11, "Database write latency (s per flush)", "timeseries",
-                  [(f"sum by (sensor, table) (rate(sensor_store_flush_seconds_total{{{s}}}[5m])) / "
-                    f"clamp_min(sum by (sensor, table) (rate(sensor_store_flushes_total{{{s}}}[5m])), 1e-9)",
+                  [(f"{by_table('rate', 'sensor_store_flush_seconds_total', s)} / "
+                    f"clamp_min({by_table('rate', 'sensor_store_flushes_total', s)}, 1e-9)",
                     "{{sensor}} {{table}}")], 12, 32, unit="s"),
             panel(12, "Database write errors and dropped rows", "timeseries",
-                  [(f"sum by (sensor, table) (increase(sensor_store_write_errors_total{{{s}}}[5m]))",
-                    "errors {{table}}"),
-                   (f"sum by (sensor, table) (increase(sensor_store_rows_dropped_total{{{s}}}[5m]))",
+                  [(by_table("increase", "sensor_store_write_errors_total", s), "errors {{table}}"),
+                   (by_table("increase", "sensor_store_rows_dropped_total", s),
                     "dropped {{table}}")], 0, 40),
             panel(13, "Extractor errors per second", "timeseries",
-                  [(f"sum by (extractor) (rate(sensor_extractor_errors_total{{{s}}}{ri})) or vector(0)",
-                    "{{extractor}}")], 12, 40, unit="ops"),
+                  [(f"sum by (extractor) (rate(sensor_extractor_errors_total{{{s}}}{ri}))"
+                    " or vector(0)", "{{extractor}}")], 12, 40, unit="ops"),
             panel(14, "Versions", "table",
                   [(f"max by (sensor, version, python) (sensor_build_info{{{s}}})", "")],
                   0, 48, w=24, h=6, instant=True),
@@ -255,6 +254,10 @@ def health() -> dict[str, Any]:
         since="now-6h",
         sensor_var=True,
     )  # fmt: skip
+
+
+def by_table(fn: str, metric: str, sel: str) -> str:
+    return f"sum by (sensor, table) ({fn}({metric}{{{sel}}}[5m]))"
 
 
 DASHBOARDS = {
