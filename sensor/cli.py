@@ -1,4 +1,4 @@
-"""Command-line interface: `sensor replay`, `sensor signatures check|test`."""
+"""Command-line interface: `sensor replay`, `sensor run`, `sensor signatures check|test`."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
-from sensor.errors import SensorError
+from sensor.errors import ConfigError, SensorError
+from sensor.live import LiveOptions, run_live
 from sensor.metrics import SensorCollector, serve
 from sensor.pipeline import Pipeline, Summary
 from sensor.sigtools import check, run_tests
@@ -77,6 +78,26 @@ def _parser() -> argparse.ArgumentParser:
         help="with --metrics: keep serving metrics this long after the replay "
         "(until SIGTERM/SIGINT), so Prometheus can scrape the final counters",
     )
+    run = sub.add_parser(
+        "run",
+        help="capture live from an interface (AF_PACKET) until SIGTERM",
+        description="Capture from a span-port interface with an AF_PACKET TPACKET_V3 ring, "
+        "in N worker processes joined by PACKET_FANOUT (both directions of a flow reach the "
+        "same worker), through the same pipeline as replay. SIGTERM/SIGINT write every open "
+        "flow (end_reason shutdown) and close the store; SIGHUP reloads signatures and "
+        "policy. Speaks the systemd notify protocol. Needs CAP_NET_RAW and CAP_NET_ADMIN.",
+    )
+    run.add_argument("-i", "--interface", help="interface to capture on (config capture.interface)")
+    run.add_argument("-c", "--config", type=Path, help="site configuration YAML")
+    run.add_argument("-w", "--workers", type=int, help="capture worker processes (default 1)")
+    run.add_argument("--bpf", help="capture filter, tcpdump syntax")
+    run.add_argument("--snaplen", type=int, help="bytes kept per packet (default 65535)")
+    run.add_argument("--no-promisc", action="store_true", help="do not enable promiscuous mode")
+    run.add_argument("--db", type=Path, help="DuckDB catalog (default: config storage.catalog)")
+    run.add_argument("--sensor-name", help="sensor name stored with each record")
+    run.add_argument(
+        "--metrics", metavar="HOST:PORT", help="metrics endpoint (config metrics.listen)"
+    )
     s = sub.add_parser(
         "signatures",
         help="check or test the signature set",
@@ -124,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replay(args)
         if args.command == "signatures":
             return _signatures(args)
+        if args.command == "run":
+            return _run(args)
     except SensorError as e:
         print(f"sensor: error: {e}", file=sys.stderr)
         return 2 if "config" in type(e).__name__.lower() else 1
@@ -199,6 +222,33 @@ def _linger(seconds: float) -> None:
             time.sleep(0.1)
     except KeyboardInterrupt:
         pass
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    cap = cfg.capture
+    cap = replace(
+        cap,
+        interface=args.interface or cap.interface,
+        workers=args.workers or cap.workers,
+        bpf=args.bpf if args.bpf is not None else cap.bpf,
+        snaplen=args.snaplen or cap.snaplen,
+        promiscuous=cap.promiscuous and not args.no_promisc,
+    )
+    if not cap.interface:
+        raise ConfigError("no interface: give --interface or capture.interface in the config")
+    if args.metrics is not None:
+        cfg = replace(cfg, metrics=replace(cfg.metrics, listen=args.metrics))
+    opts = LiveOptions(
+        interface=cap.interface,
+        config_path=args.config,
+        workers=cap.workers,
+        bpf=cap.bpf,
+        snaplen=cap.snaplen,
+        promiscuous=cap.promiscuous,
+        block_count=cap.ring_blocks,
+    )
+    return run_live(cfg, opts)
 
 
 def _rebuild(config_path: Path | None) -> Classifier:

@@ -77,6 +77,25 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureConfig:
+    """Live capture (`sensor run`); command-line options override these."""
+
+    interface: str = ""
+    workers: int = 1
+    """Capture processes joined by PACKET_FANOUT (flow hash): about one per free core."""
+    bpf: str = ""
+    """Capture filter in tcpdump syntax, applied in the kernel."""
+    snaplen: int = 65535
+    promiscuous: bool = True
+    ring_blocks: int = 64
+    """4 MiB blocks of each worker's TPACKET_V3 ring (64: 256 MiB per worker)."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.workers <= 64 or self.snaplen < 64 or self.ring_blocks < 2:
+            raise ValueError("workers 1-64, snaplen at least 64, ring_blocks at least 2")
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsConfig:
     """The Prometheus endpoint (`sensor run`; `sensor replay --metrics` for tests)."""
 
@@ -96,6 +115,7 @@ class SensorConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     signatures: SignaturesConfig = field(default_factory=SignaturesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
 
 
 def load_config(path: str | Path | None) -> SensorConfig:

@@ -143,6 +143,8 @@ class Pipeline:
         """Decode a batch and account it to flows."""
         if self._reload is not None:
             self._maybe_reload()
+        if not len(batch):
+            return
         cols = self.decoder.decode(batch)
         self.table.update(cols)
         s = self.summary
@@ -172,6 +174,15 @@ class Pipeline:
         finally:
             self.summary.seconds = time.perf_counter() - t0
         return self.summary
+
+    def tick(self, now_ns: int) -> None:
+        """Live capture on a quiet link: move the flow table's clock to wall time so idle
+        flows end without waiting for the next packet."""
+        if now_ns > self.table.now:
+            self.table.now = now_ns
+            self.table.expire(now_ns)
+        self.summary.flows = self.table.created
+        self._flush_sinks(force=False)
 
     def finish(self, reason: str) -> None:
         """End every open flow with `reason` and close the sinks."""

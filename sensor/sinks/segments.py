@@ -144,7 +144,7 @@ class SegmentWriter:
 
     @staticmethod
     def _write_file(table: pa.Table, folder: Path, name: str) -> None:
-        tmp = folder / f".{name}.tmp"
+        tmp = folder / f".{name}.{os.getpid()}.tmp"  # unique: workers write side by side
         try:
             pq.write_table(table, tmp, compression="zstd")
             os.replace(tmp, folder / name)

@@ -60,6 +60,12 @@ class Lab:
                 check=False,
             )  # fmt: skip
 
+    def client_resolver(self, nameserver: str) -> None:
+        """The client namespace's resolv.conf (ip netns exec bind-mounts /etc/netns/NS/)."""
+        d = Path("/etc/netns") / self.client_ns
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:2\n")
+
     def add_server_address(self, last_octet: int) -> str:
         addr = f"{self.net}.{last_octet}"
         _ip("-n", self.server_ns, "addr", "add", f"{addr}/24", "dev", self.server_if)
@@ -75,6 +81,7 @@ class Lab:
                     p.kill()
         for ns in (self.client_ns, self.server_ns):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+            shutil.rmtree(Path("/etc/netns") / ns, ignore_errors=True)
 
     def start(self, side: str, cmd: Sequence[str], **kw: object) -> subprocess.Popen[bytes]:
         """A long-running program in the client or server namespace."""

@@ -87,7 +87,7 @@ def test_ai_services_and_internet_radio_from_real_clients(lab: Lab, tmp_path: Pa
                            "gemini.google.com"])  # fmt: skip
         lab.run("client", [sys.executable, str(PEERS / "quic_client.py"), srv, "443",
                            "copilot.microsoft.com"])  # fmt: skip
-        lab.run("client", ["curl", "-s", "-m", "3", "-o", "/dev/null",
+        lab.run("client", ["curl", "--http0.9", "-s", "-m", "3", "-o", "/dev/null",
                            f"http://{radio}:8000/stream"], check=False)  # fmt: skip
 
     db = tmp_path / "lab.duckdb"

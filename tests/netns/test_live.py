@@ -1,0 +1,86 @@
+"""`sensor run` end to end: live AF_PACKET capture with two fanout workers on the client's
+veth of a lab the test creates, while real software talks across it: curl resolves
+chatgpt.com through dnsmasq and greets an openssl TLS server by that name, openssl s_client
+greets it as claude.ai, curl listens to an ICY radio stream. SIGTERM must leave every flow,
+the open radio stream too, in the database. All addresses are the lab's own."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.netns.lab import Lab, wait_port
+from tests.netns.test_ai_radio import PEERS, _cert
+
+pytestmark = pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("openssl", "curl", "dnsmasq")),
+    reason="needs openssl, curl and dnsmasq",
+)
+
+
+def test_live_capture_with_two_workers_until_sigterm(lab: Lab, tmp_path: Path) -> None:
+    cert, key = _cert(tmp_path)
+    srv = lab.server_ip
+    radio = lab.add_server_address(5)
+    dns = lab.add_server_address(53)
+    lab.start("server", ["dnsmasq", "--no-daemon", "--no-resolv", "--no-hosts",
+                         f"--listen-address={dns}", "--bind-interfaces", "--port=53",
+                         f"--address=/chatgpt.com/{srv}", f"--address=/claude.ai/{srv}",
+                         "--log-facility=-"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    lab.start("server", ["openssl", "s_server", "-quiet", "-accept", f"{srv}:443",
+                         "-cert", str(cert), "-key", str(key), "-www"],
+              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    lab.start("server", [sys.executable, str(PEERS / "icy_server.py"), radio, "8000"])
+    wait_port(lab, srv, 443)
+    wait_port(lab, radio, 8000)
+    lab.client_resolver(dns)
+
+    db = tmp_path / "live.duckdb"
+    cfg = tmp_path / "sensor.yaml"
+    cfg.write_text(
+        f"sensor: {{name: lab-live, site: lab}}\nstorage: {{catalog: {db}, flush_seconds: 1}}\n"
+        "metrics: {listen: ''}\n"
+        "policy:\n  provisions:\n    2503-ai: {personal_use: false}\n"
+    )
+    sensor = lab.start(
+        "client",
+        [sys.executable, "-m", "sensor", "run", "-c", str(cfg), "-i", lab.client_if,
+         "--workers", "2"],
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(3)
+    assert sensor.poll() is None, sensor.stderr.read().decode() if sensor.stderr else ""
+
+    lab.run("client", ["curl", "-sk", "https://chatgpt.com/", "-o", "/dev/null"])
+    lab.run("client", ["openssl", "s_client", "-connect", f"{srv}:443", "-servername",
+                       "claude.ai", "-brief"], input=b"Q\n")  # fmt: skip
+    stream = lab.start(
+        "client", ["curl", "--http0.9", "-s", "-o", "/dev/null", f"http://{radio}:8000/live"]
+    )
+    time.sleep(3)
+    sensor.send_signal(signal.SIGTERM)
+    err = sensor.communicate(timeout=60)[1].decode()
+    stream.terminate()
+    assert sensor.returncode == 0, err
+
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT app_proto, server_name, dns_query, category, provision, action, end_reason "
+        "FROM flows ORDER BY ts_start"
+    ).fetchall()
+    by = {(r[0], r[1] or r[2]): r for r in rows}
+    assert ("dns", "chatgpt.com") in by
+    assert by[("tls", "chatgpt.com")][3:6] == ("ai", "2503-ai", "violation")
+    assert by[("tls", "claude.ai")][3:6] == ("ai", "2503-ai", "violation")
+    radio_rows = [r for r in rows if r[3] == "radio"]
+    assert radio_rows and radio_rows[0][4:7] == ("2503-9b", "violation", "shutdown")
+    sensors = con.execute("SELECT DISTINCT sensor FROM flows").fetchall()
+    assert sensors == [("lab-live",)]
