@@ -109,7 +109,9 @@ def main() -> None:
                     break
     finally:
         lab.down()
-    out = REPO / "bench" / "results" / f"live-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.jsonl"
+    out = (
+        REPO / "bench" / "results" / f"live-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.jsonl"
+    )
     out.parent.mkdir(exist_ok=True)
     out.write_text("".join(json.dumps(r) + "\n" for r in results))
     print(out)

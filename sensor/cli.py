@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from sensor import __version__
+from sensor.analyst import parse_since, query, report
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier
@@ -98,6 +99,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--metrics", metavar="HOST:PORT", help="metrics endpoint (config metrics.listen)"
     )
+    q = sub.add_parser(
+        "query",
+        help="run SQL against the catalog (read-only, also while the sensor runs)",
+        description="Run one SQL statement on the catalog's tables and views (flows, alerts, "
+        "rollups, violations_by_day, top_hosts, host_timeline(ip), ...; docs/storage.md).",
+    )
+    q.add_argument("sql", help="the SQL statement")
+    q.add_argument("--db", type=Path, help="catalog (default: config storage.catalog)")
+    q.add_argument("-c", "--config", type=Path, help="site configuration YAML")
+    q.add_argument("-f", "--format", choices=("table", "csv", "json", "parquet"), default="table")
+    q.add_argument("-o", "--output", type=Path, help="write to this file (parquet needs one)")
+    rp = sub.add_parser(
+        "report",
+        help="summary per provision and site, as text and optionally HTML",
+        description="A leader-friendly summary of the last --since of data: rule breaks per "
+        "provision and site, outcomes, traffic by kind; --html writes a self-contained page "
+        "with charts (inline SVG, no scripts).",
+    )
+    rp.add_argument("--since", default="7d", help="period: 30m, 12h, 7d, 2w (default 7d)")
+    rp.add_argument("--db", type=Path, help="catalog (default: config storage.catalog)")
+    rp.add_argument("-c", "--config", type=Path, help="site configuration YAML")
+    rp.add_argument("--html", type=Path, help="also write an HTML report here")
     s = sub.add_parser(
         "signatures",
         help="check or test the signature set",
@@ -147,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _signatures(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "query":
+            cfg = _config(args)
+            return query(cfg.storage.catalog, args.sql, args.format, args.output)
+        if args.command == "report":
+            cfg = _config(args)
+            return report(cfg.storage.catalog, parse_since(args.since), args.html, sys.stdout)
     except SensorError as e:
         print(f"sensor: error: {e}", file=sys.stderr)
         return 2 if "config" in type(e).__name__.lower() else 1
@@ -159,7 +188,7 @@ def _config(args: argparse.Namespace) -> SensorConfig:
     cfg = load_config(args.config)
     if args.db is not None:
         cfg = replace(cfg, storage=replace(cfg.storage, catalog=args.db))
-    if args.sensor_name:
+    if getattr(args, "sensor_name", None):
         cfg = replace(cfg, sensor=replace(cfg.sensor, name=args.sensor_name))
     return cfg
 

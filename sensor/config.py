@@ -66,6 +66,22 @@ class InspectConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long segments are kept, applied hourly without stopping the sensor."""
+
+    flows_days: int = 400
+    alerts_days: int = 400
+    rollups_days: int = 2000
+    max_disk_gb: float = 0.0
+    """Bound on this sensor's segment tree; past it the oldest days of raw flows (then
+    alerts) are deleted first. 0: no bound."""
+
+    def __post_init__(self) -> None:
+        if min(self.flows_days, self.alerts_days, self.rollups_days) < 0 or self.max_disk_gb < 0:
+            raise ValueError("retention days and max_disk_gb must not be negative")
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     """Where flow records go; see docs/storage.md for the layout."""
 
@@ -74,6 +90,7 @@ class StorageConfig:
     flush_rows: int = 200_000
     flush_seconds: float = 30.0
     max_buffered_rows: int = 2_000_000
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 @dataclass(frozen=True, slots=True)

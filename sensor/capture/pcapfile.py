@@ -49,8 +49,11 @@ def open_capture(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -
     except OSError as e:
         raise CaptureError(f"{p}: cannot open: {e.strerror}") from None
     total = _size(raw)
-    head = raw.read(2)
-    raw.seek(0)
+    if raw.seekable():
+        head = raw.read(2)
+        raw.seek(0)
+    else:  # a pipe or FIFO (e.g. `tcpdump -w -`): look without consuming
+        head = raw.peek(2)[:2]  # type: ignore[attr-defined]
     stream: BinaryIO = raw
     if head == b"\x1f\x8b":
         stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
@@ -99,6 +102,8 @@ class CaptureFile:
         self._stream = stream
         self._magic = magic
         self._block = block_bytes
+        self._pipe = not raw.seekable()
+        """From a pipe, process what has arrived instead of waiting for a whole block."""
 
     def close(self) -> None:
         """Close the file."""
@@ -107,11 +112,14 @@ class CaptureFile:
 
     def _read(self, n: int) -> bytes:
         try:
-            data = self._stream.read(n)
+            data = self._stream.read1(n) if self._pipe else self._stream.read(n)  # type: ignore[attr-defined]
         except (OSError, EOFError, gzip.BadGzipFile) as e:
             self._error("unreadable_data", f"read failed: {e}")
             return b""
-        self.stats.bytes_read = self._raw.tell()
+        if self._pipe:
+            self.stats.bytes_read += len(data)
+        else:
+            self.stats.bytes_read = self._raw.tell()
         return data
 
     def _error(self, reason: str, detail: str) -> None:

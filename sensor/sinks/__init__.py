@@ -25,6 +25,13 @@ def store_config(cfg: SensorConfig) -> StoreConfig:
         flush_rows=st.flush_rows,
         flush_seconds=st.flush_seconds,
         max_buffered_rows=st.max_buffered_rows,
+        site=cfg.sensor.site,
+        retention_days=(
+            ("flows", st.retention.flows_days),
+            ("alerts", st.retention.alerts_days),
+            ("rollups", st.retention.rollups_days),
+        ),
+        max_disk_bytes=int(st.retention.max_disk_gb * 1e9),
     )
 
 

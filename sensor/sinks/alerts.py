@@ -132,6 +132,7 @@ class AlertSink:
             "confidence": v.confidence,
             "evidence": v.evidence,
             "suppressed": suppressed,
+            "site": self.site,
         }
         self._rows.append(row)
         k = (sig.provision, v.severity)

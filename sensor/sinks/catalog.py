@@ -14,11 +14,95 @@ import duckdb
 
 from sensor.errors import StorageError
 
-__all__ = ["ensure_catalog", "view_sql"]
+__all__ = ["READY_MADE", "ensure_catalog", "view_sql"]
 
 log = logging.getLogger(__name__)
 
-TABLES = ("flows", "alerts")
+TABLES = ("flows", "alerts", "rollups")
+
+
+# Ready-made views and macros for the common questions (docs/storage.md lists them). Each
+# needs the tables it names; the catalog only creates those whose tables exist.
+READY_MADE: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("flows",),
+        """CREATE OR REPLACE VIEW violations AS
+        SELECT * FROM flows WHERE action = 'violation'""",
+    ),
+    (
+        ("flows",),
+        """CREATE OR REPLACE VIEW violations_by_day AS
+        SELECT date, site, provision, category, count(*) AS records,
+               count(DISTINCT flow_id) AS flows, count(DISTINCT src_ip) AS hosts,
+               sum(bytes_toserver + bytes_toclient) AS bytes
+        FROM flows WHERE action = 'violation' GROUP BY ALL""",
+    ),
+    (
+        ("flows",),
+        """CREATE OR REPLACE VIEW top_hosts AS
+        SELECT category, provision, src_ip, count(DISTINCT flow_id) AS flows,
+               sum(bytes_toserver + bytes_toclient) AS bytes, min(ts_start) AS first_seen,
+               max(ts_end) AS last_seen,
+               row_number() OVER (PARTITION BY category ORDER BY count(DISTINCT flow_id) DESC,
+                                  src_ip) AS rank
+        FROM flows WHERE category IS NOT NULL GROUP BY category, provision, src_ip""",
+    ),
+    (
+        ("flows",),
+        """CREATE OR REPLACE VIEW bandwidth_by_category AS
+        SELECT date, site, coalesce(category, 'none') AS category,
+               sum(bytes_toserver + bytes_toclient) AS bytes,
+               sum(bytes_toserver + bytes_toclient) * 1.0
+                 / sum(sum(bytes_toserver + bytes_toclient)) OVER (PARTITION BY date, site)
+                 AS share
+        FROM flows GROUP BY date, site, coalesce(category, 'none')""",
+    ),
+    (
+        ("flows",),
+        """CREATE OR REPLACE VIEW new_devices AS
+        SELECT src_ip AS address, site, min(ts_start) AS first_seen, max(ts_end) AS last_seen,
+               count(DISTINCT flow_id) AS flows
+        FROM flows GROUP BY src_ip, site""",
+    ),
+    (
+        ("flows",),
+        """CREATE OR REPLACE VIEW long_flows AS
+        SELECT flow_id, any_value(src_ip) AS src_ip, any_value(dest_ip) AS dest_ip,
+               any_value(dest_port) AS dest_port, any_value(server_name) AS server_name,
+               any_value(category) AS category, min(ts_start) AS started,
+               max(ts_end) AS last_seen, max(ts_end) - min(ts_start) AS duration,
+               sum(bytes_toserver + bytes_toclient) AS bytes
+        FROM flows GROUP BY flow_id
+        HAVING max(ts_end) - min(ts_start) >= INTERVAL 1 HOUR""",
+    ),
+    (
+        ("flows",),
+        """CREATE OR REPLACE MACRO host_timeline(ip) AS TABLE
+        SELECT ts_start, ts_end, src_ip, src_port, dest_ip, dest_port, proto, app_proto,
+               server_name, category, provision, action, evidence, bytes_toserver,
+               bytes_toclient, flow_id, community_id
+        FROM flows WHERE src_ip = ip OR dest_ip = ip ORDER BY ts_start""",
+    ),
+    (
+        ("flows",),
+        """CREATE OR REPLACE MACRO top_hosts_in(cat, n) AS TABLE
+        SELECT * FROM top_hosts WHERE category = cat AND rank <= n ORDER BY rank""",
+    ),
+    (
+        ("rollups",),
+        """CREATE OR REPLACE VIEW rollup_minute AS
+        SELECT minute, site, category, provision, action, sum(records) AS records,
+               sum(bytes) AS bytes, max(hosts) AS hosts_at_least
+        FROM rollups GROUP BY ALL""",
+    ),
+    (
+        ("rollups",),
+        """CREATE OR REPLACE VIEW rollup_hour AS
+        SELECT date_trunc('hour', minute) AS hour, site, category, provision, action,
+               sum(records) AS records, sum(bytes) AS bytes
+        FROM rollups GROUP BY ALL""",
+    ),
+)
 
 
 def view_sql(table: str, data_dir: Path) -> str:
@@ -46,9 +130,15 @@ def ensure_catalog(catalog: Path, data_dir: Path, attempts: int = 20) -> None:
         except duckdb.Error as e:
             raise StorageError(f"{catalog}: not a DuckDB database: {e}") from None
         try:
-            for table in TABLES:
-                if (data_dir / table).is_dir():  # a table no sink of this sensor writes
-                    con.execute(view_sql(table, data_dir))
+            present = {t for t in TABLES if (data_dir / t).is_dir()}
+            for table in sorted(present):  # a table no sink of this sensor writes: no view
+                con.execute(view_sql(table, data_dir))
+            for needs, sql in READY_MADE:
+                if set(needs) <= present:
+                    try:
+                        con.execute(sql)
+                    except duckdb.Error as e:  # a view is a convenience, never a reason to stop
+                        log.error("catalog: cannot create %s: %s", sql.split()[4], e)
         finally:
             con.close()
         return

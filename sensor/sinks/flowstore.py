@@ -10,13 +10,19 @@ Writing, retries and the drop accounting are the SegmentWriter's (sinks/segments
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import time
 from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
 from sensor.sinks.records import RecordBuffer
-from sensor.sinks.schema import RECORD_COLUMNS, arrow_schema
+from sensor.sinks.retention import apply_retention
+from sensor.sinks.schema import RECORD_COLUMNS, ROLLUP_COLUMNS, arrow_schema
 from sensor.sinks.segments import (
     FlushTimer,
     SegmentWriter,
@@ -25,7 +31,33 @@ from sensor.sinks.segments import (
     data_dir_for,
 )
 
-__all__ = ["FlowStore", "StoreConfig", "StoreStats", "data_dir_for"]
+__all__ = ["FlowStore", "StoreConfig", "StoreStats", "data_dir_for", "rollup"]
+
+log = logging.getLogger(__name__)
+
+_RETENTION_SECONDS = 3600.0
+_KEYS = ["minute", "site", "category", "provision", "action"]
+
+
+def rollup(table: pa.Table) -> pa.Table:
+    """Per-minute counts of a batch of flow records by site, category, provision, action."""
+    none = pa.scalar("none")
+    t = pa.table(
+        {
+            "minute": pc.floor_temporal(table.column("ts_start"), unit="minute"),
+            "site": table.column("site"),
+            "category": pc.coalesce(table.column("category"), none),
+            "provision": pc.coalesce(table.column("provision"), none),
+            "action": pc.coalesce(table.column("action"), none),
+            "bytes": pc.add(table.column("bytes_toserver"), table.column("bytes_toclient")),
+            "src_ip": table.column("src_ip"),
+        }
+    )
+    g = t.group_by(_KEYS).aggregate(
+        [("bytes", "count"), ("bytes", "sum"), ("src_ip", "count_distinct")]
+    )
+    out = g.rename_columns([*_KEYS, "records", "bytes", "hosts"])
+    return out.select([c.name for c in ROLLUP_COLUMNS]).cast(arrow_schema(ROLLUP_COLUMNS))
 
 
 class FlowStore:
@@ -35,9 +67,15 @@ class FlowStore:
 
     def __init__(self, cfg: StoreConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
-        self._records = RecordBuffer()
+        self._records = RecordBuffer(site=cfg.site)
         self._writer = SegmentWriter(cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start")
+        self._rollups = SegmentWriter(cfg, "rollups", arrow_schema(ROLLUP_COLUMNS), "minute")
         self._timer = FlushTimer(cfg, clock)
+        self._clock = clock
+        self._next_retention = 0.0
+        self._newest_us = 0
+        """Newest record start seen: packet time is the clock, also for retention, so a
+        replay of an old capture is not deleted as soon as it is written."""
         self.stats = self._writer.stats
         self.data_dir = self._writer.data_dir
         ensure_catalog(cfg.catalog, self.data_dir)
@@ -54,8 +92,34 @@ class FlowStore:
             return
         table = self._records.take()
         if table is not None:
+            newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
+            self._newest_us = max(self._newest_us, newest or 0)
             self._writer.add(table)
+            try:
+                self._rollups.add(rollup(table))
+            except pa.ArrowException:  # never lose flow rows over a summary
+                log.exception("rollup of %d rows failed", len(table))
         self._writer.write_pending()
+        self._rollups.write_pending()
+        if self._clock() >= self._next_retention:
+            self.retain()
+
+    def retain(self) -> None:
+        """Apply the retention limits now (also hourly from flush)."""
+        self._next_retention = self._clock() + _RETENTION_SECONDS
+        if not self._newest_us:
+            return
+        today = dt.datetime.fromtimestamp(self._newest_us / 1e6, dt.UTC).date()
+        try:
+            apply_retention(
+                self.data_dir,
+                self._writer.sensor_partition,
+                dict(self.cfg.retention_days),
+                today,
+                self.cfg.max_disk_bytes,
+            )
+        except OSError as e:
+            log.error("retention failed: %s", e)
 
     @property
     def backlog(self) -> int:

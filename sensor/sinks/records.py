@@ -85,7 +85,8 @@ _CID6 = np.dtype(
 class RecordBuffer:
     """Buffered flow records of one table; `take()` returns them as an Arrow table."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, site: str = "default") -> None:
+        self._site = site
         self._rows: list[tuple[Any, ...]] = []
         self._schema = arrow_schema(RECORD_COLUMNS)
         self._seed = seed
@@ -185,6 +186,7 @@ class RecordBuffer:
             pa.array(vlan.astype(np.int32), mask=vlan < 0),
             pa.array(_TUNNEL[tun]),
             *_app_arrays(cols[19]),
+            pa.array([self._site] * len(rows), type=pa.string()),
         ]
         return pa.Table.from_arrays(
             [a.cast(f.type) for a, f in zip(arrays, self._schema, strict=True)],

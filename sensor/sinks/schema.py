@@ -18,6 +18,8 @@ __all__ = [
     "POLICY_COLUMNS",
     "PROTO_NAMES",
     "RECORD_COLUMNS",
+    "ROLLUP_COLUMNS",
+    "SITE_COLUMNS",
     "Column",
     "arrow_schema",
 ]
@@ -351,10 +353,34 @@ ALERT_COLUMNS: tuple[Column, ...] = (
         "Alerts of the same signature and source host suppressed since the previous one "
         "(policy.alerts.dedup_seconds).",
     ),
+    Column("site", "VARCHAR", _S, "Site (district) of the sensor."),
 )
 """The `alerts` table: one row per alert after deduplication (sinks/alerts.py)."""
 
-RECORD_COLUMNS = FLOW_COLUMNS + APP_COLUMNS
+SITE_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "site",
+        "VARCHAR",
+        _S,
+        "Site (district) of the sensor that wrote the record (config `sensor.site`).",
+    ),
+)
+
+ROLLUP_COLUMNS: tuple[Column, ...] = (
+    Column("minute", "TIMESTAMPTZ", _TS, "Start of the minute the records began in."),
+    Column("site", "VARCHAR", _S, "Site (district) of the sensor."),
+    Column("category", "VARCHAR", _S, "Policy category ('none': no signature matched)."),
+    Column("provision", "VARCHAR", _S, "Policy 2503 provision ('none')."),
+    Column("action", "VARCHAR", _S, "violation, personal_use_window, approved, exempt, none."),
+    Column("records", "BIGINT", pa.int64(), "Flow records (interim records count each)."),
+    Column("bytes", "BIGINT", pa.int64(), "Bytes of those records, both directions."),
+    Column("hosts", "BIGINT", pa.int64(), "Distinct client addresses in this row's records."),
+)
+"""The `rollups` table: per-minute counts written beside every flow segment, kept far longer
+than raw flows (storage.retention). Several rows may share a minute (one per segment):
+sum them, as the `rollup_minute` and `rollup_hour` views do."""
+
+RECORD_COLUMNS = FLOW_COLUMNS + APP_COLUMNS + SITE_COLUMNS
 """Every column stored in the Parquet files, in order."""
 
 

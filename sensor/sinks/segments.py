@@ -53,6 +53,15 @@ class StoreConfig:
     flush_rows: int = 200_000
     flush_seconds: float = 30.0
     max_buffered_rows: int = 2_000_000
+    site: str = "default"
+    retention_days: tuple[tuple[str, int], ...] = (
+        ("flows", 400),
+        ("alerts", 400),
+        ("rollups", 2000),
+    )
+    """Days each table keeps (0: forever), applied to this sensor's own partitions."""
+    max_disk_bytes: int = 0
+    """Bound on this sensor's segment tree (0: none); oldest flow days go first."""
 
 
 @dataclass(slots=True)
@@ -80,14 +89,27 @@ class SegmentWriter:
         self.data_dir = cfg.data_dir or data_dir_for(cfg.catalog)
         self._pending: list[pa.Table] = []
         self._seq = 0
-        self._sensor = partition_value(cfg.sensor)
+        self._sensor = self.sensor_partition = partition_value(cfg.sensor)
         schema_dir = self.data_dir / table / _SCHEMA_PARTITION
+        self._remove_stale_temporaries()
         try:
             schema_dir.mkdir(parents=True, exist_ok=True)
             if not (schema_dir / "schema.parquet").exists():
                 self._write_file(schema.empty_table(), schema_dir, "schema.parquet")
         except OSError as e:
             raise StorageError(f"{self.data_dir}: cannot create the segment tree: {e}") from None
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files of writers that died (kill -9) mid-write: never visible to readers
+        (hidden names), but they would take space forever. A live writer's are left alone."""
+        root = self.data_dir / self.table / f"sensor={self._sensor}"
+        if not root.is_dir():
+            return
+        for tmp in root.glob("date=*/.*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not _alive(int(pid)):
+                tmp.unlink(missing_ok=True)
+                log.info("%s store: removed %s, left by a writer that stopped", self.table, tmp)
 
     @property
     def pending_rows(self) -> int:
@@ -151,6 +173,16 @@ class SegmentWriter:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class FlushTimer:
