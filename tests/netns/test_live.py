@@ -6,8 +6,11 @@ the open radio stream too, in the database. All addresses are the lab's own."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -50,13 +53,18 @@ def test_live_capture_with_two_workers_until_sigterm(lab: Lab, tmp_path: Path) -
         "metrics: {listen: ''}\n"
         "policy:\n  provisions:\n    2503-ai: {personal_use: false}\n"
     )
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # systemd's side of sd_notify
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(20)
     sensor = lab.start(
         "client",
         [sys.executable, "-m", "sensor", "run", "-c", str(cfg), "-i", lab.client_if,
          "--workers", "2"],
         stderr=subprocess.PIPE,
+        env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
     )  # fmt: skip
-    time.sleep(3)
+    assert notify.recv(4096).startswith(b"READY=1\nSTATUS=capturing on")
+    time.sleep(2)
     assert sensor.poll() is None, sensor.stderr.read().decode() if sensor.stderr else ""
 
     lab.run("client", ["curl", "-sk", "https://chatgpt.com/", "-o", "/dev/null"])
@@ -70,6 +78,13 @@ def test_live_capture_with_two_workers_until_sigterm(lab: Lab, tmp_path: Path) -
     err = sensor.communicate(timeout=60)[1].decode()
     stream.terminate()
     assert sensor.returncode == 0, err
+    notify.settimeout(1)
+    said = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            said.append(notify.recv(4096))
+    assert b"STOPPING=1" in said
+    assert any(m.startswith(b"STATUS=") and b"packets/s" in m for m in said)
 
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute(
