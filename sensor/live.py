@@ -165,7 +165,7 @@ def _worker(
         log.error("worker %d: %s", index, e)
         raise SystemExit(2) from None
     classifier = build_classifier(cfg.signatures, cfg.policy)
-    store, alerts = default_sinks(cfg, dict(classifier.provisions))
+    store, alerts = default_sinks(cfg, dict(classifier.provisions), retain=True)
     pipe = Pipeline(cfg, [store, alerts], classifier)
     collector = SensorCollector(
         pipe,

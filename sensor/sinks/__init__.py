@@ -15,7 +15,7 @@ from sensor.sinks.segments import StoreConfig
 __all__ = ["FLOW_COLUMNS", "AlertSink", "Column", "FlowStore", "Sink", "default_sinks"]
 
 
-def store_config(cfg: SensorConfig) -> StoreConfig:
+def store_config(cfg: SensorConfig, retain: bool = False) -> StoreConfig:
     """The storage section as the stores take it."""
     st = cfg.storage
     return StoreConfig(
@@ -32,24 +32,26 @@ def store_config(cfg: SensorConfig) -> StoreConfig:
             ("rollups", st.retention.rollups_days),
         ),
         max_disk_bytes=int(st.retention.max_disk_gb * 1e9),
+        retain=retain,
     )
 
 
 def default_sinks(
-    cfg: SensorConfig, provisions: dict[str, Provision]
+    cfg: SensorConfig, provisions: dict[str, Provision], retain: bool = False
 ) -> tuple[FlowStore, AlertSink]:
     """The flow store and the alert sink, both writing segments under the same catalog.
 
     The JSON-lines alert stream goes beside the catalog (`x.duckdb` -> `x.alerts.jsonl`)
     unless `policy.alerts.jsonl` names another file or is empty (no stream).
     """
-    scfg = store_config(cfg)
+    scfg = store_config(cfg, retain)
     a = cfg.policy.alerts
     if a.jsonl is None:
         jsonl: Path | None = cfg.storage.catalog.with_suffix(".alerts.jsonl")
     else:
         jsonl = Path(a.jsonl) if a.jsonl else None
+    flows = FlowStore(scfg)  # first: its catalog already has the flows views
     alerts = AlertSink(
         scfg, provisions, dedup_seconds=a.dedup_seconds, jsonl=jsonl, site=cfg.sensor.site
     )
-    return FlowStore(scfg), alerts
+    return flows, alerts

@@ -1,16 +1,17 @@
 """The analysts' catalog: a small DuckDB file of views over the Parquet segment tree.
 
-The sensor never keeps this file open: it creates or updates the views at start-up and closes
-it, so analysts can open it (read-only or not) at any time while the sensor writes segments.
+The sensor never keeps this file open, nor locks it: it writes a fresh catalog beside it and
+renames it into place, so analysts can open it at any time while the sensor writes segments.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+import os
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from sensor.errors import StorageError
 
@@ -114,31 +115,56 @@ def view_sql(table: str, data_dir: Path) -> str:
     )
 
 
-def ensure_catalog(catalog: Path, data_dir: Path, attempts: int = 20) -> None:
-    """Create or refresh the catalog's views; wait briefly if an analyst holds a write lock."""
-    for attempt in range(attempts):
-        try:
-            con = duckdb.connect(str(catalog))
-        except duckdb.IOException as e:
-            if "lock" not in str(e).lower() or attempt == attempts - 1:
-                if catalog.exists():
-                    log.warning("catalog %s is locked; keeping its existing views", catalog)
-                    return
-                raise StorageError(f"{catalog}: cannot open the catalog: {e}") from None
-            time.sleep(0.25)
+def _schema_markers(data_dir: Path) -> None:
+    """An empty `schema.parquet` per table, so every view exists before the first segment."""
+    from sensor.sinks.schema import ALERT_COLUMNS, RECORD_COLUMNS, ROLLUP_COLUMNS, arrow_schema
+
+    columns = {"flows": RECORD_COLUMNS, "alerts": ALERT_COLUMNS, "rollups": ROLLUP_COLUMNS}
+    for table in TABLES:
+        folder = data_dir / table / "sensor=_schema" / "date=1970-01-01"
+        marker = folder / "schema.parquet"
+        if marker.exists():
             continue
-        except duckdb.Error as e:
-            raise StorageError(f"{catalog}: not a DuckDB database: {e}") from None
         try:
-            present = {t for t in TABLES if (data_dir / t).is_dir()}
-            for table in sorted(present):  # a table no sink of this sensor writes: no view
-                con.execute(view_sql(table, data_dir))
-            for needs, sql in READY_MADE:
-                if set(needs) <= present:
-                    try:
-                        con.execute(sql)
-                    except duckdb.Error as e:  # a view is a convenience, never a reason to stop
-                        log.error("catalog: cannot create %s: %s", sql.split()[4], e)
-        finally:
-            con.close()
-        return
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".schema.parquet.{os.getpid()}.tmp"
+            pq.write_table(arrow_schema(columns[table]).empty_table(), tmp)
+            os.replace(tmp, marker)
+        except OSError as e:
+            raise StorageError(f"{data_dir}: cannot create the segment tree: {e}") from None
+
+
+def ensure_catalog(catalog: Path, data_dir: Path) -> None:
+    """Write the catalog's views and macros into a new file and rename it into place.
+
+    The sensor never holds a lock on the catalog analysts open: readers that have the old
+    file open keep it, new ones get the new one. The catalog belongs to the sensor; analysts
+    keep their own tables in their own database and ATTACH it (docs/storage.md).
+    """
+    _schema_markers(data_dir)
+    tmp = catalog.with_name(f".{catalog.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        con = duckdb.connect(str(tmp))
+    except duckdb.Error as e:
+        raise StorageError(f"{catalog}: cannot create the catalog: {e}") from None
+    try:
+        present = {t for t in TABLES if (data_dir / t).is_dir()}
+        for table in sorted(present):  # a table no sink of this sensor writes: no view
+            con.execute(view_sql(table, data_dir))
+        for needs, sql in READY_MADE:
+            if set(needs) <= present:
+                try:
+                    con.execute(sql)
+                except duckdb.Error as e:  # a view is a convenience, never a reason to stop
+                    log.error("catalog: cannot create %s: %s", sql.split()[4], e)
+    finally:
+        con.close()
+    try:
+        os.replace(tmp, catalog)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if catalog.exists():
+            log.warning("catalog %s not refreshed (%s); keeping its views", catalog, e)
+            return
+        raise StorageError(f"{catalog}: cannot write the catalog: {e.strerror}") from None

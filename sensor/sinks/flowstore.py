@@ -107,7 +107,7 @@ class FlowStore:
     def retain(self) -> None:
         """Apply the retention limits now (also hourly from flush)."""
         self._next_retention = self._clock() + _RETENTION_SECONDS
-        if not self._newest_us:
+        if not self.cfg.retain or not self._newest_us:
             return
         today = dt.datetime.fromtimestamp(self._newest_us / 1e6, dt.UTC).date()
         try:

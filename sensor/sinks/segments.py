@@ -62,6 +62,8 @@ class StoreConfig:
     """Days each table keeps (0: forever), applied to this sensor's own partitions."""
     max_disk_bytes: int = 0
     """Bound on this sensor's segment tree (0: none); oldest flow days go first."""
+    retain: bool = False
+    """Apply retention (live capture). A replay of old captures never expires its own data."""
 
 
 @dataclass(slots=True)
