@@ -199,8 +199,9 @@ def _replay(args: argparse.Namespace) -> int:
     sources: list[PacketSource] = [open_capture(p) for p in paths]  # fail before any work
     st = cfg.storage
     classifier = build_classifier(cfg.signatures, cfg.policy)
-    store, alerts = default_sinks(cfg, dict(classifier.provisions))
-    pipe = Pipeline(cfg, [store, alerts], classifier)
+    sinks = default_sinks(cfg, dict(classifier.provisions))
+    store, alerts = sinks.flows, sinks.alerts
+    pipe = Pipeline(cfg, list(sinks), classifier)
     config_path = args.config
 
     def reload(signum: int, frame: object) -> None:

@@ -165,8 +165,9 @@ def _worker(
         log.error("worker %d: %s", index, e)
         raise SystemExit(2) from None
     classifier = build_classifier(cfg.signatures, cfg.policy)
-    store, alerts = default_sinks(cfg, dict(classifier.provisions), retain=True)
-    pipe = Pipeline(cfg, [store, alerts], classifier)
+    sinks = default_sinks(cfg, dict(classifier.provisions), retain=True)
+    store, alerts = sinks.flows, sinks.alerts
+    pipe = Pipeline(cfg, list(sinks), classifier)
     collector = SensorCollector(
         pipe,
         [("flows", store), ("alerts", alerts)],

@@ -15,10 +15,12 @@ from sensor.capture.base import FrameBatch, PacketSource
 from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig
 from sensor.decode.decoder import Decoder
+from sensor.decode.wifi import WIFI_LINKTYPES
 from sensor.extract import DnsNames, Inspector, default_extractors
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable
 from sensor.sinks.base import Sink
+from sensor.wireless import WirelessEvent, WirelessMonitor
 
 __all__ = ["Pipeline", "Summary"]
 
@@ -86,6 +88,7 @@ class Pipeline:
         self.cfg = cfg
         self.sinks = list(sinks)
         self.classifier = classifier or build_classifier(cfg.signatures, cfg.policy)
+        self.wireless = WirelessMonitor(cfg.policy.wireless, self._on_wireless)
         self._reload: Callable[[], Classifier] | None = None
         self.reloads: Counter[str] = Counter()
         self.decoder = Decoder()
@@ -145,6 +148,8 @@ class Pipeline:
             self._maybe_reload()
         if not len(batch):
             return
+        if batch.linktype in WIFI_LINKTYPES:  # a monitor-mode radio: access points too
+            self.wireless.process(batch)
         cols = self.decoder.decode(batch)
         self.table.update(cols)
         s = self.summary
@@ -187,6 +192,7 @@ class Pipeline:
     def finish(self, reason: str) -> None:
         """End every open flow with `reason` and close the sinks."""
         self.table.flush(reason)
+        self._snapshot_aps()
         self.summary.flows = self.table.created
         self.summary.ended = self.table.ended
         for sink in self.sinks:
@@ -196,7 +202,27 @@ class Pipeline:
                 self.summary.sink_errors[sink.name] += 1
                 log.exception("sink %s failed to close", sink.name)
 
+    def _on_wireless(self, event: WirelessEvent) -> None:
+        for sink in self.sinks:
+            write = getattr(sink, "write_event", None)
+            if write is not None:
+                try:
+                    write(event)
+                except Exception:
+                    self.summary.sink_errors[sink.name] += 1
+                    log.exception("sink %s failed on a wireless event", sink.name)
+
+    def _snapshot_aps(self) -> None:
+        changed = self.wireless.take_changed()
+        if not changed:
+            return
+        for sink in self.sinks:
+            write = getattr(sink, "write_aps", None)
+            if write is not None:
+                write(changed, self.table.now)
+
     def _flush_sinks(self, force: bool) -> None:
+        self._snapshot_aps()
         for sink in self.sinks:
             try:
                 sink.flush(force)

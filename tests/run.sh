@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(tshark wireshark-common iproute2 ethtool curl openssl prometheus dnsmasq tcpreplay libpcap0.8)
+APT_PACKAGES=(tshark wireshark-common iproute2 ethtool curl openssl prometheus dnsmasq tcpreplay libpcap0.8 busybox)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -32,8 +32,8 @@ def _registry(tmp_path: Path) -> CollectorRegistry:
     cfg = SensorConfig()
     cfg = replace(cfg, storage=replace(cfg.storage, catalog=tmp_path / "m.duckdb"))
     clf = build_classifier(cfg.signatures, cfg.policy)
-    store, alerts = default_sinks(cfg, dict(clf.provisions))
-    pipe = Pipeline(cfg, [store, alerts], clf)
+    store, alerts, wireless = default_sinks(cfg, dict(clf.provisions))
+    pipe = Pipeline(cfg, [store, alerts, wireless], clf)
     from sensor.cli import demo_capture
 
     pipe.run([open_capture(demo_capture())])

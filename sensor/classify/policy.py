@@ -143,6 +143,26 @@ class AlertConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WirelessPolicy:
+    """The department's access point inventory and the thresholds of the 802.11 checks (22)."""
+
+    approved_bssids: tuple[str, ...] = ()
+    approved_ouis: tuple[str, ...] = ()
+    """Vendor prefixes (aa:bb:cc) of the department's access points."""
+    corporate_ssids: tuple[str, ...] = ()
+    min_signal_dbm: int = -75
+    """An unknown AP heard at least this loud is in the building (or next to it)."""
+    deauth_burst: int = 20
+    deauth_seconds: float = 10.0
+    oui_database: str = "/usr/share/wireshark/manuf"
+
+    def __post_init__(self) -> None:
+        for m in (*self.approved_bssids, *self.approved_ouis):
+            if not all(len(x) == 2 for x in m.replace("-", ":").split(":")):
+                raise ValueError(f"not a MAC address or prefix: {m!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyConfig:
     """The `policy:` section of the site config."""
 
@@ -153,12 +173,21 @@ class PolicyConfig:
     """The department's resolvers: encrypted DNS to them is not circumvention (7m)."""
     voip_servers: tuple[str, ...] = ()
     """The department's VOIP servers and gateways: VOIP with them is approved (16)."""
+    dhcp_servers: tuple[str, ...] = ()
+    """The department's DHCP servers (and relays): a DHCP offer from anything else is a rogue
+    DHCP server (22). Empty: not checked."""
+    wlan_controllers: tuple[str, ...] = ()
+    """The department's wireless LAN controllers: CAPWAP/LWAPP to others is a rogue AP (22).
+    Empty: not checked."""
+    wireless: WirelessPolicy = field(default_factory=WirelessPolicy)
     approved: tuple[ApprovedService, ...] = ()
     provisions: dict[str, ProvisionPolicy] = field(default_factory=dict)
     alerts: AlertConfig = field(default_factory=AlertConfig)
 
     def __post_init__(self) -> None:
         parse_cidrs(self.exempt_hosts)
+        parse_cidrs(self.dhcp_servers)
+        parse_cidrs(self.wlan_controllers)
         parse_cidrs(self.dns_servers)
         parse_cidrs(self.voip_servers)
 
@@ -188,6 +217,10 @@ class SitePolicy:
             )
         n = cfg.networks
         self.networks = Networks(n.internal, n.servers, n.workstations)
+        self.networks.lists = {
+            "dhcp_servers": NetSet(cfg.dhcp_servers),
+            "wlan_controllers": NetSet(cfg.wlan_controllers),
+        }
         self.exempt = NetSet(cfg.exempt_hosts)
         approved = list(cfg.approved)
         if cfg.dns_servers:

@@ -26,7 +26,7 @@ TRANSPORTS = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp", 132: "sctp", 47: "gre"
 class Networks:
     """The site's address plan as matchers need it (from `policy.networks`)."""
 
-    __slots__ = ("internal", "local", "servers", "workstations")
+    __slots__ = ("internal", "lists", "local", "servers", "workstations")
 
     def __init__(
         self,
@@ -38,6 +38,8 @@ class Networks:
         self.local = NetSet(LOCAL_ONLY)
         self.servers = NetSet(servers)
         self.workstations = NetSet(workstations)
+        self.lists: dict[str, NetSet] = {}
+        """Site address lists signatures can name (`unlisted: dhcp_servers`)."""
 
     def side(self, ver: int, addr: int) -> str:
         """`internal`, `local` (multicast, broadcast, loopback) or `external`."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 from sensor.classify import Provision
 from sensor.config import SensorConfig
@@ -11,8 +12,18 @@ from sensor.sinks.base import Sink
 from sensor.sinks.flowstore import FlowStore
 from sensor.sinks.schema import FLOW_COLUMNS, Column
 from sensor.sinks.segments import StoreConfig
+from sensor.sinks.wireless_aps import WirelessStore
 
-__all__ = ["FLOW_COLUMNS", "AlertSink", "Column", "FlowStore", "Sink", "default_sinks"]
+__all__ = [
+    "FLOW_COLUMNS",
+    "AlertSink",
+    "Column",
+    "FlowStore",
+    "Sink",
+    "Sinks",
+    "WirelessStore",
+    "default_sinks",
+]
 
 
 def store_config(cfg: SensorConfig, retain: bool = False) -> StoreConfig:
@@ -36,9 +47,17 @@ def store_config(cfg: SensorConfig, retain: bool = False) -> StoreConfig:
     )
 
 
+class Sinks(NamedTuple):
+    """The standard sinks of a sensor, in the order the pipeline calls them."""
+
+    flows: FlowStore
+    alerts: AlertSink
+    wireless: WirelessStore
+
+
 def default_sinks(
     cfg: SensorConfig, provisions: dict[str, Provision], retain: bool = False
-) -> tuple[FlowStore, AlertSink]:
+) -> Sinks:
     """The flow store and the alert sink, both writing segments under the same catalog.
 
     The JSON-lines alert stream goes beside the catalog (`x.duckdb` -> `x.alerts.jsonl`)
@@ -54,4 +73,4 @@ def default_sinks(
     alerts = AlertSink(
         scfg, provisions, dedup_seconds=a.dedup_seconds, jsonl=jsonl, site=cfg.sensor.site
     )
-    return flows, alerts
+    return Sinks(flows, alerts, WirelessStore(scfg))

@@ -25,6 +25,7 @@ from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
 from sensor.sinks.schema import ALERT_COLUMNS, PROTO_NAMES, arrow_schema
 from sensor.sinks.segments import FlushTimer, SegmentWriter, StoreConfig
+from sensor.wireless import PROVISION, WirelessEvent
 
 __all__ = ["AlertSink", "AlertStats"]
 
@@ -133,9 +134,37 @@ class AlertSink:
             "evidence": v.evidence,
             "suppressed": suppressed,
             "site": self.site,
+            "device": None,
         }
         self._rows.append(row)
         k = (sig.provision, v.severity)
+        self.stats.raised[k] = self.stats.raised.get(k, 0) + 1
+        self._emit_json(row)
+
+    def write_event(self, event: WirelessEvent) -> None:
+        """An 802.11 check that fired (each fires once per access point)."""
+        check = event.check
+        prov = self.provisions.get(PROVISION)
+        severity = prov.severity if prov else "high"
+        row: dict[str, Any] = {c.name: None for c in ALERT_COLUMNS}
+        row.update(
+            ts=event.ts // 1000,
+            signature_id=check.id,
+            signature_rev=1,
+            signature=check.name,
+            msg=check.msg,
+            category=prov.category if prov else "rogue_ap",
+            provision=PROVISION,
+            provision_title=prov.title if prov else None,
+            severity=severity,
+            confidence=check.confidence,
+            evidence=event.evidence,
+            suppressed=0,
+            site=self.site,
+            device=event.bssid,
+        )
+        self._rows.append(row)
+        k = (PROVISION, severity)
         self.stats.raised[k] = self.stats.raised.get(k, 0) + 1
         self._emit_json(row)
 
@@ -151,6 +180,7 @@ class AlertSink:
             "site": self.site,
             **{k: row[k] for k in ("flow_id", "community_id", "src_ip", "src_port")},
             **{k: row[k] for k in ("dest_ip", "dest_port", "proto", "app_proto", "server_name")},
+            **({"device": row["device"]} if row.get("device") else {}),
             "alert": {
                 k: row[k]
                 for k in (

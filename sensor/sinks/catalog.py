@@ -19,7 +19,7 @@ __all__ = ["READY_MADE", "ensure_catalog", "view_sql"]
 
 log = logging.getLogger(__name__)
 
-TABLES = ("flows", "alerts", "rollups")
+TABLES = ("flows", "alerts", "rollups", "wireless_aps")
 
 
 # Ready-made views and macros for the common questions (docs/storage.md lists them). Each
@@ -90,6 +90,13 @@ READY_MADE: tuple[tuple[tuple[str, ...], str], ...] = (
         SELECT * FROM top_hosts WHERE category = cat AND rank <= n ORDER BY rank""",
     ),
     (
+        ("wireless_aps",),
+        """CREATE OR REPLACE VIEW access_points AS
+        SELECT * EXCLUDE (rn) FROM (
+          SELECT *, row_number() OVER (PARTITION BY sensor, bssid ORDER BY ts DESC) AS rn
+          FROM wireless_aps WHERE sensor <> '_schema') WHERE rn = 1""",
+    ),
+    (
         ("rollups",),
         """CREATE OR REPLACE VIEW rollup_minute AS
         SELECT minute, site, category, provision, action, sum(records) AS records,
@@ -117,9 +124,14 @@ def view_sql(table: str, data_dir: Path) -> str:
 
 def _schema_markers(data_dir: Path) -> None:
     """An empty `schema.parquet` per table, so every view exists before the first segment."""
-    from sensor.sinks.schema import ALERT_COLUMNS, RECORD_COLUMNS, ROLLUP_COLUMNS, arrow_schema
+    from sensor.sinks import schema as s
 
-    columns = {"flows": RECORD_COLUMNS, "alerts": ALERT_COLUMNS, "rollups": ROLLUP_COLUMNS}
+    columns = {
+        "flows": s.RECORD_COLUMNS,
+        "alerts": s.ALERT_COLUMNS,
+        "rollups": s.ROLLUP_COLUMNS,
+        "wireless_aps": s.WIRELESS_AP_COLUMNS,
+    }
     for table in TABLES:
         folder = data_dir / table / "sensor=_schema" / "date=1970-01-01"
         marker = folder / "schema.parquet"
@@ -128,7 +140,7 @@ def _schema_markers(data_dir: Path) -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             tmp = folder / f".schema.parquet.{os.getpid()}.tmp"
-            pq.write_table(arrow_schema(columns[table]).empty_table(), tmp)
+            pq.write_table(s.arrow_schema(columns[table]).empty_table(), tmp)
             os.replace(tmp, marker)
         except OSError as e:
             raise StorageError(f"{data_dir}: cannot create the segment tree: {e}") from None

@@ -20,6 +20,7 @@ __all__ = [
     "RECORD_COLUMNS",
     "ROLLUP_COLUMNS",
     "SITE_COLUMNS",
+    "WIRELESS_AP_COLUMNS",
     "Column",
     "arrow_schema",
 ]
@@ -354,6 +355,12 @@ ALERT_COLUMNS: tuple[Column, ...] = (
         "(policy.alerts.dedup_seconds).",
     ),
     Column("site", "VARCHAR", _S, "Site (district) of the sensor."),
+    Column(
+        "device",
+        "VARCHAR",
+        _S,
+        "MAC address the alert is about (BSSID of an access point), for 802.11 checks.",
+    ),
 )
 """The `alerts` table: one row per alert after deduplication (sinks/alerts.py)."""
 
@@ -379,6 +386,26 @@ ROLLUP_COLUMNS: tuple[Column, ...] = (
 """The `rollups` table: per-minute counts written beside every flow segment, kept far longer
 than raw flows (storage.retention). Several rows may share a minute (one per segment):
 sum them, as the `rollup_minute` and `rollup_hour` views do."""
+
+WIRELESS_AP_COLUMNS: tuple[Column, ...] = (
+    Column("ts", "TIMESTAMPTZ", _TS, "When this snapshot of the access point was taken."),
+    Column("bssid", "VARCHAR", _S, "BSSID (the access point's MAC address)."),
+    Column("ssid", "VARCHAR", _S, "First network name heard (backslash escapes if not UTF-8)."),
+    Column("ssids", "VARCHAR", _S, "Every network name heard from it, comma-separated."),
+    Column("channel", "INTEGER", pa.int32(), "Channel (radio header, else the DS element)."),
+    Column("security", "VARCHAR", _S, "open, wep, wpa, wpa2, wpa3, -enterprise variants."),
+    Column("vendor", "VARCHAR", _S, "Vendor of the BSSID's OUI (Wireshark manuf database)."),
+    Column("signal_dbm", "INTEGER", pa.int32(), "Strongest signal heard, dBm."),
+    Column("first_seen", "TIMESTAMPTZ", _TS, "First beacon or probe response."),
+    Column("last_seen", "TIMESTAMPTZ", _TS, "Latest one."),
+    Column("beacons", "BIGINT", pa.int64(), "Beacons and probe responses heard."),
+    Column("adhoc", "BOOLEAN", pa.bool_(), "It advertises an IBSS (ad-hoc) network."),
+    Column("approved", "BOOLEAN", pa.bool_(), "In the department's inventory (policy.wireless)."),
+    Column("indicators", "VARCHAR", _S, "Checks of provision 22 it triggered, comma-separated."),
+    Column("site", "VARCHAR", _S, "Site (district) of the sensor."),
+)
+"""The `wireless_aps` table: one row per access point per flush in which it was heard (the
+`access_points` view keeps the latest)."""
 
 RECORD_COLUMNS = FLOW_COLUMNS + APP_COLUMNS + SITE_COLUMNS
 """Every column stored in the Parquet files, in order."""

@@ -110,6 +110,39 @@ def _rustdesk_rendezvous() -> list[Packet]:
     )
 
 
+def _dhcp_offer() -> list[Packet]:
+    """A home router on an office port answering a DHCP discover."""
+    from scapy.layers.dhcp import BOOTP, DHCP
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+
+    mac = "30:b5:c2:11:22:33"  # a TP-Link OUI
+    disc = (Ether(src="02:00:00:00:00:0c", dst="ff:ff:ff:ff:ff:ff")
+            / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
+            / BOOTP(chaddr=bytes.fromhex("02000000000c"), xid=0x1234)
+            / DHCP(options=[("message-type", "discover"), "end"]))
+    offer = (Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+             / IP(src="192.168.0.1", dst="255.255.255.255") / UDP(sport=67, dport=68)
+             / BOOTP(op=2, yiaddr="192.168.0.100", siaddr="192.168.0.1",
+                     chaddr=bytes.fromhex("02000000000c"), xid=0x1234)
+             / DHCP(options=[("message-type", "offer"), ("server_id", "192.168.0.1"),
+                             ("lease_time", 86400), ("router", "192.168.0.1"), "end"]))  # fmt: skip
+    disc.time, offer.time = T0, T0 + 0.01
+    return [disc, offer]
+
+
+def _ssdp_igd() -> list[Packet]:
+    """A home router announcing itself as a UPnP Internet gateway."""
+    notify = (
+        b"NOTIFY * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nCACHE-CONTROL: max-age=1800\r\n"
+        b"LOCATION: http://10.20.1.254:1900/igd.xml\r\n"
+        b"NT: urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\nNTS: ssdp:alive\r\n"
+        b"SERVER: Linux/3.14 UPnP/1.0 MiniUPnPd/2.1\r\n"
+        b"USN: uuid:1234::urn:schemas-upnp-org:device:InternetGatewayDevice:1\r\n\r\n"
+    )
+    return udp_exchange(("10.20.1.254", 1900), ("239.255.255.250", 1900), T0, [(True, notify)])
+
+
 def _benign_office() -> list[Packet]:
     p = tls("www.example.org")
     p += tls("github.com", "203.0.113.20")
@@ -153,6 +186,8 @@ CAPTURES: dict[str, Callable[[], Sequence[Packet]]] = {
     "servers/inbound-http.pcap": _inbound_http,
     "transfers/large-download.pcap.gz": _large_download,
     "transfers/large-upload.pcap.gz": _large_upload,
+    "rogue/dhcp-offer.pcap": _dhcp_offer,
+    "rogue/ssdp-igd-notify.pcap": _ssdp_igd,
     "benign/office-browsing.pcap": _benign_office,
 }
 

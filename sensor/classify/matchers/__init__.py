@@ -22,6 +22,7 @@ from sensor.classify.matchers.logic import AllOf, AnyOf, NotOf, Weighted
 from sensor.classify.matchers.payload import PayloadMatcher
 from sensor.classify.matchers.port import PortMatcher
 from sensor.classify.matchers.regex import RegexMatcher
+from sensor.classify.matchers.unlisted import UnlistedMatcher
 
 __all__ = ["MATCHERS", "Evidence", "Gate", "Matcher", "compile_clause"]
 
@@ -39,6 +40,7 @@ MATCHERS: dict[str, _Kind] = {
     "boundary": BoundaryMatcher,
     "behaviour": BehaviourMatcher,
     "payload": PayloadMatcher,
+    "unlisted": UnlistedMatcher,
 }
 """Every matcher kind; a new kind is a new module and one entry here."""
 

@@ -1,0 +1,71 @@
+"""WirelessStore: snapshots of the access points the monitor radio heard -> `wireless_aps`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import pyarrow as pa
+
+from sensor.flow.state import FlowState
+from sensor.sinks.catalog import ensure_catalog
+from sensor.sinks.schema import WIRELESS_AP_COLUMNS, arrow_schema
+from sensor.sinks.segments import FlushTimer, SegmentWriter, StoreConfig
+from sensor.wireless import AccessPoint
+
+__all__ = ["WirelessStore"]
+
+
+class WirelessStore:
+    """A sink for AP snapshots (flows pass through untouched)."""
+
+    name = "wireless_aps"
+
+    def __init__(self, cfg: StoreConfig, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self._writer = SegmentWriter(cfg, "wireless_aps", arrow_schema(WIRELESS_AP_COLUMNS), "ts")
+        self._timer = FlushTimer(cfg, clock)
+        self._rows: list[dict[str, object]] = []
+        self.store_stats = self._writer.stats
+        ensure_catalog(cfg.catalog, self._writer.data_dir)
+
+    def write_flow(self, flow: FlowState, reason: str) -> None:
+        pass
+
+    def write_aps(self, aps: Sequence[AccessPoint], now_ns: int) -> None:
+        """Rows for these access points as they are now."""
+        for ap in aps:
+            self._rows.append(
+                {
+                    "ts": now_ns // 1000,
+                    "bssid": ap.bssid,
+                    "ssid": ap.ssids[0] if ap.ssids else None,
+                    "ssids": ",".join(ap.ssids),
+                    "channel": ap.channel,
+                    "security": ap.security,
+                    "vendor": ap.vendor,
+                    "signal_dbm": ap.signal_dbm,
+                    "first_seen": ap.first_seen // 1000,
+                    "last_seen": ap.last_seen // 1000,
+                    "beacons": ap.beacons,
+                    "adhoc": ap.ibss,
+                    "approved": ap.approved,
+                    "indicators": ",".join(ap.indicators) or None,
+                    "site": self.cfg.site,
+                }
+            )
+
+    @property
+    def backlog(self) -> int:
+        return len(self._rows) + self._writer.pending_rows
+
+    def flush(self, force: bool = False) -> None:
+        if not self._timer.due(force):
+            return
+        if self._rows:
+            rows, self._rows = self._rows, []
+            self._writer.add(pa.Table.from_pylist(rows, schema=self._writer.schema))
+        self._writer.write_pending()
+
+    def close(self) -> None:
+        self.flush(force=True)
