@@ -7,7 +7,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["MANUF", "vendor"]
+__all__ = ["MANUF", "prefixes", "vendor"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,11 @@ def _table(path: Path) -> dict[bytes, str]:
         if len(key) == 3:
             out[key] = (parts[2] if len(parts) > 2 else parts[1]).strip()
     return out
+
+
+def prefixes(path: Path = MANUF) -> list[tuple[str, str]]:
+    """(aa:bb:cc, vendor) for every 24-bit prefix: the catalog's `oui` table."""
+    return [(":".join(f"{b:02x}" for b in k), v) for k, v in _table(path).items()]
 
 
 def vendor(mac: bytes, path: Path = MANUF) -> str | None:

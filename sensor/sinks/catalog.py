@@ -90,6 +90,29 @@ READY_MADE: tuple[tuple[tuple[str, ...], str], ...] = (
         SELECT * FROM top_hosts WHERE category = cat AND rank <= n ORDER BY rank""",
     ),
     (
+        ("flows", "wireless_aps"),
+        """CREATE OR REPLACE VIEW devices AS
+        WITH seen AS (
+          SELECT lower(app_meta['dhcp.client_mac']) AS mac, src_ip AS ip,
+                 app_meta['dhcp.hostname'] AS hostname, ts_start AS t0, ts_end AS t1,
+                 'dhcp_client' AS indicator
+          FROM flows WHERE app_meta['dhcp.client_mac'] IS NOT NULL AND src_port = 68
+          UNION ALL
+          SELECT bssid, NULL, ssid, first_seen, last_seen,
+                 coalesce(indicators, 'access_point')
+          FROM wireless_aps WHERE sensor <> '_schema'
+          UNION ALL
+          SELECT lower(device), NULL, NULL, ts, ts, signature
+          FROM alerts WHERE device IS NOT NULL)
+        SELECT s.mac, any_value(o.vendor) AS vendor,
+               string_agg(DISTINCT s.ip, ',') FILTER (WHERE s.ip IS NOT NULL
+                 AND s.ip <> '0.0.0.0') AS ips,
+               any_value(s.hostname) AS hostname, min(s.t0) AS first_seen,
+               max(s.t1) AS last_seen, string_agg(DISTINCT s.indicator, ',') AS indicators
+        FROM seen s LEFT JOIN oui o ON o.prefix = substr(s.mac, 1, 8)
+        GROUP BY s.mac""",
+    ),
+    (
         ("wireless_aps",),
         """CREATE OR REPLACE VIEW access_points AS
         SELECT * EXCLUDE (rn) FROM (
@@ -146,6 +169,19 @@ def _schema_markers(data_dir: Path) -> None:
             raise StorageError(f"{data_dir}: cannot create the segment tree: {e}") from None
 
 
+def _oui_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`oui(prefix, vendor)`: vendor names of MAC prefixes, for the `devices` view."""
+    import pyarrow as pa
+
+    from sensor.oui import prefixes
+
+    rows = prefixes()
+    oui = pa.table({"prefix": [p for p, _ in rows], "vendor": [v for _, v in rows]})
+    con.register("oui_rows", oui)
+    con.execute("CREATE OR REPLACE TABLE oui AS SELECT * FROM oui_rows")
+    con.unregister("oui_rows")
+
+
 def ensure_catalog(catalog: Path, data_dir: Path) -> None:
     """Write the catalog's views and macros into a new file and rename it into place.
 
@@ -161,6 +197,7 @@ def ensure_catalog(catalog: Path, data_dir: Path) -> None:
     except duckdb.Error as e:
         raise StorageError(f"{catalog}: cannot create the catalog: {e}") from None
     try:
+        _oui_table(con)
         present = {t for t in TABLES if (data_dir / t).is_dir()}
         for table in sorted(present):  # a table no sink of this sensor writes: no view
             con.execute(view_sql(table, data_dir))

@@ -117,10 +117,13 @@ def _dhcp_offer() -> list[Packet]:
     from scapy.layers.l2 import Ether
 
     mac = "30:b5:c2:11:22:33"  # a TP-Link OUI
-    disc = (Ether(src="02:00:00:00:00:0c", dst="ff:ff:ff:ff:ff:ff")
-            / IP(src="0.0.0.0", dst="255.255.255.255") / UDP(sport=68, dport=67)
-            / BOOTP(chaddr=bytes.fromhex("02000000000c"), xid=0x1234)
-            / DHCP(options=[("message-type", "discover"), "end"]))
+    disc = (
+        Ether(src="02:00:00:00:00:0c", dst="ff:ff:ff:ff:ff:ff")
+        / IP(src="0.0.0.0", dst="255.255.255.255")
+        / UDP(sport=68, dport=67)
+        / BOOTP(chaddr=bytes.fromhex("02000000000c"), xid=0x1234)
+        / DHCP(options=[("message-type", "discover"), "end"])
+    )
     offer = (Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
              / IP(src="192.168.0.1", dst="255.255.255.255") / UDP(sport=67, dport=68)
              / BOOTP(op=2, yiaddr="192.168.0.100", siaddr="192.168.0.1",

@@ -1,0 +1,103 @@
+"""The monitor radio's checks of provision 22 on crafted 802.11 frames (scapy): an evil twin,
+an unknown open AP, an approved AP that raises nothing, a deauthentication burst."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from scapy.layers.dot11 import (
+    Dot11,
+    Dot11Beacon,
+    Dot11Deauth,
+    Dot11Elt,
+    RadioTap,
+)
+from scapy.utils import wrpcap
+
+from sensor.cli import main
+
+T0 = 1_764_086_400.0
+CORP = "MoDOT"
+RSN = bytes.fromhex("0100000fac040100000fac040100000fac020000")  # WPA2-PSK, CCMP
+
+
+def beacon(bssid: str, ssid: str, t: float, secure: bool, signal: int = -40) -> RadioTap:
+    cap = "ESS+privacy" if secure else "ESS"
+    f = (
+        RadioTap(present="Channel+dBm_AntSignal", ChannelFrequency=2437, dBm_AntSignal=signal)
+        / Dot11(type=0, subtype=8, addr1="ff:ff:ff:ff:ff:ff", addr2=bssid, addr3=bssid)
+        / Dot11Beacon(cap=cap)
+        / Dot11Elt(ID="SSID", info=ssid.encode())
+        / Dot11Elt(ID="DSset", info=b"\x06")
+    )
+    if secure:
+        f = f / Dot11Elt(ID=48, info=RSN)
+    f.time = t
+    return f
+
+
+def deauth(bssid: str, t: float) -> RadioTap:
+    f = (
+        RadioTap()
+        / Dot11(type=0, subtype=12, addr1="ff:ff:ff:ff:ff:ff", addr2=bssid, addr3=bssid)
+        / Dot11Deauth(reason=7)
+    )
+    f.time = t
+    return f
+
+
+def _run(tmp_path: Path, frames: list[RadioTap]) -> duckdb.DuckDBPyConnection:
+    pcap = tmp_path / "air.pcap"
+    wrpcap(str(pcap), frames)
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(
+        "policy:\n  wireless:\n"
+        "    approved_bssids: ['00:0b:86:00:00:01']\n"
+        f"    corporate_ssids: [{CORP}]\n    min_signal_dbm: -70\n"
+        "    deauth_burst: 20\n    deauth_seconds: 10\n"
+    )
+    db = tmp_path / "s.duckdb"
+    assert main(["replay", "-q", "-c", str(cfg), "--db", str(db), str(pcap)]) == 0
+    return duckdb.connect(str(db), read_only=True)
+
+
+def _alerts(con: duckdb.DuckDBPyConnection) -> set[tuple[int, str]]:
+    rows = con.execute("SELECT signature_id, device FROM alerts").fetchall()
+    return {(int(i), str(d)) for i, d in rows}
+
+
+def test_the_approved_access_point_raises_nothing(tmp_path: Path) -> None:
+    con = _run(tmp_path, [beacon("00:0b:86:00:00:01", CORP, T0 + i, True) for i in range(5)])
+    assert _alerts(con) == set()
+    ap = con.execute(
+        "SELECT ssid, channel, security, signal_dbm, approved, beacons FROM access_points"
+    ).fetchone()
+    assert ap == (CORP, 6, "wpa2", -40, True, 5)
+
+
+def test_an_evil_twin_is_caught(tmp_path: Path) -> None:
+    frames = [beacon("00:0b:86:00:00:01", CORP, T0, True),
+              beacon("66:55:44:33:22:11", CORP, T0 + 1, True, signal=-80)]  # fmt: skip
+    con = _run(tmp_path, frames)
+    assert _alerts(con) == {(10001, "66:55:44:33:22:11")}  # quiet: not "in range"
+    row = con.execute(
+        "SELECT provision, category, evidence FROM alerts WHERE signature_id = 10001"
+    ).fetchone()
+    assert row == ("2503-22", "rogue_ap", "ssid=MoDOT bssid=66:55:44:33:22:11 not approved")
+
+
+def test_an_unknown_open_access_point_in_range(tmp_path: Path) -> None:
+    con = _run(tmp_path, [beacon("30:b5:c2:aa:bb:cc", "FreeWiFi", T0, False, signal=-50)])
+    assert _alerts(con) == {(10002, "30:b5:c2:aa:bb:cc"), (10003, "30:b5:c2:aa:bb:cc")}
+    ap = con.execute("SELECT security, vendor, approved, indicators FROM access_points").fetchone()
+    assert ap is not None and ap[0] == "open" and ap[2] is False
+    assert ap[1] and "tp-link" in ap[1].lower()  # from the OUI database
+    assert ap[3] == "unknown_in_range,open_or_wep"
+
+
+def test_a_deauthentication_burst(tmp_path: Path) -> None:
+    few = [deauth("00:0b:86:00:00:01", T0 + i) for i in range(5)]
+    burst = [deauth("00:0b:86:00:00:02", T0 + 20 + i * 0.1) for i in range(25)]
+    con = _run(tmp_path, few + burst)
+    assert _alerts(con) == {(10005, "00:0b:86:00:00:02")}
