@@ -115,6 +115,9 @@ NDPI_CATEGORY: dict[str, str] = {
     "GMail": "external_email",
     "Outlook": "external_email",
     "YahooMail": "external_email",
+    # 22 rogue access points, from the wire: NAT-PMP/PCP means a home router doing NAT on the
+    # network (CAPWAP and SSDP depend on the site's controllers and are not mapped)
+    "NAT-PMP": "rogue_ap",
     # 9b streaming radio (music streaming services count as radio in our signatures)
     "YandexMusic": "radio",
     "SoundCloud": "radio",
