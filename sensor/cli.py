@@ -21,7 +21,7 @@ from sensor.config import SensorConfig, load_config
 from sensor.errors import ConfigError, SensorError
 from sensor.live import LiveOptions, run_live
 from sensor.metrics import SensorCollector, serve
-from sensor.pipeline import Pipeline, Summary
+from sensor.pipeline import Pipeline, Summary, rebuild_classifier
 from sensor.sigtools import check, run_tests
 from sensor.sinks import AlertSink, default_sinks
 
@@ -205,7 +205,7 @@ def _replay(args: argparse.Namespace) -> int:
     config_path = args.config
 
     def reload(signum: int, frame: object) -> None:
-        pipe.request_reload(lambda: _rebuild(config_path))
+        pipe.request_reload(lambda: rebuild_classifier(config_path))
 
     signal.signal(signal.SIGHUP, reload)
     if args.metrics:
@@ -279,12 +279,6 @@ def _run(args: argparse.Namespace) -> int:
         block_count=cap.ring_blocks,
     )
     return run_live(cfg, opts)
-
-
-def _rebuild(config_path: Path | None) -> Classifier:
-    """SIGHUP: read the config file again and build a new classifier from it."""
-    cfg = load_config(config_path)
-    return build_classifier(cfg.signatures, cfg.policy)
 
 
 def _policy_lines(classifier: Classifier, alerts: AlertSink) -> list[str]:

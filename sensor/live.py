@@ -27,10 +27,10 @@ from prometheus_client.registry import Collector
 
 from sensor.capture.afpacket import AfPacketConfig, AfPacketSource
 from sensor.classify import build_classifier
-from sensor.config import SensorConfig, load_config
+from sensor.config import SensorConfig
 from sensor.errors import CaptureError, SensorError
 from sensor.metrics import SensorCollector, serve
-from sensor.pipeline import Pipeline
+from sensor.pipeline import Pipeline, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
 from sensor.sinks import default_sinks
 
@@ -182,7 +182,7 @@ def _worker(
 
     def on_hup(signum: int, frame: object) -> None:
         path = opts.config_path
-        pipe.request_reload(lambda: _rebuild(path))
+        pipe.request_reload(lambda: rebuild_classifier(path))
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_hup)
@@ -202,11 +202,6 @@ def _worker(
         pipe.finish("shutdown")
         _report(conn, collector)
         conn.close()
-
-
-def _rebuild(path: Path | None) -> Any:
-    cfg = load_config(path)
-    return build_classifier(cfg.signatures, cfg.policy)
 
 
 def _report(conn: Connection, collector: SensorCollector) -> None:

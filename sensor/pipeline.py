@@ -10,10 +10,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sensor.capture.base import FrameBatch, PacketSource
 from sensor.classify import Classifier, build_classifier
-from sensor.config import SensorConfig
+from sensor.config import SensorConfig, load_config
 from sensor.decode.decoder import Decoder
 from sensor.decode.wifi import WIFI_LINKTYPES
 from sensor.extract import DnsNames, Inspector, default_extractors
@@ -22,7 +23,7 @@ from sensor.flow.table import FlowTable
 from sensor.sinks.base import Sink
 from sensor.wireless import WirelessEvent, WirelessMonitor
 
-__all__ = ["Pipeline", "Summary"]
+__all__ = ["Pipeline", "Summary", "rebuild_classifier"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,12 @@ class Summary:
 
 def _fmt(c: Counter[str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v)
+
+
+def rebuild_classifier(config_path: Path | None) -> Classifier:
+    """SIGHUP: read the config file again and build a new classifier from it."""
+    cfg = load_config(config_path)
+    return build_classifier(cfg.signatures, cfg.policy)
 
 
 class Pipeline:

@@ -17,14 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-import pyarrow as pa
-
 from sensor.classify import Provision, Verdict
 from sensor.flow.key import address_text, community_id, key_addresses
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
 from sensor.sinks.schema import ALERT_COLUMNS, PROTO_NAMES, arrow_schema
-from sensor.sinks.segments import FlushTimer, SegmentWriter, StoreConfig
+from sensor.sinks.segments import RowTable, StoreConfig
 from sensor.wireless import PROVISION, WirelessEvent
 
 __all__ = ["AlertSink", "AlertStats"]
@@ -61,15 +59,13 @@ class AlertSink:
         self.provisions = provisions
         self.site = site
         self._dedup_ns = int(dedup_seconds * 1e9)
-        self._writer = SegmentWriter(cfg, "alerts", arrow_schema(ALERT_COLUMNS), "ts")
-        self._timer = FlushTimer(cfg, clock)
-        self._rows: list[dict[str, Any]] = []
+        self._table = RowTable(cfg, "alerts", arrow_schema(ALERT_COLUMNS), "ts", clock)
         self._seen: OrderedDict[tuple[int, tuple[int, int]], list[int]] = OrderedDict()
         self.stats = AlertStats()
-        self.store_stats = self._writer.stats
+        self.store_stats = self._table.writer.stats
         self.jsonl_path = jsonl
         self._jsonl: TextIO | None = None
-        ensure_catalog(cfg.catalog, self._writer.data_dir)
+        ensure_catalog(cfg.catalog, self._table.writer.data_dir)
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         """Raise an alert for the flow's verdict if it calls for one and is not suppressed."""
@@ -136,7 +132,7 @@ class AlertSink:
             "site": self.site,
             "device": None,
         }
-        self._rows.append(row)
+        self._table.rows.append(row)
         k = (sig.provision, v.severity)
         self.stats.raised[k] = self.stats.raised.get(k, 0) + 1
         self._emit_json(row)
@@ -163,7 +159,7 @@ class AlertSink:
             site=self.site,
             device=event.bssid,
         )
-        self._rows.append(row)
+        self._table.rows.append(row)
         k = (PROVISION, severity)
         self.stats.raised[k] = self.stats.raised.get(k, 0) + 1
         self._emit_json(row)
@@ -215,16 +211,11 @@ class AlertSink:
     @property
     def backlog(self) -> int:
         """Alert rows not yet in a segment."""
-        return len(self._rows) + self._writer.pending_rows
+        return self._table.backlog
 
     def flush(self, force: bool = False) -> None:
         """Write buffered alert rows as a segment if due."""
-        if not self._timer.due(force):
-            return
-        if self._rows:
-            rows, self._rows = self._rows, []
-            self._writer.add(pa.Table.from_pylist(rows, schema=self._writer.schema))
-        self._writer.write_pending()
+        self._table.flush(force)
 
     def close(self) -> None:
         self.flush(force=True)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,7 +26,15 @@ import pyarrow.parquet as pq
 
 from sensor.errors import StorageError
 
-__all__ = ["SegmentWriter", "StoreConfig", "StoreStats", "data_dir_for", "partition_value"]
+__all__ = [
+    "FlushTimer",
+    "RowTable",
+    "SegmentWriter",
+    "StoreConfig",
+    "StoreStats",
+    "data_dir_for",
+    "partition_value",
+]
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +194,35 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class RowTable:
+    """Rows kept as dicts until the flush timer says write them: the small tables (alerts,
+    access points) that are not built column-wise like the flow records."""
+
+    def __init__(
+        self,
+        cfg: StoreConfig,
+        table: str,
+        schema: pa.Schema,
+        time_column: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.writer = SegmentWriter(cfg, table, schema, time_column)
+        self.rows: list[dict[str, Any]] = []
+        self._timer = FlushTimer(cfg, clock)
+
+    @property
+    def backlog(self) -> int:
+        return len(self.rows) + self.writer.pending_rows
+
+    def flush(self, force: bool = False) -> None:
+        if not self._timer.due(force):
+            return
+        if self.rows:
+            rows, self.rows = self.rows, []
+            self.writer.add(pa.Table.from_pylist(rows, schema=self.writer.schema))
+        self.writer.write_pending()
 
 
 class FlushTimer:

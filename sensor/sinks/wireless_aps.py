@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-import pyarrow as pa
-
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
 from sensor.sinks.schema import WIRELESS_AP_COLUMNS, arrow_schema
-from sensor.sinks.segments import FlushTimer, SegmentWriter, StoreConfig
+from sensor.sinks.segments import RowTable, StoreConfig
 from sensor.wireless import AccessPoint
 
 __all__ = ["WirelessStore"]
@@ -23,11 +21,9 @@ class WirelessStore:
 
     def __init__(self, cfg: StoreConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
-        self._writer = SegmentWriter(cfg, "wireless_aps", arrow_schema(WIRELESS_AP_COLUMNS), "ts")
-        self._timer = FlushTimer(cfg, clock)
-        self._rows: list[dict[str, object]] = []
-        self.store_stats = self._writer.stats
-        ensure_catalog(cfg.catalog, self._writer.data_dir)
+        self._table = RowTable(cfg, "wireless_aps", arrow_schema(WIRELESS_AP_COLUMNS), "ts", clock)
+        self.store_stats = self._table.writer.stats
+        ensure_catalog(cfg.catalog, self._table.writer.data_dir)
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         pass
@@ -35,7 +31,7 @@ class WirelessStore:
     def write_aps(self, aps: Sequence[AccessPoint], now_ns: int) -> None:
         """Rows for these access points as they are now."""
         for ap in aps:
-            self._rows.append(
+            self._table.rows.append(
                 {
                     "ts": now_ns // 1000,
                     "bssid": ap.bssid,
@@ -57,15 +53,10 @@ class WirelessStore:
 
     @property
     def backlog(self) -> int:
-        return len(self._rows) + self._writer.pending_rows
+        return self._table.backlog
 
     def flush(self, force: bool = False) -> None:
-        if not self._timer.due(force):
-            return
-        if self._rows:
-            rows, self._rows = self._rows, []
-            self._writer.add(pa.Table.from_pylist(rows, schema=self._writer.schema))
-        self._writer.write_pending()
+        self._table.flush(force)
 
     def close(self) -> None:
         self.flush(force=True)

@@ -119,12 +119,12 @@ def test_the_version_changes_with_the_content(tmp_path: Path) -> None:
     assert a != b and len(a) == 12
 
 
-def test_the_shipped_set_is_clean_and_covers_every_provision_but_rogue_aps() -> None:
+def test_the_shipped_set_is_clean_and_covers_every_provision() -> None:
     provisions, sigs = load_rules(SignaturesConfig())
     assert not sigs.errors
     assert len(sigs.signatures) >= 80
     covered = {s.provision for s in sigs.signatures}
-    assert covered == set(provisions) - {"2503-22"}
+    assert covered == set(provisions)
     assert all(s.tests for s in sigs.signatures)
     assert all(s.msg and s.service for s in sigs.signatures)
 
