@@ -19,6 +19,7 @@ import socket
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,6 +43,19 @@ SO_ATTACH_FILTER = 26
 TP_STATUS_USER = 1
 TP_STATUS_KERNEL = 0
 LINKTYPE_ETHERNET = 1
+# ARPHRD_* of the interface -> pcap link type: a monitor-mode radio delivers 802.11 frames
+_LINKTYPES = {1: 1, 772: 1, 801: 105, 802: 119, 803: 127}
+
+
+def interface_linktype(name: str) -> int:
+    """The pcap link type of an interface's frames (from /sys/class/net/NAME/type)."""
+    try:
+        arphrd = int(Path(f"/sys/class/net/{name}/type").read_text().strip())
+    except (OSError, ValueError):
+        return LINKTYPE_ETHERNET
+    if arphrd not in _LINKTYPES:
+        raise CaptureError(f"{name}: unsupported link type (ARPHRD {arphrd})")
+    return _LINKTYPES[arphrd]
 
 _BLOCK_HDR = struct.Struct("=IIIIIIQIIII")  # tpacket_block_desc + tpacket_hdr_v1
 _PKT_HDR = struct.Struct("=IIIIIIHH")  # tpacket3_hdr up to tp_net
@@ -111,6 +125,7 @@ class AfPacketSource:
         self.stats = SourceStats()
         self._stopped = False
         self._sock = self._open()
+        self.linktype = interface_linktype(cfg.interface)
         size = cfg.block_size * cfg.block_count
         try:
             self._ring = mmap.mmap(self._sock.fileno(), size, mmap.MAP_SHARED,
@@ -214,7 +229,7 @@ class AfPacketSource:
         self.stats.frames += len(offs)
         self.stats.bytes_read += sum(wires)
         return FrameBatch(
-            LINKTYPE_ETHERNET,
+            self.linktype,
             data,
             np.array(offs, dtype=np.int64),
             np.array(caps, dtype=np.int64),
