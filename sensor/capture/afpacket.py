@@ -57,6 +57,7 @@ def interface_linktype(name: str) -> int:
         raise CaptureError(f"{name}: unsupported link type (ARPHRD {arphrd})")
     return _LINKTYPES[arphrd]
 
+
 _BLOCK_HDR = struct.Struct("=IIIIIIQIIII")  # tpacket_block_desc + tpacket_hdr_v1
 _PKT_HDR = struct.Struct("=IIIIIIHH")  # tpacket3_hdr up to tp_net
 _STATS_V3 = struct.Struct("=III")
