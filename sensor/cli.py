@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -181,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2 if "config" in type(e).__name__.lower() else 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `sensor query ... | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return 2
 
 
