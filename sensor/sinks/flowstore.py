@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
 from sensor.sinks.records import RecordBuffer
-from sensor.sinks.retention import apply_retention
+from sensor.sinks.retention import apply_retention, compact
 from sensor.sinks.schema import RECORD_COLUMNS, ROLLUP_COLUMNS, arrow_schema
 from sensor.sinks.segments import (
     FlushTimer,
@@ -118,6 +118,8 @@ class FlowStore:
                 today,
                 self.cfg.max_disk_bytes,
             )
+            for table in ("flows", "rollups", "alerts", "wireless_aps"):
+                compact(self.data_dir, table, self._writer.sensor_partition, today)
         except OSError as e:
             log.error("retention failed: %s", e)
 

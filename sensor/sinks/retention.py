@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["apply_retention", "tree_bytes"]
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+__all__ = ["apply_retention", "compact", "tree_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +71,41 @@ def apply_retention(
     for p in removed:
         log.info("retention: removed %s", p)
     return removed
+
+
+def compact(
+    data_dir: Path, table: str, sensor: str, today: dt.date, min_files: int = 32
+) -> list[Path]:
+    """Merge the segments of each past day that has at least `min_files` of them into one.
+
+    The merged file is written under a hidden name first; then the small files move into a
+    hidden folder (out of every reader's glob), the merged file takes its place, and the small
+    files are deleted. A query running in the instant between the two renames can miss that
+    day; it never counts a row twice.
+    """
+    merged: list[Path] = []
+    for day, folder in _days(data_dir, table, sensor):
+        if day >= today:
+            continue  # today's folder is still being written
+        files = sorted(folder.glob("*.parquet"))
+        if len(files) < min_files:
+            continue
+        name = f"compacted-{day.isoformat()}-{len(files)}.parquet"
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        try:
+            tables = [pq.read_table(f) for f in files]
+            pq.write_table(pa.concat_tables(tables, promote_options="default"), tmp,
+                           compression="zstd")  # fmt: skip
+            old = folder / f".old-{os.getpid()}"
+            old.mkdir(exist_ok=True)
+            for f in files:
+                f.rename(old / f.name)
+            tmp.rename(folder / name)
+            shutil.rmtree(old, ignore_errors=True)
+        except (OSError, ValueError) as e:
+            log.error("compaction of %s failed: %s", folder, e)
+            tmp.unlink(missing_ok=True)
+            continue
+        merged.append(folder / name)
+        log.info("compacted %d segments of %s into %s", len(files), folder, name)
+    return merged

@@ -134,3 +134,26 @@ def test_a_fleet_tree_reads_as_one(tmp_path: Path) -> None:
     assert rows == [("district-4", "district-4", 7), ("district-7", "district-7", 7)]
     parts = sorted(p.name for p in (central / "flows").iterdir())
     assert parts == ["sensor=_schema", "sensor=district-4", "sensor=district-7"]
+
+
+def test_small_segments_of_past_days_are_compacted(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    from sensor.sinks.retention import compact
+
+    data = tmp_path / "x.data"
+    past = data / "flows" / "sensor=hq" / "date=2026-11-01"
+    today = data / "flows" / "sensor=hq" / "date=2026-11-29"
+    for folder in (past, today):
+        folder.mkdir(parents=True)
+        for i in range(40):
+            pq.write_table(pa.table({"n": [i, i + 100]}), folder / f"{i:03d}.parquet")
+    glob = f"{data}/flows/*/*/*.parquet"
+    count = f"SELECT count(*), sum(n) FROM read_parquet('{glob}')"
+    before = duckdb.execute(count).fetchone()
+    merged = compact(data, "flows", "hq", dt.date(2026, 11, 29))
+    assert [p.parent for p in merged] == [past]
+    assert [p.name for p in past.iterdir()] == [merged[0].name]  # nothing else left
+    assert len(list(today.glob("*.parquet"))) == 40  # today's folder is still being written
+    after = duckdb.execute(count).fetchone()
+    assert after == before == (160, 2 * (2 * sum(range(40)) + 40 * 100))
