@@ -21,7 +21,7 @@ from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
 from sensor.errors import ConfigError, SensorError
 from sensor.live import LiveOptions, run_live
-from sensor.metrics import SensorCollector, serve
+from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
 from sensor.sigtools import check, run_tests
 from sensor.sinks import AlertSink, default_sinks
@@ -214,14 +214,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGHUP, reload)
     if args.metrics:
-        collector = SensorCollector(
-            pipe,
-            [("flows", store), ("alerts", alerts)],
-            alerts,
-            sensor=cfg.sensor.name,
-            site=cfg.sensor.site,
-        )
-        serve(collector, args.metrics)
+        serve(collector_for(pipe, sinks, cfg.sensor.name, cfg.sensor.site), args.metrics)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     bar = _Progress() if show else None
     summary = pipe.run(sources, progress=bar)

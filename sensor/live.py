@@ -29,7 +29,7 @@ from sensor.capture.afpacket import AfPacketConfig, AfPacketSource
 from sensor.classify import build_classifier
 from sensor.config import SensorConfig
 from sensor.errors import CaptureError, SensorError
-from sensor.metrics import SensorCollector, serve
+from sensor.metrics import SensorCollector, collector_for, serve
 from sensor.pipeline import Pipeline, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
 from sensor.sinks import default_sinks
@@ -166,15 +166,9 @@ def _worker(
         raise SystemExit(2) from None
     classifier = build_classifier(cfg.signatures, cfg.policy)
     sinks = default_sinks(cfg, dict(classifier.provisions), retain=True)
-    store, alerts = sinks.flows, sinks.alerts
     pipe = Pipeline(cfg, list(sinks), classifier)
-    collector = SensorCollector(
-        pipe,
-        [("flows", store), ("alerts", alerts)],
-        alerts,
-        sensor=cfg.sensor.name,
-        site=cfg.sensor.site,
-        capture_drops=lambda: src.stats.kernel_drops,
+    collector = collector_for(
+        pipe, sinks, cfg.sensor.name, cfg.sensor.site, lambda: src.stats.kernel_drops
     )
 
     def on_term(signum: int, frame: object) -> None:

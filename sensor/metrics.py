@@ -23,8 +23,9 @@ from prometheus_client.registry import Collector
 from sensor import __version__
 from sensor.errors import ConfigError
 from sensor.pipeline import Pipeline
+from sensor.sinks import Sinks
 
-__all__ = ["SensorCollector", "parse_listen", "serve"]
+__all__ = ["SensorCollector", "collector_for", "parse_listen", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +257,14 @@ def _by3(
     for key, n in list(counts.items()):
         fam.add_metric([*base.values(), *key], n)
     return fam
+
+
+def collector_for(
+    pipeline: Pipeline, sinks: Sinks, sensor: str, site: str, capture_drops: Any = None
+) -> SensorCollector:
+    """The collector over a pipeline and the standard sinks (every store's table)."""
+    stores = [("flows", sinks.flows), ("alerts", sinks.alerts), ("wireless_aps", sinks.wireless)]
+    return SensorCollector(pipeline, stores, sinks.alerts, sensor, site, capture_drops)
 
 
 def serve(collector: SensorCollector, listen: str) -> tuple[CollectorRegistry, int]:

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import build_classifier
 from sensor.config import SensorConfig
-from sensor.metrics import SensorCollector, parse_listen
+from sensor.metrics import collector_for, parse_listen
 from sensor.pipeline import Pipeline
 from sensor.sinks import default_sinks
 from tests.conftest import REPO
@@ -32,15 +32,13 @@ def _registry(tmp_path: Path) -> CollectorRegistry:
     cfg = SensorConfig()
     cfg = replace(cfg, storage=replace(cfg.storage, catalog=tmp_path / "m.duckdb"))
     clf = build_classifier(cfg.signatures, cfg.policy)
-    store, alerts, wireless = default_sinks(cfg, dict(clf.provisions))
-    pipe = Pipeline(cfg, [store, alerts, wireless], clf)
+    sinks = default_sinks(cfg, dict(clf.provisions))
+    pipe = Pipeline(cfg, list(sinks), clf)
     from sensor.cli import demo_capture
 
     pipe.run([open_capture(demo_capture())])
     reg = CollectorRegistry()
-    reg.register(
-        SensorCollector(pipe, [("flows", store), ("alerts", alerts)], alerts, "t1", "district-4")
-    )
+    reg.register(collector_for(pipe, sinks, "t1", "district-4"))
     return reg
 
 

@@ -14,6 +14,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from sensor.errors import StorageError
+from sensor.sinks import schema as s
 
 __all__ = ["READY_MADE", "ensure_catalog", "view_sql"]
 
@@ -147,8 +148,6 @@ def view_sql(table: str, data_dir: Path) -> str:
 
 def _schema_markers(data_dir: Path) -> None:
     """An empty `schema.parquet` per table, so every view exists before the first segment."""
-    from sensor.sinks import schema as s
-
     columns = {
         "flows": s.RECORD_COLUMNS,
         "alerts": s.ALERT_COLUMNS,
