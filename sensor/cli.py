@@ -1,4 +1,4 @@
-"""Command-line interface: `sensor replay`, `sensor run`, `sensor signatures check|test`."""
+"""Command-line interface: `sensor replay`, `sensor run`, `sensor signatures ...`."""
 
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ from sensor import __version__
 from sensor.analyst import parse_since, query, report
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
-from sensor.classify import Classifier, build_classifier
+from sensor.classify import Classifier, build_classifier, shipped_dir
 from sensor.config import SensorConfig, load_config
 from sensor.errors import ConfigError, SensorError
 from sensor.live import LiveOptions, run_live
 from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
+from sensor.sigcoverage import coverage, read_mapping, read_reasons, render
 from sensor.sigtools import check, run_tests
 from sensor.sinks import AlertSink, default_sinks
 
@@ -153,6 +154,22 @@ def _parser() -> argparse.ArgumentParser:
         "those cases are skipped when it is absent)",
     )
     t.add_argument("ids", nargs="*", type=int, metavar="ID", help="only these signatures")
+    cov = ssub.add_parser(
+        "coverage",
+        help="which signatures recognise each service nDPI puts in a policy category",
+        description="For every nDPI name the mapping gives a provision of Policy 2503: the "
+        "signatures that declare it (ndpi:), or the written reason in signatures/README.md "
+        "why none can. Exit 1 if a mapped name has neither, or only signatures of another "
+        "provision.",
+    )
+    cov.add_argument("-c", "--config", type=Path, help="site configuration YAML")
+    cov.add_argument(
+        "--mapping",
+        type=Path,
+        default=Path("../shared/corpus/ndpi-to-provision.csv"),
+        help="CSV of ndpi_name,provision (default: ../shared/corpus/ndpi-to-provision.csv)",
+    )
+    cov.add_argument("--missing", action="store_true", help="print only the rows with a problem")
     return p
 
 
@@ -309,6 +326,8 @@ def _signatures(args: argparse.Namespace) -> int:
             f"{sigs.version}: {'OK' if not sigs.errors else f'{len(sigs.errors)} error(s)'}"
         )
         return 1 if sigs.errors else 0
+    if args.action == "coverage":
+        return _coverage(args, cfg)
     corpus = args.corpus if args.corpus.is_dir() else None
     results = run_tests(cfg, corpus, args.ids)
     failed = [r for r in results if not r.ok]
@@ -319,6 +338,26 @@ def _signatures(args: argparse.Namespace) -> int:
     skipped = sum(1 for r in results if "skipped" in r.detail)
     print(f"{len(results)} cases, {len(failed)} failed, {skipped} skipped")
     return 1 if failed else 0
+
+
+def _coverage(args: argparse.Namespace, cfg: SensorConfig) -> int:
+    sigs = check(cfg)
+    if sigs.errors:
+        raise ConfigError(f"{len(sigs.errors)} signature error(s); run `sensor signatures check`")
+    directory = cfg.signatures.directory or shipped_dir()
+    rows = coverage(
+        read_mapping(args.mapping), sigs.signatures, read_reasons(directory / "README.md")
+    )
+    bad = [r for r in rows if r.problem]
+    for line in render(bad if args.missing else rows):
+        print(line)
+    with_sig = sum(1 for r in rows if r.ids and not r.problem)
+    reasoned = sum(1 for r in rows if r.reason and not r.ids and not r.problem)
+    print(
+        f"{len(rows)} mapped names: {with_sig} with signatures, {reasoned} with a written "
+        f"reason, {len(bad)} with a problem"
+    )
+    return 1 if bad else 0
 
 
 class _Progress:

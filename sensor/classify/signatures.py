@@ -35,6 +35,8 @@ _KEYS = {
     "tests",
     "enabled",
     "metadata",
+    "ndpi",
+    "refs",
 }
 
 
@@ -52,6 +54,10 @@ class Signature:
     confidence: float
     match: Matcher = field(repr=False, compare=False)
     tests: tuple[str, ...] = ()
+    ndpi: tuple[str, ...] = ()
+    """nDPI's names for what this signature recognises (`sensor signatures coverage`)."""
+    refs: tuple[str, ...] = ()
+    """Where its indicators are published (RFC, vendor document, paper, URL)."""
     where: str = ""
     """file:line of its definition, for messages."""
 
@@ -248,9 +254,8 @@ def _compile(
         at = f"{where.rsplit(':', 1)[0]}:{line}" if line else where
         errors.append(f"{at}: signature {sid}: {e}")
         return None
-    tests = raw.get("tests", [])
-    if not isinstance(tests, list) or not all(isinstance(t, str) for t in tests):
-        errors.append(f"{head}: tests: expected a list of capture paths")
+    lists = _string_lists(raw, head, errors)
+    if lists is None:
         return None
     return Signature(
         id=sid,
@@ -262,6 +267,18 @@ def _compile(
         category=prov.category,
         confidence=float(conf),
         match=matcher,
-        tests=tuple(tests),
+        tests=tuple(lists["tests"]),
+        ndpi=tuple(lists["ndpi"]),
+        refs=tuple(lists["refs"]),
         where=where,
     )
+
+
+def _string_lists(raw: _Dict, head: str, errors: list[str]) -> dict[str, list[str]] | None:
+    """`tests`, `ndpi` and `refs`: each a list of strings when given."""
+    lists = {k: raw.get(k, []) for k in ("tests", "ndpi", "refs")}
+    for k, v in lists.items():
+        if not isinstance(v, list) or not all(isinstance(t, str) for t in v):
+            errors.append(f"{head}: {k}: expected a list of strings")
+            return None
+    return lists

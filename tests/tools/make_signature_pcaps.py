@@ -146,6 +146,80 @@ def _ssdp_igd() -> list[Packet]:
     return udp_exchange(("10.20.1.254", 1900), ("239.255.255.250", 1900), T0, [(True, notify)])
 
 
+def _h323_setup() -> list[Packet]:
+    """A Q.931 SETUP in TPKT (RFC 1006) to the H.225.0 call-signalling port."""
+    q931 = b"\x08\x02\x00\x01\x05" + b"\x04\x03\x88\x93\xa5" + b"\x7e\x00\x10" + b"\x05" * 16
+    tpkt = b"\x03\x00" + struct.pack(">H", 4 + len(q931)) + q931
+    return tcp_session((WS, 50120), ("203.0.113.20", 1720), T0, [(True, tpkt)])
+
+
+def _mgcp_rqnt() -> list[Packet]:
+    cmd = b"RQNT 1201 aaln/1@rgw-2567.whatever.net MGCP 1.0\r\nN: ca@ca1.whatever.net:5678\r\n"
+    return udp_exchange(
+        (WS, 2427), ("203.0.113.21", 2727), T0, [(True, cmd), (False, b"200 1201 OK\r\n")]
+    )
+
+
+def _megaco() -> list[Packet]:
+    msg = b"MEGACO/1 [124.124.124.222]:55555\nTransaction = 9998 {\n Context = - {\n"
+    msg += b"  ServiceChange = ROOT {Services {Method=Restart, ServiceChangeAddress=55555}}}}\n"
+    return udp_exchange((WS, 2944), ("203.0.113.22", 2944), T0, [(True, msg)])
+
+
+def _sccp_register() -> list[Packet]:
+    """A phone's RegisterMessage (id 0x0001): little-endian length, version 0, message id."""
+    body = struct.pack("<I", 0x0001) + b"SEP001122334455\x00" + b"\x00" * 12
+    msg = struct.pack("<II", len(body), 0) + body
+    return tcp_session((WS, 50121), ("203.0.113.23", 2000), T0, [(True, msg)])
+
+
+def _teamspeak3_init() -> list[Packet]:
+    """A client's first init packet: MAC "TS3INIT1", packet id 0x65, client id 0, type 0x88."""
+    pkt = b"TS3INIT1" + b"\x00\x65\x00\x00\x88" + b"\x06\x3b\xec\xe9" + b"\x00" * 21
+    return udp_exchange((WS, 50122), ("203.0.113.24", 9987), T0, [(True, pkt)])
+
+
+def _irc_register() -> list[Packet]:
+    greet = b":irc.example.net NOTICE * :*** Looking up your hostname...\r\n"
+    reg = b"NICK alice\r\nUSER alice 0 * :Alice\r\n"
+    return tcp_session((WS, 50123), ("203.0.113.25", 6667), T0, [(False, greet), (True, reg)])
+
+
+def _xdmcp_query() -> list[Packet]:
+    """XDMCP Query (opcode 2) with an empty authentication-name list."""
+    return udp_exchange(
+        (WS, 50124), ("203.0.113.26", 177), T0, [(True, b"\x00\x01\x00\x02\x00\x01\x00")]
+    )
+
+
+def _l2tp_sccrq() -> list[Packet]:
+    """An L2TPv2 SCCRQ: T/L/S bits, version 2, length, tunnel 0, session 0, Ns/Nr, one AVP."""
+    avp = b"\x80\x08\x00\x00\x00\x00\x00\x01"
+    body = b"\x00\x00\x00\x00\x00\x00\x00\x00" + avp
+    msg = b"\xc8\x02" + struct.pack(">H", 4 + len(body)) + body
+    return udp_exchange((WS, 1701), ("203.0.113.27", 1701), T0, [(True, msg)])
+
+
+def _dnscrypt() -> list[Packet]:
+    """A DNSCrypt query (client magic, key, nonce, box) and the resolver's r6fnvWj8 answer."""
+    query = bytes(range(8)) + b"\x11" * 32 + b"\x22" * 12 + b"\x33" * 200
+    answer = b"r6fnvWj8" + b"\x22" * 24 + b"\x44" * 160
+    return udp_exchange((WS, 50125), ("203.0.113.28", 443), T0, [(True, query), (False, answer)])
+
+
+def _warp_wireguard() -> list[Packet]:
+    """A WireGuard handshake initiation to a WARP ingress address on UDP 2408."""
+    init = b"\x01\x00\x00\x00" + b"\x5a" * 144
+    return udp_exchange((WS, 50126), ("162.159.193.5", 2408), T0, [(True, init)])
+
+
+def _nmdc_lock() -> list[Packet]:
+    lock = b"$Lock EXTENDEDPROTOCOL_verlihub Pk=version0.9.8e-r2|$HubName Example|"
+    return tcp_session(
+        (WS, 50127), ("203.0.113.29", 411), T0, [(False, lock), (True, b"$Supports |")]
+    )
+
+
 def _benign_office() -> list[Packet]:
     p = tls("www.example.org")
     p += tls("github.com", "203.0.113.20")
@@ -191,6 +265,19 @@ CAPTURES: dict[str, Callable[[], Sequence[Packet]]] = {
     "transfers/large-upload.pcap.gz": _large_upload,
     "rogue/dhcp-offer.pcap": _dhcp_offer,
     "rogue/ssdp-igd-notify.pcap": _ssdp_igd,
+    "voip/h323-setup.pcap": _h323_setup,
+    "voip/mgcp-rqnt.pcap": _mgcp_rqnt,
+    "voip/megaco-service-change.pcap": _megaco,
+    "voip/sccp-register.pcap": _sccp_register,
+    "voip/teamspeak3-init.pcap": _teamspeak3_init,
+    "voip/agora-tls.pcap": lambda: tls("webrtc2-ap-web-1.agora.io"),
+    "im/irc-register.pcap": _irc_register,
+    "remote/xdmcp-query.pcap": _xdmcp_query,
+    "circumvention/l2tp-sccrq.pcap": _l2tp_sccrq,
+    "circumvention/dnscrypt.pcap": _dnscrypt,
+    "circumvention/warp-wireguard.pcap": _warp_wireguard,
+    "circumvention/icloud-private-relay-tls.pcap": lambda: tls("mask-h2.icloud.com"),
+    "p2p/nmdc-lock.pcap": _nmdc_lock,
     "benign/office-browsing.pcap": _benign_office,
 }
 
