@@ -61,9 +61,18 @@ class RdpExtractor:
     ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
-        """TPKT version 3 carrying an X.224 CR (client) or CC (server) TPDU."""
-        return (len(data) >= 11 and data[0] == 3 and data[1] == 0
-                and data[5] == (0xE0 if from_client else 0xD0))  # fmt: skip
+        """TPKT version 3 carrying an X.224 CR (client) or CC (server) TPDU whose variable
+        part is RDP's (MS-RDPBCGR 2.2.1.1/2.2.1.2: nothing, a cookie or routing token, an
+        RDP negotiation request, response or failure), not ISO 8073 parameters such as the
+        TSAPs of S7comm or MMS on port 102."""
+        if not (len(data) >= 11 and data[0] == 3 and data[1] == 0):
+            return False
+        if data[5] != (0xE0 if from_client else 0xD0):
+            return False
+        body = data[11 : struct.unpack_from("!H", data, 2)[0]]
+        if from_client and body.startswith(b"Cookie: "):
+            return True
+        return not body or (len(body) >= 8 and body[0] in (1, 2, 3) and body[2:4] == b"\x08\x00")
 
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]

@@ -19,7 +19,9 @@ def _opcode(data: bytes, tcp: bool) -> tuple[int, bytes] | None:
         if len(data) < 3 or struct.unpack_from("!H", data)[0] != len(data) - 2:
             return None
         data = data[2:]
-    if len(data) < 14:
+    # a hard reset starts key 0 (the low 3 bits of the opcode byte); any other key id is a
+    # renegotiation inside a session already seen, or another protocol's byte
+    if len(data) < 14 or data[0] & 7:
         return None
     return data[0] >> 3, data
 
@@ -29,10 +31,8 @@ class OpenVpnExtractor:
 
     name = "openvpn"
     transports = frozenset({6, 17})
-    # TCP: a short hard reset's length prefix starts with 0; UDP: the reset opcodes' byte
-    first_bytes: frozenset[int] | None = frozenset(
-        {0x00, *range(0x08, 0x10), *range(0x38, 0x40), *range(0x50, 0x58)}
-    )
+    # TCP: a short hard reset's length prefix starts with 0; UDP: the reset opcodes, key 0
+    first_bytes: frozenset[int] | None = frozenset({0x00, 0x08, 0x38, 0x50})
     ports: frozenset[int] | None = None
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:

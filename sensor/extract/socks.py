@@ -50,7 +50,15 @@ class SocksExtractor:
                 and len(data) >= 2 + data[1]
                 and all(m < 0x0A or m >= 0x80 for m in data[2 : 2 + data[1]])
             )
-        return data[0] == 4 and data[1] in (1, 2) and len(data) >= 9 and data.endswith(b"\0")
+        if not (data[0] == 4 and data[1] in (1, 2) and len(data) >= 9 and data.endswith(b"\0")):
+            return False
+        # USERID (and SOCKS4a's host name after it, only with IP 0.0.0.x) are text; a binary
+        # record that happens to start with 04 01 (a TDS reply, ...) is not a greeting
+        parts = data[8:-1].split(b"\0")
+        socks4a = data[4:7] == b"\0\0\0" and data[7] != 0
+        return len(parts) <= (2 if socks4a else 1) and all(
+            all(32 <= b < 127 for b in part) for part in parts
+        )
 
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]

@@ -204,7 +204,11 @@ def _dnscrypt() -> list[Packet]:
     """A DNSCrypt query (client magic, key, nonce, box) and the resolver's r6fnvWj8 answer."""
     query = bytes(range(8)) + b"\x11" * 32 + b"\x22" * 12 + b"\x33" * 200
     answer = b"r6fnvWj8" + b"\x22" * 24 + b"\x44" * 160
-    return udp_exchange((WS, 50125), ("203.0.113.28", 443), T0, [(True, query), (False, answer)])
+    cert_q = b"\x7f\x42\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    cert_q += b"\x012\x0ddnscrypt-cert\x07example\x03net\x00\x00\x10\x00\x01"
+    return udp_exchange(
+        (WS, 50125), ("203.0.113.28", 443), T0, [(True, query), (False, answer)]
+    ) + udp_exchange((WS, 50130), ("203.0.113.28", 443), T0 + 1, [(True, cert_q)])
 
 
 def _warp_wireguard() -> list[Packet]:
@@ -218,6 +222,29 @@ def _nmdc_lock() -> list[Packet]:
     return tcp_session(
         (WS, 50127), ("203.0.113.29", 411), T0, [(False, lock), (True, b"$Supports |")]
     )
+
+
+def _ssh_outbound() -> list[Packet]:
+    ex = [(False, b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"), (True, b"SSH-2.0-OpenSSH_9.6\r\n")]
+    return tcp_session((WS, 50128), ("203.0.113.30", 22), T0, ex)
+
+
+def _telnet_outbound() -> list[Packet]:
+    ex = [(False, b"\xff\xfd\x18\xff\xfd\x20\xff\xfd\x23"), (True, b"\xff\xfb\x18\xff\xfc\x20")]
+    return tcp_session((WS, 50129), ("203.0.113.31", 23), T0, ex)
+
+
+def _rsh_outbound() -> list[Packet]:
+    return tcp_session(
+        (WS, 1022), ("203.0.113.32", 514), T0, [(True, b"0\x00alice\x00alice\x00ls\x00")]
+    )
+
+
+def _agora_udp() -> list[Packet]:
+    """A client joining an Agora edge server by name on UDP 8130."""
+    join = b"\x00\x5a\x38\x4c\x00\x00\x21\x00" + b"\x00" * 4 + b"\x04SNI\x00\x1c\x00"
+    join += b"203-0-113-33.edge.agora.io" + b"PDMD\x00\x00"
+    return udp_exchange((WS, 50131), ("203.0.113.33", 8130), T0, [(True, join)])
 
 
 def _benign_office() -> list[Packet]:
@@ -271,6 +298,7 @@ CAPTURES: dict[str, Callable[[], Sequence[Packet]]] = {
     "voip/sccp-register.pcap": _sccp_register,
     "voip/teamspeak3-init.pcap": _teamspeak3_init,
     "voip/agora-tls.pcap": lambda: tls("webrtc2-ap-web-1.agora.io"),
+    "voip/agora-udp.pcap": _agora_udp,
     "im/irc-register.pcap": _irc_register,
     "remote/xdmcp-query.pcap": _xdmcp_query,
     "circumvention/l2tp-sccrq.pcap": _l2tp_sccrq,
@@ -278,6 +306,9 @@ CAPTURES: dict[str, Callable[[], Sequence[Packet]]] = {
     "circumvention/warp-wireguard.pcap": _warp_wireguard,
     "circumvention/icloud-private-relay-tls.pcap": lambda: tls("mask-h2.icloud.com"),
     "p2p/nmdc-lock.pcap": _nmdc_lock,
+    "remote/ssh-outbound.pcap": _ssh_outbound,
+    "remote/telnet-outbound.pcap": _telnet_outbound,
+    "remote/rsh-outbound.pcap": _rsh_outbound,
     "benign/office-browsing.pcap": _benign_office,
 }
 
