@@ -206,9 +206,16 @@ def _dnscrypt() -> list[Packet]:
     answer = b"r6fnvWj8" + b"\x22" * 24 + b"\x44" * 160
     cert_q = b"\x7f\x42\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00"
     cert_q += b"\x012\x0ddnscrypt-cert\x07example\x03net\x00\x00\x10\x00\x01"
-    return udp_exchange(
-        (WS, 50125), ("203.0.113.28", 443), T0, [(True, query), (False, answer)]
-    ) + udp_exchange((WS, 50130), ("203.0.113.28", 443), T0 + 1, [(True, cert_q)])
+    return (
+        udp_exchange((WS, 50125), ("203.0.113.28", 443), T0, [(True, query), (False, answer)])
+        + udp_exchange((WS, 50130), ("203.0.113.28", 443), T0 + 1, [(True, cert_q)])
+        + udp_exchange(
+            (WS, 50132),
+            ("203.0.113.28", 443),
+            T0 + 2,
+            [(True, cert_q[:12] + b"\x012\x09securedns\x07example\x03com\x00\x00\x10\x00\x01")],
+        )
+    )
 
 
 def _warp_wireguard() -> list[Packet]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sensor.capture.pcapfile import open_capture
+from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig
 from sensor.flow.state import FlowState
 from sensor.pipeline import Pipeline
@@ -52,6 +53,14 @@ INTERNAL = (
     "fe80::/10",
     "::1/128",
 )
+
+NOT_USE = {
+    "Spotify": "nDPI's bare Spotify label is the desktop app's LAN discovery broadcast (UDP "
+    "57621): an installed app announcing itself, idle or not, is no stream (9b forbids "
+    "ongoing streaming); Spotify streams are TLS/QUIC/HTTP with the app named",
+}
+"""Labels the mapping gives a provision that we do not score as use of the service, and why
+(docs/accuracy.md lists them)."""
 
 # A bare transport label (TLS, QUIC, HTTP, ...) says nDPI recognised the protocol but not the
 # application: it is no statement that the flow is not Tor or DoH, so it is no reference.
@@ -90,7 +99,7 @@ class NdpiMapping:
     def provision(self, label: str, client: str, server: str) -> str | None:
         """The provision nDPI's label says the flow is use of; None when none."""
         master, _, app = label.partition(".")
-        if master in LOOKUPS:
+        if master in LOOKUPS or label in NOT_USE:
             return None
         for name in (label, app if app and app not in GENERIC else "", master):
             if name and name in self.provisions:
@@ -187,10 +196,14 @@ class _Collect:
             self.rows.append((key, r["provision"], r["service"], r["evidence"], r["action"]))
 
 
-def classify_capture(pcap: Path, cfg: SensorConfig | None = None) -> list[Row]:
-    """Replay one capture through the real pipeline; the classified records."""
+def classify_capture(
+    pcap: Path, cfg: SensorConfig | None = None, classifier: Classifier | None = None
+) -> list[Row]:
+    """Replay one capture through the real pipeline; the classified records. Pass one
+    classifier when replaying many captures: loading the signatures costs more than most
+    captures."""
     sink = _Collect()
-    Pipeline(cfg or SensorConfig(), [sink]).run([open_capture(pcap)])
+    Pipeline(cfg or SensorConfig(), [sink], classifier).run([open_capture(pcap)])
     return sink.rows
 
 
@@ -225,6 +238,8 @@ class Capture:
 def replay_corpora(corpora: Sequence[Path], only: Iterable[str] = ()) -> list[Capture]:
     """Every capture of the corpora that has an nDPI result, replayed once."""
     wanted = set(only)
+    cfg = SensorConfig()
+    classifier = build_classifier(cfg.signatures, cfg.policy)
     out = []
     for corpus in corpora:
         for res in reference_files(corpus):
@@ -234,7 +249,8 @@ def replay_corpora(corpora: Sequence[Path], only: Iterable[str] = ()) -> list[Ca
             refs: dict[Key, RefFlow] = {}
             for r in parse_out(res):
                 refs.setdefault(r.key, r)
-            out.append(Capture(corpus.name, pcap.name, refs, classify_capture(pcap)))
+            rows = classify_capture(pcap, cfg, classifier)
+            out.append(Capture(corpus.name, pcap.name, refs, rows))
     return out
 
 
@@ -320,9 +336,10 @@ def table(scores: dict[str, Score]) -> str:
     return "\n".join(lines) + "\n"
 
 
-UNSCORED = frozenset({"2503-22"})
-"""Rogue access points: the mapping calls the wired indicators (CAPWAP, Meraki, UniFi) "not a
-scored class": whether one is rogue depends on the site's own equipment."""
+UNSCORED = frozenset({"2503-13", "2503-22"})
+"""Provisions the mapping does not score: e-mail (it maps mail protocols and webmail to none)
+and rogue access points (the wired indicators, CAPWAP, Meraki, UniFi, are "not a scored
+class": whether one is rogue depends on the site's own equipment)."""
 MERGED = {"2503-15": "messaging+voip", "2503-16": "messaging+voip"}
 """Chat and calls of one app are one service to nDPI (its `Discord` label covers both), so
 instant messaging and VOIP are scored together, as issue 14 reports them."""
