@@ -34,10 +34,22 @@ _KEYS = frozenset(
 class BehaviourMatcher:
     kind: ClassVar[str] = "behaviour"
 
-    __slots__ = ("limits",)
+    __slots__ = ("band", "limits", "lower", "upper")
 
     def __init__(self, limits: dict[str, Any]) -> None:
         self.limits = limits
+        # the thresholds as plain tuples, read once: this clause runs on many records
+        g = limits.get
+        self.lower = (
+            g("min_seconds", 0.0),
+            g("min_bytes", 0.0),
+            g("min_bytes_toclient", 0.0),
+            g("min_bytes_toserver", 0.0),
+            g("min_down_ratio", 0.0),
+            g("min_packets", 0.0),
+        )
+        self.upper = (g("max_seconds", float("inf")), g("max_down_ratio", 1.0))
+        self.band: tuple[float, float] | None = g("kbps_toclient")
 
     @classmethod
     def parse(cls, field: str | None, value: Any) -> BehaviourMatcher:
@@ -63,24 +75,20 @@ class BehaviourMatcher:
         return cls(limits)
 
     def match(self, v: FlowView) -> Evidence | None:
-        lim = self.limits
+        min_s, min_b, min_tc, min_ts, min_down, min_pkts = self.lower
+        max_s, max_down = self.upper
         secs = v.duration
-        total = v.bytes_ts + v.bytes_tc
-        down = v.bytes_tc / total if total else 0.0
-        kbps = v.bytes_tc * 8 / secs / 1000 if secs > 0 else 0.0
-        checks = (
-            ("min_seconds", secs >= lim.get("min_seconds", 0)),
-            ("max_seconds", secs <= lim.get("max_seconds", float("inf"))),
-            ("min_bytes", total >= lim.get("min_bytes", 0)),
-            ("min_bytes_toclient", v.bytes_tc >= lim.get("min_bytes_toclient", 0)),
-            ("min_bytes_toserver", v.bytes_ts >= lim.get("min_bytes_toserver", 0)),
-            ("min_down_ratio", down >= lim.get("min_down_ratio", 0)),
-            ("max_down_ratio", down <= lim.get("max_down_ratio", 1)),
-            ("min_packets", v.pkts_ts + v.pkts_tc >= lim.get("min_packets", 0)),
-        )
-        if not all(ok for _, ok in checks):
+        tc, ts = v.bytes_tc, v.bytes_ts
+        total = ts + tc
+        if not (min_s <= secs <= max_s and total >= min_b and tc >= min_tc and ts >= min_ts):
             return None
-        band = lim.get("kbps_toclient")
+        if v.pkts_ts + v.pkts_tc < min_pkts:
+            return None
+        down = tc / total if total else 0.0
+        if not min_down <= down <= max_down:
+            return None
+        kbps = tc * 8 / secs / 1000 if secs > 0 else 0.0
+        band = self.band
         if band is not None and not band[0] <= kbps <= band[1]:
             return None
         return (

@@ -23,15 +23,14 @@ class AllOf:
         self.parts = tuple(sorted(parts, key=lambda p: _COST.get(p.kind, 9)))
 
     def match(self, v: FlowView) -> Evidence | None:
-        texts, weight = [], 1.0
+        # most flows fail an early part: collect first, build the evidence only on success
+        found = []
         for p in self.parts:
             e = p.match(v)
             if e is None:
                 return None
-            if e[0]:
-                texts.append(e[0])
-            weight = min(weight, e[1])
-        return ("; ".join(texts), weight)
+            found.append(e)
+        return ("; ".join([t for t, _ in found if t]), min([w for _, w in found], default=1.0))
 
     def gate(self) -> Gate | None:
         """The most selective part's gate (every part must hold, so any one gate will do)."""
