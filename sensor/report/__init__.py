@@ -51,12 +51,23 @@ def _connect(catalog: Path) -> duckdb.DuckDBPyConnection:
         raise StorageError(f"{catalog}: cannot open the catalog: {e}") from None
 
 
+def _check_site(con: duckdb.DuckDBPyConnection, site: str) -> None:
+    """A misspelt --site is an error, not an empty report."""
+    sites = [r[0] for r in con.execute(
+        "SELECT DISTINCT site FROM flows WHERE sensor <> '_schema' ORDER BY 1"
+    ).fetchall()]  # fmt: skip
+    if site not in sites:
+        raise StorageError(f"--site {site!r}: not in the store (sites: {', '.join(sites)})")
+
+
 def build(
     catalog: Path, since: str, until: str | None, tz: str, site: str | None, detail: bool
 ) -> Report | None:
     """Every figure of the report for the period; None if the store has no flow record."""
     con = _connect(catalog)
     try:
+        if site is not None:
+            _check_site(con, site)
         period = resolve_period(con, since, until, ZoneInfo(tz), site)
         if period is None:
             return None

@@ -29,7 +29,10 @@ def _svg(fig: object) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})  # type: ignore[attr-defined]
     text = buf.getvalue()
-    return text[text.index("<svg") :]
+    text = text[text.index("<svg") :]
+    if "<metadata>" in text:  # RDF boilerplate: bytes a reader never sees
+        text = text[: text.index("<metadata>")] + text[text.index("</metadata>") + 11 :]
+    return text
 
 
 def bars(rows: Sequence[tuple[str, int]], fmt: Callable[[int], str], wrap: int = 34) -> str:

@@ -207,57 +207,38 @@ def _days(con: duckdb.DuckDBPyConnection, p: Period, weekly: bool) -> list[Any]:
     ).fetchall()
 
 
+# The tables of the report: name -> SQL over one period's records ({where}).
+_TABLES = {
+    "sites": "SELECT site, provision, count(*) FILTER (WHERE segment = 0) FROM flows "
+    "WHERE {where} AND action = 'violation' GROUP BY ALL ORDER BY 1, 2",
+    "services": "SELECT provision, coalesce(service, signature, 'unnamed') AS s, "
+    f"count(*) FILTER (WHERE segment = 0), {BYTES} FROM flows WHERE {{where}} "
+    "AND action = 'violation' GROUP BY ALL ORDER BY 1, 3 DESC, 4 DESC, 2",
+    "outcomes": "SELECT action, count(*) FILTER (WHERE segment = 0) AS n FROM flows "
+    "WHERE {where} GROUP BY ALL ORDER BY n DESC, action",
+    "seen": "SELECT coalesce(sum(pkts_toserver + pkts_toclient), 0), "
+    f"{BYTES}, count(*), count(DISTINCT sensor) FROM flows WHERE {{where}}",
+    "hosts": "SELECT provision, site, src_ip, count(*) FILTER (WHERE segment = 0), "
+    f"{BYTES}, string_agg(DISTINCT evidence, '; ') FROM flows WHERE {{where}} "
+    "AND action = 'violation' GROUP BY ALL ORDER BY 1, 4 DESC, 3",
+}
+
+
 def compute(con: duckdb.DuckDBPyConnection, p: Period, detail: bool) -> Report:
     """Run every statement for period `p` (and the one before it)."""
     weekly = p.end - p.start > dt.timedelta(days=31)
-    seen = _all(
-        con,
-        "SELECT coalesce(sum(pkts_toserver + pkts_toclient), 0), "
-        f"{BYTES}, count(*), count(DISTINCT sensor) FROM flows WHERE {{where}}",
-        p,
-    )[0]
-    hosts: list[Any] = []
-    if detail:
-        hosts = _all(
-            con,
-            "SELECT provision, site, src_ip, count(*) FILTER (WHERE segment = 0), "
-            f"{BYTES}, string_agg(DISTINCT evidence, '; ') FROM flows WHERE {{where}} "
-            "AND action = 'violation' GROUP BY ALL ORDER BY 1, 4 DESC, 3",
-            p,
-        )
+    seen = _all(con, _TABLES["seen"], p)[0]
     return Report(
         period=p,
         now=_figures(con, p),
         before=_figures(con, p.previous()),
         provisions=_provisions(con, p),
-        sites=tuple(
-            _all(
-                con,
-                "SELECT site, provision, count(*) FILTER (WHERE segment = 0) FROM flows "
-                "WHERE {where} AND action = 'violation' GROUP BY ALL ORDER BY 1, 2",
-                p,
-            )
-        ),
+        sites=tuple(_all(con, _TABLES["sites"], p)),
         days=tuple(_days(con, p, weekly)),
         weekly=weekly,
-        services=tuple(
-            _all(
-                con,
-                "SELECT provision, coalesce(service, signature, 'unnamed') AS s, "
-                f"count(*) FILTER (WHERE segment = 0), {BYTES} FROM flows WHERE {{where}} "
-                "AND action = 'violation' GROUP BY ALL ORDER BY 1, 3 DESC, 4 DESC, 2",
-                p,
-            )
-        ),
+        services=tuple(_all(con, _TABLES["services"], p)),
         rogue=tuple(_rogue(con, p)),
         seen=(seen[0], seen[1], seen[2], seen[3]),
-        outcomes=tuple(
-            _all(
-                con,
-                "SELECT action, count(*) FILTER (WHERE segment = 0) AS n FROM flows "
-                "WHERE {where} GROUP BY ALL ORDER BY n DESC, action",
-                p,
-            )
-        ),
-        hosts=tuple(hosts),
+        outcomes=tuple(_all(con, _TABLES["outcomes"], p)),
+        hosts=tuple(_all(con, _TABLES["hosts"], p)) if detail else (),
     )

@@ -50,10 +50,7 @@ def sites_of(r: Report) -> list[str]:
     return sorted({s for _, s, _ in r.days} | {s for s, _, _ in r.sites})
 
 
-def render_text(r: Report, names: Names, detail: bool = False) -> str:
-    out = ["Policy 2503 report", period_line(r), "", "Headline"]
-    out += _columns(headline(r))
-    out += ["", "Per policy item: rule breaks, hosts, traffic, and allowed use beside them"]
+def _per_provision(r: Report, names: Names) -> list[str]:
     rows = [["item", "breaks", "hosts", "traffic", "approved", "personal use", "change"]]
     rows += [
         [
@@ -67,16 +64,38 @@ def render_text(r: Report, names: Names, detail: bool = False) -> str:
         ]
         for p in r.provisions
     ]
-    out += _columns(rows)
+    return _columns(rows)
+
+
+def _per_site(r: Report, names: Names) -> list[str]:
     sites = sites_of(r)
-    out += ["", "Rule breaks per site"]
     cells = {(s, p): n for s, p, n in r.sites}
-    provs = sorted({p for _, p, _ in r.sites})
     grid = [["item", *map(clean, sites)]]
     grid += [
-        [f"{p} {names.provision(p)}"] + [count(cells.get((s, p), 0)) for s in sites] for p in provs
+        [f"{p} {names.provision(p)}"] + [count(cells.get((s, p), 0)) for s in sites]
+        for p in sorted({p for _, p, _ in r.sites})
     ]
-    out += _columns(grid)
+    return _columns(grid)
+
+
+def _rogue(r: Report, names: Names) -> list[str]:
+    rows = [
+        [
+            "over the air" if src == "radio" else "on the wire",
+            names.signature(kind),
+            count(n),
+            "first seen " + when(t, r.period.tz),
+        ]
+        for src, kind, n, t in r.rogue
+    ]
+    return _columns(rows, right_from=2, right_to=3)
+
+
+def render_text(r: Report, names: Names, detail: bool = False) -> str:
+    out = ["Policy 2503 report", period_line(r), "", "Headline", *_columns(headline(r))]
+    out += ["", "Per policy item: rule breaks, hosts, traffic, and allowed use beside them"]
+    out += _per_provision(r, names)
+    out += ["", "Rule breaks per site", *_per_site(r, names)]
     out += ["", f"Rule breaks per {'week (from Monday)' if r.weekly else 'day'}"]
     out += _columns([[f"{d:%a %d %b %Y}", clean(s), count(n)] for d, s, n in r.days], right_from=2)
     out += ["", "Top services per policy item (connections, traffic)"]
@@ -84,32 +103,15 @@ def render_text(r: Report, names: Names, detail: bool = False) -> str:
         [[p, names.service(s), count(n), size(b)] for p, s, n, b in r.services], right_from=2
     )
     out += ["", "Rogue access points (over the air: access points; on the wire: connections)"]
-    out += _columns(
-        [
-            [
-                "over the air" if src == "radio" else "on the wire",
-                names.signature(kind),
-                count(n),
-                "first seen " + when(t, r.period.tz),
-            ]
-            for src, kind, n, t in r.rogue
-        ],
-        right_from=2,
-        right_to=3,
-    )
+    out += _rogue(r, names)
     out += ["", "Connections by outcome"]
     out += _columns([[OUTCOMES.get(a, clean(a)), count(n)] for a, n in r.outcomes])
     out += ["", "What the sensor saw", "  " + seen_line(r)]
     if detail:
-        out += ["", "Hosts (analyst detail)"]
-        out += _columns(
-            [
-                [p, clean(s), clean(ip), count(n), size(b), clean(ev)]
-                for p, s, ip, n, b, ev in r.hosts
-            ],
-            right_from=3,
-            right_to=5,
-        )
+        hosts = [
+            [p, clean(s), clean(ip), count(n), size(b), clean(ev)] for p, s, ip, n, b, ev in r.hosts
+        ]
+        out += ["", "Hosts (analyst detail)", *_columns(hosts, right_from=3, right_to=5)]
     return "\n".join(out) + "\n"
 
 
