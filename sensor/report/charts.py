@@ -88,7 +88,7 @@ def stacked_days(
             )
             base = [a + b for a, b in zip(base, v, strict=True)]
         ax.set_xticks(range(len(days)), list(days))
-        ax.tick_params(axis="x", labelrotation=60 if len(days) > 8 else 0, labelsize=8)
+        ax.tick_params(axis="x", labelrotation=60 if len(days) > 4 else 0, labelsize=8)
         ax.set_ylabel("rule breaks")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         for side in ("top", "right"):

@@ -161,3 +161,16 @@ def test_units_never_show_a_non_zero_quantity_as_zero() -> None:
     assert size(2_500_000_000) == "2.50 GB"
     for n in (1, 7, 512, 1001, 49_999, 10**7 + 3, 10**13):
         assert not size(n).startswith("0"), n
+
+
+def test_a_long_period_counts_per_week_from_monday(fleet_store: Path) -> None:
+    r = build(fleet_store, "10w", None, TZ.key, None, detail=False)
+    assert r is not None and r.weekly
+    assert all(d.weekday() == 0 for d, _, _ in r.days)
+    weeks = Counter[tuple[dt.date, str]]()
+    for x in _records(fleet_store):
+        if x["action"] == "violation" and x["segment"] == 0:
+            day = x["ts_start"].astimezone(TZ).date()
+            weeks[day - dt.timedelta(days=day.weekday()), x["site"]] += 1
+    assert {(d, s): n for d, s, n in r.days} == dict(weeks)
+    assert len({d for d, _, _ in r.days}) == 3  # the three weeks of the fleet

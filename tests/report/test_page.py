@@ -48,7 +48,7 @@ def test_rendered_page_cuts_no_label_and_shows_every_figure(
     assert r is not None and r.provisions
     names = names_for(SignaturesConfig())
     m = browser.measure(page)
-    assert m["cut"] == [] and not m["overflow"]
+    assert m["cut"] == [] and m["overlap"] == [] and not m["overflow"]
     charts = " ".join(" ".join(t.split()) for t in m["svgText"])
     for p in r.provisions:
         if p.violations:  # the full title, wrapped but never shortened

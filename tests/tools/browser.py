@@ -25,16 +25,22 @@ FLAGS = (
     "--hide-scrollbars",
 )
 
-# Appended to a copy of the page: every chart label must lie inside its chart, no element
+# Appended to a copy of the page: every chart label must lie inside its chart and clear of
+# the others, no element
 # may run past the window's right edge, and the tables and text are handed back as JSON.
 _MEASURE = """<script>
 const out = {overflow: document.documentElement.scrollWidth > window.innerWidth, cut: [],
-  svgText: [], tables: []};
+  overlap: [], svgText: [], tables: []};
 for (const svg of document.querySelectorAll('svg')) {
   const box = svg.getBoundingClientRect();
-  const texts = [];
+  const texts = [], seen = [];
   for (const t of svg.querySelectorAll('text')) {
     const r = t.getBoundingClientRect();
+    for (const [o, q] of seen)
+      if (Math.min(r.right, q.right) - Math.max(r.left, q.left) > 1 &&
+          Math.min(r.bottom, q.bottom) - Math.max(r.top, q.top) > 1)
+        out.overlap.push([o, t.textContent]);
+    seen.push([t.textContent, r]);
     if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 ||
         r.bottom > box.bottom + 1) out.cut.push(t.textContent);
     texts.push(t.textContent);
