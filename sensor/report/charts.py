@@ -47,7 +47,7 @@ def bars(rows: Sequence[tuple[str, int]], fmt: Callable[[int], str], wrap: int =
     values = [v for _, v in rows]
     lines = sum(label.count("\n") + 1 for label in labels)
     with rc_context(_RC):  # type: ignore[arg-type]  # (its stub keys are Literals)
-        fig = Figure(figsize=(7.0, 0.3 * lines + 0.35 * len(rows) + 0.3))
+        fig = Figure(figsize=(8.6, 0.3 * lines + 0.35 * len(rows) + 0.3))
         ax = fig.add_subplot()
         y = list(range(len(rows)))[::-1]
         ax.barh(y, values, color=_BLUE, height=0.6)
@@ -74,7 +74,7 @@ def stacked_days(
     if not days:
         return "<p>None in this period.</p>"
     with rc_context(_RC):  # type: ignore[arg-type]  # (its stub keys are Literals)
-        fig = Figure(figsize=(7.0, 2.6))
+        fig = Figure(figsize=(8.6, 2.8))
         ax = fig.add_subplot()
         base = [0] * len(days)
         for i, site in enumerate(sites):

@@ -35,7 +35,7 @@ def main_() -> None:
         assert main(["replay", "-q", "--db", str(demo), "--sensor-name", "hq"]) == 0
         _shoot(demo, DOCS / "report-demo.png", work, 1700)
         fleet = build_store(work / "fleet")
-        _shoot(fleet, DOCS / "report-fleet.png", work, 1900, "--since", "3w")
+        _shoot(fleet, DOCS / "report-fleet.png", work, 1900, "--since", "2w")
     print(DOCS / "report-demo.png", DOCS / "report-fleet.png")
 
 
