@@ -153,3 +153,21 @@ def test_cli_errors_are_one_line(demo_store: Path, tmp_path: Path) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert one.returncode == 0 and "site default;" in one.stdout
+
+
+def test_an_empty_store_and_a_reversed_period(tmp_path: Path, demo_store: Path) -> None:
+    from sensor.sinks.catalog import ensure_catalog
+
+    empty = tmp_path / "empty.duckdb"
+    ensure_catalog(empty, tmp_path / "empty.data")
+    res = subprocess.run(
+        [sys.executable, "-m", "sensor", "report", "--db", str(empty)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert res.returncode == 0 and res.stdout == "no flow records yet\n"
+    bad = subprocess.run(
+        [sys.executable, "-m", "sensor", "report", "--db", str(demo_store),
+         "--since", "2025-12-10", "--until", "2025-12-01"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "is not before" in bad.stderr
