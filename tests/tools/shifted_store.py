@@ -102,24 +102,30 @@ def _first(capture: Path) -> dt.datetime:
 
 
 def build_store(out: Path, plan: list[Replay] | None = None) -> Path:
-    """Replay `plan` into `out/fleet.duckdb` (one segment tree); corpus captures, whatever
-    their year, are first moved into the demo's weeks so the report sees one period."""
+    """Replay `plan` into `out/fleet.duckdb` (one segment tree): one replay per sensor of
+    its shifted captures in time order. Corpus captures, whatever their year, are first
+    moved into the demo's weeks so the report sees one period."""
     out.mkdir(parents=True, exist_ok=True)
     catalog, data = out / "fleet.duckdb", out / "fleet.data"
     anchor = _first(demo_capture())
+    per_sensor: dict[str, list[tuple[dt.datetime, Path]]] = {}
     for i, r in enumerate(plan if plan is not None else fleet_plan()):
         offset = r.offset
         if r.capture != demo_capture():  # its start moved to a weekday morning of the 3 weeks
             day = dt.timedelta(days=(1, 7, 9, 15)[i % 4])
             offset = anchor + day + r.offset - _first(r.capture)
-        shifted = shift_capture(r.capture, out / f"r{i}.pcap", offset)
-        cfg = out / f"{r.sensor}.yaml"
+        start = _first(r.capture) + offset
+        for f in shift_capture(r.capture, out / f"r{i}.pcap", offset):
+            per_sensor.setdefault(r.sensor, []).append((start, f))
+    for sensor, files in per_sensor.items():
+        cfg = out / f"{sensor}.yaml"
         cfg.write_text(
-            f"sensor: {{name: {r.sensor}, site: {r.sensor}}}\n"
+            f"sensor: {{name: {sensor}, site: {sensor}}}\n"
             f"storage: {{catalog: {catalog}, data_dir: {data}}}\n"
         )
-        if main(["replay", "-q", "-c", str(cfg), *map(str, shifted)]) != 0:
-            raise RuntimeError(f"replay of {r.capture} failed")
+        ordered = [str(f) for _, f in sorted(files)]
+        if main(["replay", "-q", "-c", str(cfg), *ordered]) != 0:
+            raise RuntimeError(f"replay for {sensor} failed")
     return catalog
 
 
