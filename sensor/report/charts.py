@@ -11,7 +11,10 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["bars", "stacked_days"]
 
@@ -25,9 +28,9 @@ def _plain(label: str) -> str:
     return label.replace("$", r"\$")
 
 
-def _svg(fig: object) -> str:
+def _svg(fig: Figure) -> str:
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})  # type: ignore[attr-defined]
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
     text = text[text.index("<svg") :]
     if "<metadata>" in text:  # RDF boilerplate: bytes a reader never sees

@@ -126,7 +126,8 @@ def _sites(r: Report, names: Names) -> str:
 
 
 def _services(r: Report, names: Names, top: int = 3) -> str:
-    rows, shown = [], {}  # type: ignore[var-annotated]
+    rows: list[list[str]] = []
+    shown: dict[str, int] = {}
     for p, s, n, b in r.services:
         shown[p] = shown.get(p, 0) + 1
         if shown[p] <= top:

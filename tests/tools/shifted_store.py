@@ -15,6 +15,7 @@ import struct
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from sensor.capture import open_capture
 from sensor.cli import demo_capture, main
@@ -33,15 +34,15 @@ def shift_capture(
     a year or a decade later, which would stretch the store's period)."""
     shift = int(offset.total_seconds() * 1e9)
     first: int | None = None
-    outs: dict[int, tuple[Path, object]] = {}
+    outs: dict[int, tuple[Path, BinaryIO]] = {}
     source = open_capture(src)
     try:
         for batch in source.batches():
             if batch.linktype not in outs:
                 path = dst if not outs else dst.with_suffix(f".lt{batch.linktype}.pcap")
-                f = path.open("wb")
-                f.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, batch.linktype))
-                outs[batch.linktype] = (path, f)
+                new: BinaryIO = path.open("wb")
+                new.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, 262144, batch.linktype))
+                outs[batch.linktype] = (path, new)
             f = outs[batch.linktype][1]
             view = memoryview(batch.data)
             for i in range(len(batch)):
@@ -51,12 +52,12 @@ def shift_capture(
                 ts = int(batch.ts[i]) + shift
                 off, cap = int(batch.offsets[i]), int(batch.caplens[i])
                 hdr = struct.pack("<IIII", ts // 10**9, ts % 10**9, cap, int(batch.wirelens[i]))
-                f.write(hdr)  # type: ignore[attr-defined]
-                f.write(view[off : off + cap])  # type: ignore[attr-defined]
+                f.write(hdr)
+                f.write(view[off : off + cap])
     finally:
         source.close()
-        for _, f in outs.values():
-            f.close()  # type: ignore[attr-defined]
+        for _, out in outs.values():
+            out.close()
     return [p for p, _ in outs.values()]
 
 
