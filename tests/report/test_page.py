@@ -171,3 +171,16 @@ def test_an_empty_store_and_a_reversed_period(tmp_path: Path, demo_store: Path) 
         capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "is not before" in bad.stderr
+
+
+def test_times_follow_the_configured_time_zone(demo_store: Path, tmp_path: Path) -> None:
+    cfg = tmp_path / "berlin.yaml"
+    cfg.write_text("policy: {schedule: {timezone: Europe/Berlin}}\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "sensor", "report", "-c", str(cfg), "--db", str(demo_store),
+         "--since", "1h"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    # the demo ends just after 16:00 UTC: 17:00 in Berlin, 10:00 in Missouri
+    assert res.returncode == 0 and "(Europe/Berlin)" in res.stdout
+    assert "17:00 CET" in res.stdout and "CST" not in res.stdout
