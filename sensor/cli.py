@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from sensor import __version__
-from sensor.analyst import parse_since, query, report
+from sensor.analyst import query
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier
@@ -23,6 +23,7 @@ from sensor.errors import CaptureError, ConfigError, SensorError, StorageError, 
 from sensor.live import LiveOptions, run_live
 from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
+from sensor.report import report
 from sensor.sigtools import check, run_tests
 from sensor.sinks import AlertSink, Sinks, default_sinks, store_config
 from sensor.sinks.captures import CaptureLedger, file_sha256
@@ -144,15 +145,29 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", type=Path, help="write to this file (parquet needs one)")
     rp = sub.add_parser(
         "report",
-        help="summary per provision and site, as text and optionally HTML",
-        description="A leader-friendly summary of the last --since of data: rule breaks per "
-        "provision and site, outcomes, traffic by kind; --html writes a self-contained page "
-        "with charts (inline SVG, no scripts).",
+        help="what a district leader reads: text, and an HTML page that prints",
+        description="Rule breaks per policy item and site with the change against the "
+        "previous period of equal length, allowed use beside them, days with weekday names, "
+        "top services, rogue access points and what the sensor saw, in the site's time zone "
+        "(config policy.schedule.timezone). Hosts are counted, never named, unless --detail. "
+        "--html writes one self-contained page (charts as inline SVG, no script) whose print "
+        "stylesheet gives the same report on Letter or A4 (print to PDF from any browser).",
     )
-    rp.add_argument("--since", default="7d", help="period: 30m, 12h, 7d, 2w (default 7d)")
+    rp.add_argument(
+        "--since",
+        default="7d",
+        help="start: a length before --until (30m, 12h, 7d, 2w) or a local day "
+        "(2026-11-01); default 7d",
+    )
+    rp.add_argument(
+        "--until",
+        help="last local day included (2026-11-30); default: up to the newest record",
+    )
+    rp.add_argument("--site", help="only this site (default: every site in the store)")
+    rp.add_argument("--detail", action="store_true", help="analyst view: list hosts and evidence")
     rp.add_argument("--db", type=Path, help="catalog (default: config storage.catalog)")
     rp.add_argument("-c", "--config", type=Path, help="site configuration YAML")
-    rp.add_argument("--html", type=Path, help="also write an HTML report here")
+    rp.add_argument("--html", type=Path, help="also write the HTML page here")
     s = sub.add_parser(
         "signatures",
         help="check or test the signature set",
@@ -207,7 +222,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return query(cfg.storage.catalog, args.sql, args.format, args.output)
         if args.command == "report":
             cfg = _config(args)
-            return report(cfg.storage.catalog, parse_since(args.since), args.html, sys.stdout)
+            return report(
+                cfg.storage.catalog,
+                sys.stdout,
+                since=args.since,
+                until=args.until,
+                site=args.site,
+                tz=cfg.policy.schedule.timezone,
+                detail=args.detail,
+                html_out=args.html,
+                signatures=cfg.signatures,
+            )
     except (ConfigError, UsageError) as e:
         _error(e)
         return 2
