@@ -60,10 +60,15 @@ class InspectConfig:
     """Payload packets looked at per direction of a flow; after that the flow only counts."""
     dns_names: int = 200_000
     """Entries of the DNS answer cache that names IP-only flows."""
+    dns_min_seconds: float = 60.0
+    """An answer names its client's flows to the address for at least this long, whatever
+    its TTL: programs connect right after a TTL-0 answer, and nDPI's cache keeps 60 s too."""
 
     def __post_init__(self) -> None:
-        if self.max_packets < 1 or self.dns_names < 0:
-            raise ValueError("max_packets must be at least 1 and dns_names not negative")
+        if self.max_packets < 1 or self.dns_names < 0 or self.dns_min_seconds < 0:
+            raise ValueError(
+                "max_packets must be at least 1, dns_names and dns_min_seconds not negative"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,7 +108,7 @@ class Pipeline:
         """Time of each source's first frame (ns), by source name."""
         self.reloads: Counter[str] = Counter()
         self.decoder = Decoder()
-        self.names = DnsNames(cfg.inspect.dns_names)
+        self.names = DnsNames(cfg.inspect.dns_names, cfg.inspect.dns_min_seconds)
         self.inspector = Inspector(
             default_extractors(self.names), cfg.inspect.max_packets, self.names
         )

@@ -2,7 +2,9 @@
 
 A client that resolved chatgpt.com and then connects to the answered address with ECH (or an
 app that talks to a bare IP) still gets `server_name = chatgpt.com`, `server_name_source =
-dns`. Entries respect the answer's TTL and the cache is bounded (oldest out first).
+dns`. Entries respect the answer's TTL, but never name for less than `min_seconds` (a TTL-0
+answer still names the connection its client opens right after it), and the cache is bounded
+(oldest out first). Another client's answer never names a flow: the key is (client, address).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ def addr_key(raw: bytes) -> AddrKey:
 class DnsNames:
     """(client, answered address) -> (name, seen, expires); bounded LRU."""
 
-    def __init__(self, size: int = 200_000, grace_s: float = 0.0) -> None:
+    def __init__(self, size: int = 200_000, min_seconds: float = 60.0) -> None:
         self._size = size
-        self._grace = int(grace_s * _NS)
+        self._min = int(min_seconds * _NS)
         self._map: OrderedDict[tuple[int, int, int, int], tuple[str, int, int]] = OrderedDict()
 
     def __len__(self) -> int:
@@ -45,7 +47,7 @@ class DnsNames:
     def learn(self, client: AddrKey, answer: AddrKey, name: str, ttl: int, ts: int) -> None:
         """Remember that `client` was told `answer` is `name`, valid for `ttl` seconds."""
         key = (*client, *answer)
-        self._map[key] = (name, ts, ts + ttl * _NS + self._grace)
+        self._map[key] = (name, ts, ts + max(ttl * _NS, self._min))
         self._map.move_to_end(key)
         if len(self._map) > self._size:
             self._map.popitem(last=False)

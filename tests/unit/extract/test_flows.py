@@ -7,6 +7,7 @@ from pathlib import Path
 from scapy.layers.dns import DNS, DNSQR, DNSRR
 from scapy.utils import wrpcap
 
+from sensor.config import InspectConfig, SensorConfig
 from tests.tools.synth import client_hello, tcp_session, udp_exchange
 
 C, S, R = "10.20.1.11", "104.18.32.47", "10.20.0.53"
@@ -84,6 +85,32 @@ def test_answer_for_another_client_or_expired_gives_no_name(tmp_path: Path, repl
     db, _ = replay([path])
     names = db.execute("SELECT server_name FROM flows WHERE dest_port = 443").fetchall()
     assert names == [(None,), (None,)]
+
+
+def _ttl0(gap: float) -> list:  # type: ignore[type-arg]
+    """A TTL-0 answer for api.openai.com, then TLS without SNI to it `gap` seconds later."""
+    return _dns(1000.0, C, "api.openai.com", "162.159.140.245", ttl=0) + tcp_session(
+        (C, 50010), ("162.159.140.245", 443), 1000.0 + gap, [(True, client_hello(None))]
+    )
+
+
+def test_ttl_zero_answer_names_the_connection_right_after_it(tmp_path: Path, replay) -> None:  # type: ignore[no-untyped-def]
+    """A program that connects 5 ms after a TTL-0 answer is named by it (inspect.
+    dns_min_seconds, 60 s by default as nDPI's cache), and so classified; 61 s later, or with
+    the minimum set to 0, the answer no longer names anything."""
+    path = tmp_path / "ttl0.pcap"
+    wrpcap(str(path), _ttl0(0.015))  # the answer comes at +10 ms
+    row = _one(replay([path])[0])
+    assert (row["server_name"], row["server_name_source"], row["provision"]) == (
+        "api.openai.com",
+        "dns",
+        "2503-ai",
+    )
+    late = tmp_path / "late.pcap"
+    wrpcap(str(late), _ttl0(61.0))
+    assert _one(replay([late], name="late")[0])["server_name"] is None
+    strict = SensorConfig(inspect=InspectConfig(dns_min_seconds=0))
+    assert _one(replay([path], strict, name="strict")[0])["server_name"] is None
 
 
 def test_sni_beats_dns_as_the_name_source(tmp_path: Path, replay) -> None:  # type: ignore[no-untyped-def]
