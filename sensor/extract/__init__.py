@@ -19,6 +19,7 @@ from sensor.extract.rtp import RtpExtractor
 from sensor.extract.sip import SipExtractor
 from sensor.extract.socks import SocksExtractor
 from sensor.extract.ssdp import SsdpExtractor
+from sensor.extract.starttls import StartTlsExtractor
 from sensor.extract.stun import StunExtractor
 from sensor.extract.tls import TlsExtractor
 
@@ -33,6 +34,7 @@ def default_extractors(names: DnsNames) -> list[Extractor]:
         SshExtractor(),
         RdpExtractor(),
         VncExtractor(),
+        StartTlsExtractor(),
         SocksExtractor(),
         BitTorrentExtractor(),
         GnutellaExtractor(),

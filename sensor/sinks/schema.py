@@ -126,8 +126,9 @@ APP_COLUMNS: tuple[Column, ...] = (
         "app_proto",
         "VARCHAR",
         _S,
-        "Application protocol recognised in the payload: tls, "
-        "quic, http, dns, ssh, rdp, vnc, sip, stun, rtp, bittorrent, dhcp, ssdp, ntp.",
+        "Application protocol recognised in the payload: tls, quic, http, dns, ssh, rdp, "
+        "vnc, sip, stun, rtp, bittorrent, dhcp, ssdp, ntp, smtp, imap, pop3, ftp, xmpp; "
+        "a stack outermost first after a tunnel or STARTTLS (socks/http, smtp/tls).",
         "app_proto",
     ),
     Column(
