@@ -254,6 +254,15 @@ def _agora_udp() -> list[Packet]:
     return udp_exchange((WS, 50131), ("203.0.113.33", 8130), T0, [(True, join)])
 
 
+def _fully_encrypted() -> list[Packet]:
+    """A Shadowsocks-like exchange: random bytes both ways from the first payload on."""
+    import random
+
+    rnd = random.Random(2023)
+    up, down = rnd.randbytes(380), rnd.randbytes(290)
+    return tcp_session((WS, 50133), ("203.0.113.34", 8388), T0, [(True, up), (False, down)])
+
+
 def _benign_office() -> list[Packet]:
     p = tls("www.example.org")
     p += tls("github.com", "203.0.113.20")
@@ -316,6 +325,7 @@ CAPTURES: dict[str, Callable[[], Sequence[Packet]]] = {
     "remote/ssh-outbound.pcap": _ssh_outbound,
     "remote/telnet-outbound.pcap": _telnet_outbound,
     "remote/rsh-outbound.pcap": _rsh_outbound,
+    "circumvention/fully-encrypted.pcap": _fully_encrypted,
     "benign/office-browsing.pcap": _benign_office,
 }
 

@@ -17,6 +17,7 @@ from sensor.classify.matchers.behaviour import BehaviourMatcher
 from sensor.classify.matchers.boundary import BoundaryMatcher
 from sensor.classify.matchers.cidr import CidrMatcher
 from sensor.classify.matchers.domain import DomainMatcher
+from sensor.classify.matchers.encrypted import FullyEncryptedMatcher
 from sensor.classify.matchers.equals import EqualsMatcher
 from sensor.classify.matchers.logic import AllOf, AnyOf, NotOf, Weighted
 from sensor.classify.matchers.payload import PayloadMatcher
@@ -41,6 +42,7 @@ MATCHERS: dict[str, _Kind] = {
     "behaviour": BehaviourMatcher,
     "payload": PayloadMatcher,
     "unlisted": UnlistedMatcher,
+    "fully_encrypted": FullyEncryptedMatcher,
 }
 """Every matcher kind; a new kind is a new module and one entry here."""
 
