@@ -29,11 +29,20 @@ __all__ = ["CaseResult", "benign_captures", "check", "resolve", "run_tests", "si
 
 
 def check(cfg: SensorConfig, extra: Sequence[Path] = ()) -> SignatureSet:
-    """The configured signature set plus `extra` files, with every problem found."""
+    """The configured signature set plus `extra` files, with every problem found. Beyond
+    what loading checks, every signature must say where its indicators are published
+    (`refs:`): an indicator that only a capture shows recognises that capture, not the
+    service. The sensor itself still loads a signature without refs."""
     sig_cfg = cfg.signatures
     if extra:
         sig_cfg = replace(sig_cfg, paths=(*sig_cfg.paths, *extra))
     _, sigs = load_rules(sig_cfg)
+    sigs.errors += [
+        f"{s.where}: signature {s.id}: refs: required (the RFC, vendor document, paper or "
+        "URL that publishes its indicators)"
+        for s in sigs.signatures
+        if not s.refs
+    ]
     return sigs
 
 

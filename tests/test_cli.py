@@ -91,6 +91,20 @@ def test_signatures_check_reports_file_line_and_exits_1(tmp_path: Path) -> None:
     assert res.returncode == 0 and "OK" in res.stdout
 
 
+def test_signatures_check_refuses_a_signature_without_refs(tmp_path: Path) -> None:
+    site = tmp_path / "site.yaml"
+    body = (
+        "schema: 1\nsignatures:\n  - id: 1000002\n    rev: 1\n    name: x\n"
+        "    provision: 2503-15\n    match: {port: [1]}\n    tests: [a.pcap]\n"
+    )
+    site.write_text(body)
+    res = _run("signatures", "check", str(site), cwd=tmp_path)
+    assert res.returncode == 1
+    assert f"{site}:3: signature 1000002: refs: required" in res.stdout
+    site.write_text(body + '    refs: ["RFC 9999"]\n')
+    assert _run("signatures", "check", str(site), cwd=tmp_path).returncode == 0
+
+
 def test_signatures_test_fires_every_signature_and_nothing_on_benign() -> None:
     repo = Path(__file__).resolve().parent.parent
     res = _run("signatures", "test", "-c", "systemd/sensor.yaml", cwd=repo)
