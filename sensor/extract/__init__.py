@@ -7,6 +7,7 @@ from sensor.extract.base import Extractor
 from sensor.extract.bittorrent import BitTorrentExtractor
 from sensor.extract.dhcp import DhcpExtractor
 from sensor.extract.dns import DnsExtractor
+from sensor.extract.dtls import DtlsExtractor
 from sensor.extract.gnutella import GnutellaExtractor
 from sensor.extract.gquic import GquicExtractor
 from sensor.extract.http import HttpExtractor
@@ -40,6 +41,7 @@ def default_extractors(names: DnsNames) -> list[Extractor]:
         GnutellaExtractor(),
         OpenVpnExtractor(),
         QuicExtractor(),
+        DtlsExtractor(),
         GquicExtractor(),
         DnsExtractor(names),
         DhcpExtractor(),

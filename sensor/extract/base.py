@@ -12,11 +12,15 @@ from typing import Any, Protocol
 
 from sensor.flow.state import FlowState
 
-__all__ = ["REPROBE", "Extractor", "set_server_name"]
+__all__ = ["HANDOFF", "REPROBE", "Extractor", "set_server_name"]
 
 REPROBE = "reprobe"
 """What `feed` returns when a tunnel opened (HTTP CONNECT, SOCKS): the flow's next payload
 is a protocol of its own and goes through the probes again."""
+
+HANDOFF = "handoff"
+"""What `feed` returns when this very payload is already the next protocol (WebRTC's DTLS
+after its STUN checks, on the same UDP flow): the probes get it again."""
 
 # Where `server_name` may come from, strongest first: a name the client sent in this flow
 # beats one learnt from an earlier DNS answer.
@@ -43,8 +47,8 @@ class Extractor(Protocol):
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
     ) -> bool | str:
-        """Parse the next in-order payload; return True when nothing more is needed, or
-        REPROBE when what follows is another protocol.
+        """Parse the next in-order payload; return True when nothing more is needed,
+        REPROBE when what follows is another protocol, or HANDOFF when this payload is.
 
         `scratch` is this extractor's private state for this flow (empty at first).
         """

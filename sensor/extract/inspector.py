@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sensor.extract.base import REPROBE, Extractor
+from sensor.extract.base import HANDOFF, REPROBE, Extractor
 from sensor.extract.names import DnsNames
 from sensor.flow.state import FlowState
 
@@ -175,11 +175,11 @@ class Inspector:
                 proto = flow.meta.get("app_proto", "")
                 if proto and not proto.startswith(st.outer):
                     flow.meta["app_proto"] = f"{st.outer}/{proto}"
-            if done == REPROBE and st.tunnels < _MAX_TUNNELS:
+            if done in (REPROBE, HANDOFF) and st.tunnels < _MAX_TUNNELS:
                 st.tunnels += 1
                 st.active, st.probed = None, 0
                 st.outer = flow.meta.get("app_proto", "")
-                return True
+                return self._deliver(flow, st, data, from_client, ts) if done == HANDOFF else True
             if done:
                 st.active.remove(ext)
         if not st.active:

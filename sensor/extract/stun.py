@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from sensor.extract.base import HANDOFF
 from sensor.flow.state import FlowState
 
 __all__ = ["StunExtractor", "parse_stun"]
@@ -59,11 +60,13 @@ class StunExtractor:
 
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
-    ) -> bool:
+    ) -> bool | str:
         """Record method/class and the naming attributes of the first few messages."""
         msg = parse_stun(data)
         scratch["n"] = scratch.get("n", 0) + 1
         if msg is None:
+            if data[:2] == b"\x16\xfe" and "app_proto" in flow.meta:
+                return HANDOFF  # ICE done, DTLS begins (RFC 8842): the DTLS probe takes it
             return bool(scratch["n"] >= 6)
         method, cls, attrs = msg
         m = flow.meta

@@ -127,8 +127,9 @@ APP_COLUMNS: tuple[Column, ...] = (
         "VARCHAR",
         _S,
         "Application protocol recognised in the payload: tls, quic, http, dns, ssh, rdp, "
-        "vnc, sip, stun, rtp, bittorrent, dhcp, ssdp, ntp, smtp, imap, pop3, ftp, xmpp; "
-        "a stack outermost first after a tunnel or STARTTLS (socks/http, smtp/tls).",
+        "vnc, sip, stun, rtp, bittorrent, dhcp, ssdp, ntp, smtp, imap, pop3, ftp, xmpp, dtls; "
+        "a stack outermost first after a tunnel, STARTTLS or WebRTC "
+        "(socks/http, smtp/tls, stun/dtls).",
         "app_proto",
     ),
     Column(
