@@ -119,6 +119,8 @@ class FlowStore:
                 self.cfg.max_disk_bytes,
             )
             for table in ("flows", "rollups", "alerts", "wireless_aps"):
+                if not self.cfg.compact:
+                    break
                 compact(self.data_dir, table, self._writer.sensor_partition, today)
         except OSError as e:
             log.error("retention failed: %s", e)

@@ -1,0 +1,150 @@
+"""The Shipper: moves this sensor's closed segments to a destination, oldest first.
+
+Closed segments are the files the writers renamed into place (`*.parquet` without a leading
+dot): they never change again, so shipping one is a copy, a verification and a delete. Per
+segment: the destination is probed (already there? a partial left by a cut connection?), the
+missing bytes are appended, the partial is renamed into place only if its size and SHA-256
+match, the final file's digest is read back and compared, the ledger records it, and only
+then is the local copy removed. A connection failure ends the pass (the next one resumes);
+retention runs after the pass, so it only ever sees what could not be shipped yet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sensor.ship.destination import Destination, Digest, ShipError, file_digest
+from sensor.ship.ledger import Ledger
+
+__all__ = ["LEDGER_NAME", "ShipStats", "Shipper", "closed_segments"]
+
+log = logging.getLogger(__name__)
+
+LEDGER_NAME = ".ship-ledger.jsonl"
+"""In the data directory's root: outside every table's glob."""
+
+
+@dataclass(slots=True)
+class ShipStats:
+    """Counters and gauges the metrics endpoint and `sensor ship` report."""
+
+    segments_shipped: int = 0
+    bytes_shipped: int = 0
+    """Bytes sent (a resumed segment counts only what was still missing)."""
+    resumed: int = 0
+    failures: int = 0
+    passes: int = 0
+    backlog_segments: int = 0
+    backlog_bytes: int = 0
+    backlog_age_seconds: float = 0.0
+    """Age of the oldest segment still waiting (0: none waiting)."""
+
+
+def closed_segments(data_dir: Path, sensor: str) -> list[Path]:
+    """This sensor's whole segments of every table, oldest first."""
+    found: list[tuple[float, str, Path]] = []
+    for table in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:
+        if table.name.startswith(".") or not table.is_dir():
+            continue
+        for f in (table / f"sensor={sensor}").glob("date=*/*.parquet"):
+            if f.name.startswith("."):
+                continue  # a writer's temporary: not closed yet
+            try:
+                found.append((f.stat().st_mtime, f.name, f))
+            except FileNotFoundError:
+                continue  # removed meanwhile (retention)
+    return [f for _, _, f in sorted(found)]
+
+
+class Shipper:
+    """Ships the closed segments of one sensor partition under `data_dir`."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        sensor: str,
+        destination: Destination,
+        after_pass: Callable[[], object] | None = None,
+    ) -> None:
+        self.data_dir = data_dir
+        self.sensor = sensor
+        self.destination = destination
+        self.after_pass = after_pass
+        """Retention, run once every pass has shipped what it could."""
+        self.stats = ShipStats()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.ledger = Ledger(data_dir / LEDGER_NAME, data_dir)
+
+    def ship_once(self) -> bool:
+        """One pass over the backlog; True if nothing failed."""
+        ok = True
+        self.stats.passes += 1
+        for path in closed_segments(self.data_dir, self.sensor):
+            try:
+                ok = self._ship(path) and ok
+            except ShipError as e:
+                self.stats.failures += 1
+                log.error("ship: %s; will retry", e)
+                ok = False
+                break  # the destination is unreachable: the rest would fail the same way
+            except FileNotFoundError:
+                continue  # retention removed it meanwhile
+        if self.after_pass is not None:
+            try:
+                self.after_pass()
+            except OSError as e:
+                log.error("ship: retention after shipping failed: %s", e)
+        self._measure_backlog()
+        return ok
+
+    def _ship(self, path: Path) -> bool:
+        rel = path.relative_to(self.data_dir).as_posix()
+        local = self.ledger.get(rel) or file_digest(path)
+        if rel not in self.ledger:
+            probe = self.destination.probe(rel)
+            if probe.final is not None:
+                if probe.final != local:
+                    self.stats.failures += 1
+                    log.error("ship: %s differs at %s; left in place", rel, self.destination.name)
+                    return False
+                log.info("ship: %s was already at the destination", rel)
+            elif not self._send(path, rel, local, probe.partial):
+                return False
+            self.ledger.add(rel, local, self.destination.name)
+        path.unlink()
+        self.ledger.forget(rel)
+        return True
+
+    def _send(self, path: Path, rel: str, local: Digest, partial: int) -> bool:
+        offset = partial if 0 < partial <= local.size else 0
+        if offset:
+            self.stats.resumed += 1
+            log.info("ship: resuming %s at byte %d of %d", rel, offset, local.size)
+        self.destination.append(path, rel, offset)
+        self.stats.bytes_shipped += local.size - offset
+        final = self.destination.commit(rel, local)
+        if final != local:
+            self.stats.failures += 1
+            log.error("ship: %s did not verify at %s (%s); resent next pass", rel,
+                      self.destination.name, final)  # fmt: skip
+            return False
+        self.stats.segments_shipped += 1
+        return True
+
+    def _measure_backlog(self) -> None:
+        left = closed_segments(self.data_dir, self.sensor)
+        sizes, oldest = 0, None
+        for f in left:
+            try:
+                st = f.stat()
+            except FileNotFoundError:
+                continue
+            sizes += st.st_size
+            oldest = st.st_mtime if oldest is None else min(oldest, st.st_mtime)
+        self.stats.backlog_segments = len(left)
+        self.stats.backlog_bytes = sizes
+        self.stats.backlog_age_seconds = max(time.time() - oldest, 0.0) if oldest else 0.0
