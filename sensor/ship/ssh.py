@@ -33,13 +33,21 @@ if [ -f "$f" ]; then s=$(wc -c < "$f") && h=$(sha256sum < "$f") || exit 3
 if [ -f "$p" ]; then echo "partial $(wc -c < "$p")"; fi
 echo ok"""
 
+# A cut session's `cat` may still be writing what was in flight when the next one starts:
+# both take a lock on the partial (flock(1), util-linux), and the new one appends only if the
+# partial has exactly the size it was probed at.
+_LOCK = r"""exec 9>>"$p" || exit 3
+if command -v flock >/dev/null; then flock -w 60 9 || { echo "partial is busy" >&2; exit 3; }; fi
+"""
+
 _APPEND = r"""p="$1/$2"; mkdir -p "$(dirname "$p")" || exit 3
-if [ "$3" = 0 ]; then : > "$p" || exit 3; fi
-cat >> "$p" || exit 3
+""" + _LOCK + r"""if [ "$3" = 0 ]; then : > "$p" || exit 3; fi
+s=$(wc -c < "$p"); if [ $s != "$3" ]; then echo "partial moved to $s bytes" >&2; exit 4; fi
+cat >&9 || exit 3
 echo ok"""
 
-_COMMIT = r"""f="$1/$2"; p="$1/$3"
-s=$(wc -c < "$p") && h=$(sha256sum < "$p") || exit 3
+_COMMIT = r"""f="$1/$2"; p="$1/$3"; [ -f "$p" ] || { echo "no partial" >&2; exit 3; }
+""" + _LOCK + r"""s=$(wc -c < "$p") && h=$(sha256sum < "$p") || exit 3
 if [ $s != "$4" ] || [ "${h%% *}" != "$5" ]; then rm -f "$p"; echo mismatch; exit 0; fi
 if [ -e "$f" ]; then echo exists; exit 0; fi
 sync "$p" 2>/dev/null; mv "$p" "$f" || exit 3; sync "$(dirname "$f")" 2>/dev/null
