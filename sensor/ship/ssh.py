@@ -41,18 +41,18 @@ if command -v flock >/dev/null; then flock -w 60 9 || { echo "partial is busy" >
 """
 
 _APPEND = r"""p="$1/$2"; mkdir -p "$(dirname "$p")" || exit 3
-""" + _LOCK + r"""if [ "$3" = 0 ]; then : > "$p" || exit 3; fi
+@LOCK@if [ "$3" = 0 ]; then : > "$p" || exit 3; fi
 s=$(wc -c < "$p"); if [ $s != "$3" ]; then echo "partial moved to $s bytes" >&2; exit 4; fi
 cat >&9 || exit 3
-echo ok"""
+echo ok""".replace("@LOCK@", _LOCK)
 
 _COMMIT = r"""f="$1/$2"; p="$1/$3"; [ -f "$p" ] || { echo "no partial" >&2; exit 3; }
-""" + _LOCK + r"""s=$(wc -c < "$p") && h=$(sha256sum < "$p") || exit 3
+@LOCK@s=$(wc -c < "$p") && h=$(sha256sum < "$p") || exit 3
 if [ $s != "$4" ] || [ "${h%% *}" != "$5" ]; then rm -f "$p"; echo mismatch; exit 0; fi
 if [ -e "$f" ]; then echo exists; exit 0; fi
 sync "$p" 2>/dev/null; mv "$p" "$f" || exit 3; sync "$(dirname "$f")" 2>/dev/null
 s=$(wc -c < "$f") && h=$(sha256sum < "$f") || exit 3
-echo "final $s ${h%% *}" """
+echo "final $s ${h%% *}" """.replace("@LOCK@", _LOCK)
 
 
 class SshDestination:
