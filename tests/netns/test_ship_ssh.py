@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -18,37 +17,10 @@ import duckdb
 import pytest
 
 from sensor.ship.destination import file_digest
-from tests.conftest import REPO
 from tests.netns.lab import Lab, wait_port
+from tests.storage.fleet import SENSORS, many_flows_pcap
 
 SSHD = Path("/usr/sbin/sshd")
-SENSORS = {
-    "north": ("north-district", sorted((REPO / "pcaps" / "ai").glob("*.pcap"))),
-    "south": (
-        "south-district",
-        sorted(p for d in ("im", "remote", "radio") for p in (REPO / "pcaps" / d).glob("*.pcap*")),
-    ),
-}
-
-
-def many_flows_pcap(path: Path, n: int, t0: float = 1_764_000_000.0) -> Path:
-    """`n` one-packet UDP flows from distinct clients: a flow segment of several hundred kB,
-    larger than one SSH channel packet (32 kB), so a transfer can be caught half done."""
-    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    eth = bytes.fromhex("02000000000502000000000c0800")
-    for i in range(n):
-        src = bytes((10, 20, (i >> 8) & 0xFF, i & 0xFF))
-        hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28, i & 0xFFFF, 0, 64, 17, 0, src,
-                          bytes((10, 1, 0, 53)))  # fmt: skip
-        csum = sum(struct.unpack("!10H", hdr))
-        csum = ~((csum & 0xFFFF) + (csum >> 16)) & 0xFFFF
-        ip = hdr[:10] + struct.pack("!H", csum) + hdr[12:]
-        frame = eth + ip + struct.pack("!HHHH", 1024 + i % 60000, 40000, 8, 0)
-        ts = t0 + i * 0.001
-        out.append(struct.pack("<IIII", int(ts), int(ts % 1 * 1e6), len(frame), len(frame)))
-        out.append(frame)
-    path.write_bytes(b"".join(out))
-    return path
 
 
 def _need_ssh() -> None:
