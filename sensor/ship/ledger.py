@@ -26,10 +26,11 @@ class Ledger:
     def __init__(self, path: Path, data_dir: Path) -> None:
         self.path = path
         self._done: dict[str, Digest] = {}
-        for rel, digest in _read(path).items():
-            if (data_dir / rel).exists():
-                self._done[rel] = digest
-        self._rewrite()
+        if path.exists():
+            for rel, digest in _read(path).items():
+                if (data_dir / rel).exists():
+                    self._done[rel] = digest
+            self._rewrite()
 
     def __contains__(self, rel: object) -> bool:
         return rel in self._done

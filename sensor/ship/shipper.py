@@ -76,8 +76,10 @@ class Shipper:
         self.after_pass = after_pass
         """Retention, run once every pass has shipped what it could."""
         self.stats = ShipStats()
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.ledger = Ledger(data_dir / LEDGER_NAME, data_dir)
+        try:
+            self.ledger = Ledger(data_dir / LEDGER_NAME, data_dir)
+        except OSError as e:
+            raise ShipError(f"{data_dir / LEDGER_NAME}: cannot open the ship ledger: {e}") from None
 
     def ship_once(self) -> bool:
         """One pass over the backlog; True if nothing failed."""
@@ -86,13 +88,13 @@ class Shipper:
         for path in closed_segments(self.data_dir, self.sensor):
             try:
                 ok = self._ship(path) and ok
-            except ShipError as e:
+            except FileNotFoundError:
+                continue  # retention removed it meanwhile
+            except (ShipError, OSError) as e:  # unreachable, or the ledger's disk is full
                 self.stats.failures += 1
                 log.error("ship: %s; will retry", e)
                 ok = False
-                break  # the destination is unreachable: the rest would fail the same way
-            except FileNotFoundError:
-                continue  # retention removed it meanwhile
+                break  # the rest would fail the same way
         if self.after_pass is not None:
             try:
                 self.after_pass()
