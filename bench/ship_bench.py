@@ -43,7 +43,8 @@ def _template(tmp: Path) -> Path:
     return next((tmp / "t.data").glob("flows/sensor=t/date=*/*.parquet"))
 
 
-def _run(dest: Destination, data: Path) -> float:
+def _run(dest: Destination, data: Path, root: Path) -> float:
+    root.mkdir()
     t0 = time.perf_counter()
     sh = Shipper(data, "bench", dest)
     assert sh.ship_once() and sh.stats.backlog_segments == 0, sh.stats
@@ -57,16 +58,18 @@ def _measure(tmp: Path, server: str, segments: int, rounds: int) -> None:
     mux = (*opts, "-o", "ControlMaster=auto", "-o", f"ControlPath={tmp}/cm-%C",
            "-o", "ControlPersist=30")  # fmt: skip
     ways = {
-        "directory": lambda r: DirectoryDestination(tmp / f"dir{r}"),
+        "directory": lambda r: DirectoryDestination(tmp / f"directory{r}"),
         "ssh": lambda r: SshDestination(f"ssh://root@{server}{tmp}/ssh{r}", opts),
-        "ssh+ControlMaster": lambda r: SshDestination(f"ssh://root@{server}{tmp}/mux{r}", mux),
+        "ssh+ControlMaster": lambda r: SshDestination(
+            f"ssh://root@{server}{tmp}/ssh+ControlMaster{r}", mux
+        ),
     }
     times: dict[str, list[float]] = {w: [] for w in ways}
     size = 0
     for r in range(rounds):
         for way, make in ways.items():
             size = _backlog(template, tmp / "data", segments)
-            times[way].append(_run(make(r), tmp / "data"))
+            times[way].append(_run(make(r), tmp / "data", tmp / f"{way}{r}"))
     base = statistics.median(times["ssh"])
     print(f"{segments} segments of {size // segments} bytes, {rounds} interleaved rounds, "
           "median:")  # fmt: skip

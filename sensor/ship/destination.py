@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -60,17 +61,15 @@ class Destination(Protocol):
     name: str
     """Where it is, for logs and the ledger (never a secret)."""
 
-    def probe(self, rel: str) -> Probe:
-        """Final file and partial size of the segment at relative path `rel`."""
+    def probe(self, rels: Sequence[str]) -> list[Probe]:
+        """Final file and partial size of each segment (relative paths), in one round trip."""
         ...
 
-    def append(self, local: Path, rel: str, offset: int) -> None:
-        """Append the local file's bytes from `offset` to the partial (create it at 0)."""
-        ...
-
-    def commit(self, rel: str, want: Digest) -> Digest | None:
-        """Rename the partial into place if it matches `want`; the final file's digest as
-        read back, or None if the partial did not match (it is deleted: start again)."""
+    def put(self, local: Path, rel: str, offset: int, want: Digest) -> Digest | None:
+        """Append the local file's bytes from `offset` to the partial (`offset` is what the
+        partial holds), then rename it into place if it matches `want`. Returns the final
+        file's digest as read back, or None if the partial did not match (it is deleted:
+        start again). Raises ShipError if the transfer was cut (the partial stays)."""
         ...
 
 
@@ -94,19 +93,25 @@ def partial_name(rel: str) -> PurePosixPath:
 def check_relative(rel: str) -> PurePosixPath:
     """A relative path inside the destination (no `..`, not absolute): guards the remote."""
     p = PurePosixPath(rel)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
+    if p.is_absolute() or ".." in p.parts or not p.parts or "\n" in rel:
         raise ShipError(f"refusing to ship outside the destination: {rel!r}")
     return p
 
 
 class DirectoryDestination:
-    """A local or mounted directory (NFS, CephFS, SMB): files written, fsynced, renamed."""
+    """A local or mounted directory (NFS, CephFS, SMB): files written, fsynced, renamed.
+    The directory itself must exist; the table and partition folders are created."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.name = str(root)
 
-    def probe(self, rel: str) -> Probe:
+    def probe(self, rels: Sequence[str]) -> list[Probe]:
+        if not self.root.is_dir():  # never create it: an unmounted share would fill our disk
+            raise ShipError(f"{self.name}: no such directory (is the share mounted?)")
+        return [self._probe(rel) for rel in rels]
+
+    def _probe(self, rel: str) -> Probe:
         final = self.root / check_relative(rel)
         part = self.root / partial_name(rel)
         try:
@@ -115,8 +120,9 @@ class DirectoryDestination:
         except OSError as e:
             raise ShipError(f"{self.name}: {e}") from None
 
-    def append(self, local: Path, rel: str, offset: int) -> None:
-        part = self.root / partial_name(str(check_relative(rel)))
+    def put(self, local: Path, rel: str, offset: int, want: Digest) -> Digest | None:
+        final = self.root / check_relative(rel)
+        part = self.root / partial_name(rel)
         try:
             part.parent.mkdir(parents=True, exist_ok=True)
             with local.open("rb") as src, part.open("ab") as dst:
@@ -126,13 +132,6 @@ class DirectoryDestination:
                 shutil.copyfileobj(src, dst, _CHUNK)
                 dst.flush()
                 os.fsync(dst.fileno())
-        except OSError as e:
-            raise ShipError(f"{self.name}: cannot write {part}: {e}") from None
-
-    def commit(self, rel: str, want: Digest) -> Digest | None:
-        final = self.root / check_relative(rel)
-        part = self.root / partial_name(rel)
-        try:
             if file_digest(part) != want:
                 part.unlink()
                 return None
@@ -142,7 +141,7 @@ class DirectoryDestination:
             _fsync_dir(final.parent)
             return file_digest(final)
         except OSError as e:
-            raise ShipError(f"{self.name}: cannot commit {rel}: {e}") from None
+            raise ShipError(f"{self.name}: cannot write {rel}: {e}") from None
 
 
 def _fsync_dir(path: Path) -> None:

@@ -17,12 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sensor.ship.destination import Destination, Digest, ShipError, file_digest
+from sensor.ship.destination import Destination, Probe, ShipError, file_digest
 from sensor.ship.ledger import Ledger
 
 __all__ = ["LEDGER_NAME", "ShipStats", "Shipper", "closed_segments"]
 
 log = logging.getLogger(__name__)
+
+_BATCH = 256
+"""Segments probed in one round trip."""
 
 LEDGER_NAME = ".ship-ledger.jsonl"
 """In the data directory's root: outside every table's glob."""
@@ -83,18 +86,16 @@ class Shipper:
 
     def ship_once(self) -> bool:
         """One pass over the backlog; True if nothing failed."""
-        ok = True
         self.stats.passes += 1
-        for path in closed_segments(self.data_dir, self.sensor):
-            try:
-                ok = self._ship(path) and ok
-            except FileNotFoundError:
-                continue  # retention removed it meanwhile
-            except (ShipError, OSError) as e:  # unreachable, or the ledger's disk is full
-                self.stats.failures += 1
-                log.error("ship: %s; will retry", e)
-                ok = False
-                break  # the rest would fail the same way
+        segments = closed_segments(self.data_dir, self.sensor)
+        ok = True
+        try:
+            for i in range(0, len(segments), _BATCH):
+                ok = self._ship_batch(segments[i : i + _BATCH]) and ok
+        except (ShipError, OSError) as e:  # unreachable, cut, or the ledger's disk is full
+            self.stats.failures += 1
+            log.error("ship: %s; will retry", e)
+            ok = False  # the rest would fail the same way: the next pass resumes
         if self.after_pass is not None:
             try:
                 self.after_pass()
@@ -103,39 +104,52 @@ class Shipper:
         self._measure_backlog()
         return ok
 
-    def _ship(self, path: Path) -> bool:
-        rel = path.relative_to(self.data_dir).as_posix()
-        local = self.ledger.get(rel) or file_digest(path)
-        if rel not in self.ledger:
-            probe = self.destination.probe(rel)
-            if probe.final is not None:
-                if probe.final != local:
-                    self.stats.failures += 1
-                    log.error("ship: %s differs at %s; left in place", rel, self.destination.name)
-                    return False
-                log.info("ship: %s was already at the destination", rel)
-            elif not self._send(path, rel, local, probe.partial):
+    def _ship_batch(self, paths: list[Path]) -> bool:
+        """Ship up to `_BATCH` segments: one probe for all, then one transfer each."""
+        todo = []
+        for path in paths:
+            rel = path.relative_to(self.data_dir).as_posix()
+            if rel in self.ledger:  # verified by an earlier pass that died before the unlink
+                self._remove(path, rel)
+            else:
+                todo.append((path, rel))
+        probes = self.destination.probe([rel for _, rel in todo]) if todo else []
+        ok = True
+        for (path, rel), probe in zip(todo, probes, strict=True):
+            try:
+                ok = self._ship(path, rel, probe) and ok
+            except FileNotFoundError:
+                continue  # retention removed it meanwhile
+        return ok
+
+    def _ship(self, path: Path, rel: str, probe: Probe) -> bool:
+        local = file_digest(path)
+        if probe.final is not None:
+            if probe.final != local:
+                self.stats.failures += 1
+                log.error("ship: %s differs at %s; left in place", rel, self.destination.name)
                 return False
-            self.ledger.add(rel, local, self.destination.name)
-        path.unlink()
-        self.ledger.forget(rel)
+            log.info("ship: %s was already at the destination", rel)
+        else:
+            offset = probe.partial if 0 < probe.partial <= local.size else 0
+            if offset:
+                self.stats.resumed += 1
+                log.info("ship: resuming %s at byte %d of %d", rel, offset, local.size)
+            final = self.destination.put(path, rel, offset, local)
+            self.stats.bytes_shipped += local.size - offset
+            if final != local:
+                self.stats.failures += 1
+                log.error("ship: %s did not verify at %s (%s); resent next pass", rel,
+                          self.destination.name, final)  # fmt: skip
+                return False
+            self.stats.segments_shipped += 1
+        self.ledger.add(rel, local, self.destination.name)
+        self._remove(path, rel)
         return True
 
-    def _send(self, path: Path, rel: str, local: Digest, partial: int) -> bool:
-        offset = partial if 0 < partial <= local.size else 0
-        if offset:
-            self.stats.resumed += 1
-            log.info("ship: resuming %s at byte %d of %d", rel, offset, local.size)
-        self.destination.append(path, rel, offset)
-        self.stats.bytes_shipped += local.size - offset
-        final = self.destination.commit(rel, local)
-        if final != local:
-            self.stats.failures += 1
-            log.error("ship: %s did not verify at %s (%s); resent next pass", rel,
-                      self.destination.name, final)  # fmt: skip
-            return False
-        self.stats.segments_shipped += 1
-        return True
+    def _remove(self, path: Path, rel: str) -> None:
+        path.unlink(missing_ok=True)
+        self.ledger.forget(rel)
 
     def _measure_backlog(self) -> None:
         left = closed_segments(self.data_dir, self.sensor)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 from sensor.ship.destination import Digest, Probe, ShipError, check_relative, partial_name
@@ -27,32 +28,35 @@ _BASE_OPTIONS = (
     "-o", "ServerAliveCountMax=3",
 )  # fmt: skip
 
-_PROBE = r"""f="$1/$2"; p="$1/$3"
-if [ -f "$f" ]; then s=$(wc -c < "$f") && h=$(sha256sum < "$f") || exit 3
-  echo "final $s ${h%% *}"; fi
-if [ -f "$p" ]; then echo "partial $(wc -c < "$p")"; fi
-echo ok"""
+# Reads relative paths on stdin, answers one line each: final SIZE SHA256 | partial SIZE | none
+_PROBE = r"""cd "$1" || exit 3
+while IFS= read -r f; do
+  p="${f%/*}/.${f##*/}.part"
+  if [ -f "$f" ]; then s=$(wc -c < "$f") && h=$(sha256sum < "$f") || exit 3
+    echo "final $s ${h%% *}"
+  elif [ -f "$p" ]; then echo "partial $(wc -c < "$p")"
+  else echo none; fi
+done"""
 
+# $2 final, $3 partial, $4 offset, $5 size, $6 sha256; the bytes from the offset on stdin.
 # A cut session's `cat` may still be writing what was in flight when the next one starts:
-# both take a lock on the partial (flock(1), util-linux), and the new one appends only if the
-# partial has exactly the size it was probed at.
-_LOCK = r"""exec 9>>"$p" || exit 3
+# both hold a lock on the partial (flock(1), util-linux), and the new one appends only if the
+# partial has exactly the size it was probed at. A short partial (the link was cut) is kept
+# for the next attempt; one that is whole but wrong is deleted.
+_PUT = r"""cd "$1" || exit 3; f=$2; p=$3
+mkdir -p "${p%/*}" && exec 9>>"$p" || exit 3
 if command -v flock >/dev/null; then flock -w 60 9 || { echo "partial is busy" >&2; exit 3; }; fi
-"""
-
-_APPEND = r"""p="$1/$2"; mkdir -p "$(dirname "$p")" || exit 3
-@LOCK@if [ "$3" = 0 ]; then : > "$p" || exit 3; fi
-s=$(wc -c < "$p"); if [ $s != "$3" ]; then echo "partial moved to $s bytes" >&2; exit 4; fi
+if [ "$4" = 0 ]; then : > "$p" || exit 3; fi
+s=$(wc -c < "$p"); if [ $s != "$4" ]; then echo "partial moved to $s bytes" >&2; exit 4; fi
 cat >&9 || exit 3
-echo ok""".replace("@LOCK@", _LOCK)
-
-_COMMIT = r"""f="$1/$2"; p="$1/$3"; [ -f "$p" ] || { echo "no partial" >&2; exit 3; }
-@LOCK@s=$(wc -c < "$p") && h=$(sha256sum < "$p") || exit 3
-if [ $s != "$4" ] || [ "${h%% *}" != "$5" ]; then rm -f "$p"; echo mismatch; exit 0; fi
+s=$(wc -c < "$p") || exit 3
+if [ $s -lt "$5" ]; then echo "short $s"; exit 0; fi
+h=$(sha256sum < "$p") || exit 3
+if [ $s != "$5" ] || [ "${h%% *}" != "$6" ]; then rm -f "$p"; echo mismatch; exit 0; fi
 if [ -e "$f" ]; then echo exists; exit 0; fi
-sync "$p" 2>/dev/null; mv "$p" "$f" || exit 3; sync "$(dirname "$f")" 2>/dev/null
+sync "$p" 2>/dev/null; mv "$p" "$f" || exit 3; sync "${f%/*}" 2>/dev/null
 s=$(wc -c < "$f") && h=$(sha256sum < "$f") || exit 3
-echo "final $s ${h%% *}" """.replace("@LOCK@", _LOCK)
+echo "final $s ${h%% *}" """
 
 
 class SshDestination:
@@ -69,45 +73,39 @@ class SshDestination:
         self._ssh = ("ssh", *_BASE_OPTIONS, *options, *port, target)
         self._timeout = timeout
 
-    def probe(self, rel: str) -> Probe:
-        out = self._call(_PROBE, str(check_relative(rel)), str(partial_name(rel)))
-        final, partial = None, 0
-        for line in out.splitlines():
-            words = line.split()
-            if words[:1] == ["final"] and len(words) == 3:
-                final = Digest(int(words[1]), words[2])
-            elif words[:1] == ["partial"] and len(words) == 2:
-                partial = int(words[1])
-        return Probe(final, partial)
+    def probe(self, rels: Sequence[str]) -> list[Probe]:
+        names = "".join(f"{check_relative(r)}\n" for r in rels).encode()
+        lines = self._call(_PROBE, stdin=names).splitlines()
+        if len(lines) != len(rels):
+            raise ShipError(f"{self.name}: probe answered {len(lines)} of {len(rels)} lines")
+        return [_probe(line) for line in lines]
 
-    def append(self, local: Path, rel: str, offset: int) -> None:
-        part = str(partial_name(str(check_relative(rel))))
+    def put(self, local: Path, rel: str, offset: int, want: Digest) -> Digest | None:
+        args = (str(check_relative(rel)), str(partial_name(rel)), str(offset))
         with local.open("rb") as f:
             f.seek(offset)  # the child reads from here: the fd's offset is shared
-            self._call(_APPEND, part, str(offset), stdin=f)
-
-    def commit(self, rel: str, want: Digest) -> Digest | None:
-        out = self._call(
-            _COMMIT, str(check_relative(rel)), str(partial_name(rel)), str(want.size), want.sha256
-        )
+            out = self._call(_PUT, *args, str(want.size), want.sha256, stdin=f)
         words = out.split()
         if words[:1] == ["mismatch"]:
             return None
+        if words[:1] == ["short"]:
+            raise ShipError(f"{self.name}: {rel} cut at byte {words[1]} of {want.size}")
         if words[:1] == ["exists"]:
             raise ShipError(f"{self.name}: {rel} appeared while shipping it")
         if words[:1] != ["final"] or len(words) != 3:
-            raise ShipError(f"{self.name}: unexpected answer to commit: {out.strip()[:200]!r}")
+            raise ShipError(f"{self.name}: unexpected answer: {out.strip()[:200]!r}")
         return Digest(int(words[1]), words[2])
 
-    def _call(self, script: str, *args: str, stdin: IO[bytes] | int = subprocess.DEVNULL) -> str:
+    def _call(self, script: str, *args: str, stdin: IO[bytes] | bytes) -> str:
         """Run `script` on the collector with `$1` = root and the rest of `args` after it."""
         quoted = map(shlex.quote, (self.root, *args))
         remote = " ".join(["sh", "-c", shlex.quote(script), "sh", *quoted])
+        feed: dict[str, Any] = {"input": stdin} if isinstance(stdin, bytes) else {"stdin": stdin}
         try:
-            res = subprocess.run(
+            res: subprocess.CompletedProcess[bytes] = subprocess.run(
                 [*self._ssh, remote],
-                stdin=stdin,
                 capture_output=True,
+                **feed,
                 timeout=self._timeout,
                 check=False,
             )
@@ -120,3 +118,14 @@ class SshDestination:
             why = err[-1] if err else f"exit status {res.returncode}"
             raise ShipError(f"{self.name}: {why}")
         return res.stdout.decode(errors="replace")
+
+
+def _probe(line: str) -> Probe:
+    words = line.split()
+    if words[:1] == ["final"] and len(words) == 3:
+        return Probe(Digest(int(words[1]), words[2]), 0)
+    if words[:1] == ["partial"] and len(words) == 2:
+        return Probe(None, int(words[1]))
+    if words == ["none"]:
+        return Probe(None, 0)
+    raise ShipError(f"unexpected probe answer: {line[:200]!r}")

@@ -38,6 +38,7 @@ def test_sensor_run_ships_while_capturing_and_at_exit(lab: Lab, tmp_path: Path) 
               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     wait_port(lab, srv, 8080)
     fleet, db = tmp_path / "fleet", tmp_path / "live.duckdb"
+    fleet.mkdir()
     cfg = tmp_path / "sensor.yaml"
     cfg.write_text(
         "sensor: {name: lab-ship, site: lab}\n"

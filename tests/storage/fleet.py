@@ -51,6 +51,7 @@ def ship(cfg: Path, to: Path | str | None = None) -> subprocess.CompletedProcess
 
 def build_fleet(tmp: Path, fleet: Path) -> None:
     """Two sensors replayed and shipped to the directory `fleet`, then its central catalog."""
+    fleet.mkdir(parents=True, exist_ok=True)
     for name, (site, pcaps) in SENSORS.items():
         cfg = sensor_config(tmp, name, site)
         replay(cfg, pcaps)

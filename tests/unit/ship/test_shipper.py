@@ -34,12 +34,17 @@ def _segments(data: Path, days: int = 3, rows: int = 5000) -> dict[str, Digest]:
     return {p.relative_to(data).as_posix(): file_digest(p) for p in closed_segments(data, "s1")}
 
 
+def _dirs(tmp: Path) -> tuple[Path, Path]:
+    (tmp / "fleet").mkdir()
+    return tmp / "d.data", tmp / "fleet"
+
+
 def _tree(root: Path) -> dict[str, Digest]:
     return {p.relative_to(root).as_posix(): file_digest(p) for p in root.rglob("*") if p.is_file()}
 
 
 def test_closed_segments_move_and_temporaries_stay(tmp_path: Path) -> None:
-    data, dest = tmp_path / "d.data", tmp_path / "fleet"
+    data, dest = _dirs(tmp_path)
     want = _segments(data)
     tmp = next(iter(data.glob("flows/sensor=s1/date=*"))) / ".123-1-000009.parquet.999.tmp"
     tmp.write_bytes(b"half a segment")
@@ -54,11 +59,11 @@ def test_closed_segments_move_and_temporaries_stay(tmp_path: Path) -> None:
 
 
 def test_a_partial_is_resumed_with_only_the_missing_bytes(tmp_path: Path) -> None:
-    data, dest = tmp_path / "d.data", tmp_path / "fleet"
+    data, dest = _dirs(tmp_path)
     want = _segments(data, days=1)
     rel, digest = next(iter(want.items()))
     part = dest / partial_name(rel)
-    part.parent.mkdir(parents=True)
+    part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes((data / rel).read_bytes()[:1000])
     sh = Shipper(data, "s1", DirectoryDestination(dest))
     assert sh.ship_once()
@@ -67,11 +72,11 @@ def test_a_partial_is_resumed_with_only_the_missing_bytes(tmp_path: Path) -> Non
 
 
 def test_a_partial_that_does_not_verify_is_sent_again(tmp_path: Path) -> None:
-    data, dest = tmp_path / "d.data", tmp_path / "fleet"
+    data, dest = _dirs(tmp_path)
     want = _segments(data, days=1)
     rel = next(iter(want))
     part = dest / partial_name(rel)
-    part.parent.mkdir(parents=True)
+    part.parent.mkdir(parents=True, exist_ok=True)
     part.write_bytes(b"\0" * 1000)  # not a prefix of the segment
     sh = Shipper(data, "s1", DirectoryDestination(dest))
     assert not sh.ship_once()
@@ -81,11 +86,11 @@ def test_a_partial_that_does_not_verify_is_sent_again(tmp_path: Path) -> None:
 
 
 def test_nothing_is_sent_twice(tmp_path: Path) -> None:
-    data, dest = tmp_path / "d.data", tmp_path / "fleet"
+    data, dest = _dirs(tmp_path)
     want = _segments(data, days=2)
     (a, da), (b, _) = sorted(want.items())
     # a: the destination has it (a pass died after the rename); b: the ledger says verified
-    (dest / a).parent.mkdir(parents=True)
+    (dest / a).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(data / a, dest / a)
     (data / LEDGER_NAME).write_text(f'{{"path": "{b}", "size": 1, "sha256": "x"}}\n')
     sh = Shipper(data, "s1", DirectoryDestination(dest))
@@ -95,9 +100,9 @@ def test_nothing_is_sent_twice(tmp_path: Path) -> None:
 
 
 def test_a_different_file_at_the_destination_is_left_alone(tmp_path: Path) -> None:
-    data, dest = tmp_path / "d.data", tmp_path / "fleet"
+    data, dest = _dirs(tmp_path)
     rel = next(iter(_segments(data, days=1)))
-    (dest / rel).parent.mkdir(parents=True)
+    (dest / rel).parent.mkdir(parents=True, exist_ok=True)
     (dest / rel).write_bytes(b"someone else's file")
     sh = Shipper(data, "s1", DirectoryDestination(dest))
     assert not sh.ship_once()
@@ -105,9 +110,10 @@ def test_a_different_file_at_the_destination_is_left_alone(tmp_path: Path) -> No
 
 
 def test_an_unwritable_destination_keeps_the_local_copies(tmp_path: Path) -> None:
-    data, dest = tmp_path / "d.data", tmp_path / "fleet"
+    data, dest = _dirs(tmp_path)
     want = _segments(data)
-    dest.write_text("a file, not a directory")
+    dest.rmdir()  # an unmounted share: never created, nothing shipped
+    dest.with_name("fleet").write_text("a file, not a directory")
     sh = Shipper(data, "s1", DirectoryDestination(dest))
     assert not sh.ship_once()
     assert sh.stats.failures == 1 and sh.stats.backlog_segments == 3
@@ -118,6 +124,7 @@ def test_an_unwritable_destination_keeps_the_local_copies(tmp_path: Path) -> Non
 def test_ship_metrics_are_exported(tmp_path: Path) -> None:
     data = tmp_path / "d.data"
     _segments(data, days=1)
+    (tmp_path / "fleet").mkdir()
     sh = Shipper(data, "s1", DirectoryDestination(tmp_path / "fleet"))
     sh.ship_once()
     reg = CollectorRegistry()
