@@ -15,7 +15,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sensor.config import SensorConfig, ShipConfig, StorageConfig, load_config
 from sensor.errors import ConfigError
 from sensor.metrics import ShipCollector
-from sensor.ship import DirectoryDestination, Shipper, SshDestination, open_destination
+from sensor.ship import (
+    DirectoryDestination,
+    Shipper,
+    SshDestination,
+    build_shipper,
+    open_destination,
+)
 from sensor.ship.destination import Digest, file_digest, partial_name
 from sensor.ship.shipper import LEDGER_NAME, closed_segments
 from sensor.sinks.segments import SegmentWriter, StoreConfig
@@ -153,3 +159,31 @@ def test_destinations_from_the_config(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"s\.yaml:2"):
         load_config(cfg)
     assert SensorConfig(storage=StorageConfig()).storage.ship.destination == ""
+
+
+def _retaining(tmp_path: Path, dest: Path) -> Shipper:
+    """The shipper `sensor ship` builds: flows kept 30 days here, the segments a year old."""
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(
+        f"sensor: {{name: s1}}\nstorage:\n  catalog: {tmp_path / 'd.duckdb'}\n"
+        f"  retention: {{flows_days: 30}}\n  ship: {{destination: '{dest}'}}\n"
+    )
+    return build_shipper(load_config(cfg))
+
+
+def test_retention_runs_after_shipping(tmp_path: Path) -> None:
+    data, dest = _dirs(tmp_path)
+    want = _segments(data)
+    sh = _retaining(tmp_path, dest)
+    assert sh.ship_once()
+    assert _tree(dest) == want  # shipped first: expiry never took what could still ship
+
+
+def test_what_cannot_ship_is_still_bound_by_retention(tmp_path: Path) -> None:
+    data, dest = _dirs(tmp_path)
+    _segments(data)
+    dest.rmdir()
+    sh = _retaining(tmp_path, dest)
+    assert not sh.ship_once()
+    assert sh.stats.failures == 1 and sh.stats.backlog_segments == 0
+    assert not list(data.glob("flows/sensor=s1/date=*"))
