@@ -24,10 +24,9 @@ from sensor.errors import ConfigError, SensorError
 from sensor.live import LiveOptions, run_live
 from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
-from sensor.ship import ShipThread, build_shipper
+from sensor.ship.commands import add_fleet_commands, catalog_command, ship_command
 from sensor.sigtools import check, run_tests
 from sensor.sinks import AlertSink, default_sinks
-from sensor.sinks.catalog import ensure_catalog
 
 __all__ = ["main"]
 
@@ -103,35 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--metrics", metavar="HOST:PORT", help="metrics endpoint (config metrics.listen)"
     )
-    sh = sub.add_parser(
-        "ship",
-        help="move closed segments to the central store (directory or ssh://)",
-        description="Ship this sensor's closed segments (every table) to storage.ship."
-        "destination or --to: a directory (NFS, SMB mount) or ssh://[user@]host[:port]/path. "
-        "Each segment is written there under a hidden partial name, resumed after a cut "
-        "connection, renamed into place once its size and SHA-256 match, and removed here "
-        "only after that; a ledger keeps any segment from shipping twice. Retention runs "
-        "after each pass. Exit 1 if anything failed (it is retried next time).",
-    )
-    sh.add_argument("-c", "--config", type=Path, help="site configuration YAML")
-    sh.add_argument("--db", type=Path, help="catalog whose segments to ship (config storage)")
-    sh.add_argument("--sensor-name", help="ship this sensor partition (default: config)")
-    sh.add_argument("--to", metavar="DEST", help="destination (default storage.ship.destination)")
-    sh.add_argument(
-        "--every",
-        type=float,
-        metavar="SECONDS",
-        help="keep shipping at this interval until SIGTERM (default: one pass)",
-    )
-    ca = sub.add_parser(
-        "catalog",
-        help="build the analysts' catalog over a central tree of many sensors",
-        description="Write a DuckDB catalog with the same views and macros as a sensor's "
-        "(flows, alerts, rollups, violations_by_day, top_hosts, ...) over the segment tree "
-        "at --root, which shipping fills from every sensor.",
-    )
-    ca.add_argument("--root", type=Path, required=True, help="the central segment tree")
-    ca.add_argument("--db", type=Path, help="catalog to write (default: <root>.duckdb)")
+    add_fleet_commands(sub)
     q = sub.add_parser(
         "query",
         help="run SQL against the catalog (read-only, also while the sensor runs)",
@@ -204,9 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "ship":
-            return _ship(args)
+            return ship_command(_config(args), args.to, args.every, _linger)
         if args.command == "catalog":
-            return _catalog(args)
+            return catalog_command(args.root, args.db)
         if args.command == "query":
             cfg = _config(args)
             return query(cfg.storage.catalog, args.sql, args.format, args.output)
@@ -313,40 +284,6 @@ def _run(args: argparse.Namespace) -> int:
         block_count=cap.ring_blocks,
     )
     return run_live(cfg, opts)
-
-
-def _ship(args: argparse.Namespace) -> int:
-    cfg = _config(args)
-    if args.to:
-        ship = replace(cfg.storage.ship, destination=args.to)
-        cfg = replace(cfg, storage=replace(cfg.storage, ship=ship))
-    shipper = build_shipper(cfg)
-    if args.every is None:
-        ok = shipper.ship_once()
-    else:
-        thread = ShipThread(shipper, args.every)
-        thread.start()
-        _linger(float("inf"))
-        thread.stop(final_pass=False)
-        ok = True
-    st = shipper.stats
-    print(
-        f"shipped {st.segments_shipped} segments ({st.bytes_shipped} bytes, {st.resumed} "
-        f"resumed) to {shipper.destination.name}; failures={st.failures} "
-        f"backlog={st.backlog_segments} segments, oldest {st.backlog_age_seconds:.0f} s"
-    )
-    return 0 if ok else 1
-
-
-def _catalog(args: argparse.Namespace) -> int:
-    root: Path = args.root
-    if not root.is_dir():
-        raise ConfigError(f"--root {root}: not a directory")
-    db = args.db or root.with_name(root.name + ".duckdb")
-    ensure_catalog(db, root)
-    sensors = {p.name for p in root.glob("*/sensor=*")} - {"sensor=_schema"}
-    print(f"catalog {db}: views over {root} ({len(sensors)} sensors)")
-    return 0
 
 
 def _policy_lines(classifier: Classifier, alerts: AlertSink) -> list[str]:
