@@ -10,6 +10,7 @@ renamed into place, and the final file is read back to prove it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -126,8 +127,14 @@ class DirectoryDestination:
         try:
             part.parent.mkdir(parents=True, exist_ok=True)
             with local.open("rb") as src, part.open("ab") as dst:
-                if dst.tell() != offset:
-                    dst.truncate(offset)
+                fcntl.flock(dst.fileno(), fcntl.LOCK_EX)  # one writer per partial
+                if os.fstat(dst.fileno()).st_ino != part.stat().st_ino:
+                    raise ShipError(f"{self.name}: {rel} was renamed by another shipper")
+                size = os.fstat(dst.fileno()).st_size
+                if offset == 0 and size:
+                    dst.truncate(0)  # a partial we cannot use: start again
+                elif size != offset:
+                    raise ShipError(f"{self.name}: partial of {rel} moved to {size} bytes")
                 src.seek(offset)
                 shutil.copyfileobj(src, dst, _CHUNK)
                 dst.flush()

@@ -11,7 +11,9 @@ retention runs after the pass, so it only ever sees what could not be shipped ye
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ _BATCH = 256
 
 LEDGER_NAME = ".ship-ledger.jsonl"
 """In the data directory's root: outside every table's glob."""
+LOCK_NAME = ".ship.lock"
+"""Held during a pass: two shippers of one tree would race for the same partials."""
 
 
 @dataclass(slots=True)
@@ -85,7 +89,23 @@ class Shipper:
             raise ShipError(f"{data_dir / LEDGER_NAME}: cannot open the ship ledger: {e}") from None
 
     def ship_once(self) -> bool:
-        """One pass over the backlog; True if nothing failed."""
+        """One pass over the backlog; True if nothing failed (or another pass is running)."""
+        try:
+            lock = os.open(self.data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o640)
+        except FileNotFoundError:
+            return True  # no data directory yet: nothing to ship
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # `sensor run` and the timer both configured: one suffices
+            log.info("ship: another ship pass runs on %s; skipped", self.data_dir)
+            os.close(lock)
+            return True
+        try:
+            return self._pass()
+        finally:
+            os.close(lock)
+
+    def _pass(self) -> bool:
         self.stats.passes += 1
         segments = closed_segments(self.data_dir, self.sensor)
         ok = True

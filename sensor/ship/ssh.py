@@ -41,11 +41,13 @@ done"""
 # $2 final, $3 partial, $4 offset, $5 size, $6 sha256; the bytes from the offset on stdin.
 # A cut session's `cat` may still be writing what was in flight when the next one starts:
 # both hold a lock on the partial (flock(1), util-linux), and the new one appends only if the
-# partial has exactly the size it was probed at. A short partial (the link was cut) is kept
+# file it locked is still the partial (not renamed into place meanwhile) and has exactly the
+# size it was probed at. A short partial (the link was cut) is kept
 # for the next attempt; one that is whole but wrong is deleted.
 _PUT = r"""cd "$1" || exit 3; f=$2; p=$3
 mkdir -p "${p%/*}" && exec 9>>"$p" || exit 3
 if command -v flock >/dev/null; then flock -w 60 9 || { echo "partial is busy" >&2; exit 3; }; fi
+[ "$p" -ef /dev/fd/9 ] || { echo "partial was renamed by another shipper" >&2; exit 4; }
 if [ "$4" = 0 ]; then : > "$p" || exit 3; fi
 s=$(wc -c < "$p"); if [ $s != "$4" ]; then echo "partial moved to $s bytes" >&2; exit 4; fi
 cat >&9 || exit 3

@@ -5,6 +5,7 @@ copy. Segments are real ones, written by the sensor's SegmentWriter."""
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from sensor.ship import (
     open_destination,
 )
 from sensor.ship.destination import Digest, file_digest, partial_name
-from sensor.ship.shipper import LEDGER_NAME, closed_segments
+from sensor.ship.shipper import LEDGER_NAME, LOCK_NAME, closed_segments
 from sensor.sinks.segments import SegmentWriter, StoreConfig
 
 SCHEMA = pa.schema([("ts", pa.timestamp("us", tz="UTC")), ("n", pa.int64())])
@@ -187,3 +188,13 @@ def test_what_cannot_ship_is_still_bound_by_retention(tmp_path: Path) -> None:
     assert not sh.ship_once()
     assert sh.stats.failures == 1 and sh.stats.backlog_segments == 0
     assert not list(data.glob("flows/sensor=s1/date=*"))
+
+
+def test_one_pass_at_a_time_per_tree(tmp_path: Path) -> None:
+    data, dest = _dirs(tmp_path)
+    _segments(data, days=1)
+    with (data / LOCK_NAME).open("w") as held:  # a pass of another process
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        sh = Shipper(data, "s1", DirectoryDestination(dest))
+        assert sh.ship_once() and sh.stats.passes == 0 and not _tree(dest)
+    assert sh.ship_once() and len(_tree(dest)) == 1
