@@ -6,6 +6,7 @@ copy. Segments are real ones, written by the sensor's SegmentWriter."""
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 from pathlib import Path
 
@@ -99,7 +100,9 @@ def test_nothing_is_sent_twice(tmp_path: Path) -> None:
     # a: the destination has it (a pass died after the rename); b: the ledger says verified
     (dest / a).parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(data / a, dest / a)
-    (data / LEDGER_NAME).write_text(f'{{"path": "{b}", "size": 1, "sha256": "x"}}\n')
+    (data / LEDGER_NAME).write_text(  # and a line torn by a crash: ignored, logged
+        f'{{"path": "{b}", "size": 1, "sha256": "x"}}\n{{"path": "flows/sens\n'
+    )
     sh = Shipper(data, "s1", DirectoryDestination(dest))
     assert sh.ship_once()
     assert sh.stats.bytes_shipped == 0 and sh.stats.segments_shipped == 0
@@ -121,11 +124,13 @@ def test_an_unwritable_destination_keeps_the_local_copies(tmp_path: Path) -> Non
     want = _segments(data)
     dest.rmdir()  # an unmounted share: never created, nothing shipped
     dest.with_name("fleet").write_text("a file, not a directory")
+    for f in closed_segments(data, "s1"):
+        os.utime(f, (f.stat().st_atime, f.stat().st_mtime - 3600))  # written an hour ago
     sh = Shipper(data, "s1", DirectoryDestination(dest))
     assert not sh.ship_once()
     assert sh.stats.failures == 1 and sh.stats.backlog_segments == 3
     assert sh.stats.backlog_bytes == sum(d.size for d in want.values())
-    assert sh.stats.backlog_age_seconds >= 0 and len(closed_segments(data, "s1")) == 3
+    assert 3600 <= sh.stats.backlog_age_seconds < 3700 and len(closed_segments(data, "s1")) == 3
 
 
 def test_ship_metrics_are_exported(tmp_path: Path) -> None:
