@@ -31,6 +31,9 @@ _BATCH = 256
 
 LEDGER_NAME = ".ship-ledger.jsonl"
 """In the data directory's root: outside every table's glob."""
+KEPT_TABLES = frozenset({"captures"})
+"""Shipped as a copy, never removed here: the replay ledger (which captures the store holds)
+must stay with the sensor, or replaying a capture again after shipping would double rows."""
 LOCK_NAME = ".ship.lock"
 """Held during a pass: two shippers of one tree would race for the same partials."""
 
@@ -107,7 +110,7 @@ class Shipper:
 
     def _pass(self) -> bool:
         self.stats.passes += 1
-        segments = closed_segments(self.data_dir, self.sensor)
+        segments = self._pending()
         ok = True
         try:
             for i in range(0, len(segments), _BATCH):
@@ -164,15 +167,24 @@ class Shipper:
                 return False
             self.stats.segments_shipped += 1
         self.ledger.add(rel, local, self.destination.name)
-        self._remove(path, rel)
+        if not _kept(rel):
+            self._remove(path, rel)
         return True
+
+    def _pending(self) -> list[Path]:
+        """Closed segments not yet verified at the destination (kept copies are done)."""
+        return [
+            p
+            for p in closed_segments(self.data_dir, self.sensor)
+            if not (_kept(rel := p.relative_to(self.data_dir).as_posix()) and rel in self.ledger)
+        ]
 
     def _remove(self, path: Path, rel: str) -> None:
         path.unlink(missing_ok=True)
         self.ledger.forget(rel)
 
     def _measure_backlog(self) -> None:
-        left = closed_segments(self.data_dir, self.sensor)
+        left = self._pending()
         sizes, oldest = 0, None
         for f in left:
             try:
@@ -184,3 +196,7 @@ class Shipper:
         self.stats.backlog_segments = len(left)
         self.stats.backlog_bytes = sizes
         self.stats.backlog_age_seconds = max(time.time() - oldest, 0.0) if oldest else 0.0
+
+
+def _kept(rel: str) -> bool:
+    return rel.split("/", 1)[0] in KEPT_TABLES

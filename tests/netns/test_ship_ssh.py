@@ -139,7 +139,8 @@ def test_two_sensors_ship_over_ssh_resume_after_a_cut(lab: Lab, tmp_path: Path) 
     }
     assert shipped == digests  # every segment exactly once, byte for byte, nothing else
     for name in SENSORS:  # local copies gone only because they were verified
-        assert not list((tmp_path / f"{name}.data").glob(f"*/sensor={name}/date=*/*.parquet"))
+        left = (tmp_path / f"{name}.data").glob(f"*/sensor={name}/date=*/*.parquet")
+        assert {p.parent.parent.parent.name for p in left} <= {"captures"}  # kept: the ledger
     again = _ship(lab, cfgs["north"])
     out, _ = again.communicate(timeout=60)
     assert again.returncode == 0 and b"shipped 0 segments" in out

@@ -203,3 +203,19 @@ def test_one_pass_at_a_time_per_tree(tmp_path: Path) -> None:
         sh = Shipper(data, "s1", DirectoryDestination(dest))
         assert sh.ship_once() and sh.stats.passes == 0 and not _tree(dest)
     assert sh.ship_once() and len(_tree(dest)) == 1
+
+
+def test_the_replay_ledger_ships_as_a_copy(tmp_path: Path) -> None:
+    """`captures` says which captures the store holds: it must stay, or a replay of the same
+    capture after shipping would not be recognised and would double the central rows."""
+    data, dest = _dirs(tmp_path)
+    flows = _segments(data, days=1)
+    cap = data / "captures" / "sensor=s1" / "date=2025-11-24" / "1-1-000001.parquet"
+    cap.parent.mkdir(parents=True)
+    shutil.copy(data / next(iter(flows)), cap)
+    sh = Shipper(data, "s1", DirectoryDestination(dest))
+    assert sh.ship_once() and sh.stats.segments_shipped == 2
+    assert cap.exists() and (dest / cap.relative_to(data)).exists()
+    assert sh.stats.backlog_segments == 0
+    again = Shipper(data, "s1", DirectoryDestination(dest))
+    assert again.ship_once() and again.stats.segments_shipped == 0 and cap.exists()
