@@ -39,7 +39,7 @@ log = logging.getLogger("sensor")
 EXIT_CODES = """exit status:
   0    done, nothing lost
   1    done, but something failed: rows or alerts that could not be written, an output
-       that failed, a signature test that failed
+       that failed, a signature test that failed, segments `ship` could not ship yet
   2    bad usage or configuration (the message names the option or file:line)
   3    an input or output cannot be used: a capture that is not one, a store path the
        sensor refuses (not its own), a file that cannot be written

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sensor.errors import StorageError
 from sensor.ship.destination import Destination, Probe, ShipError, file_digest
 from sensor.ship.ledger import Ledger
 
@@ -89,7 +90,8 @@ class Shipper:
         try:
             self.ledger = Ledger(data_dir / LEDGER_NAME, data_dir)
         except OSError as e:
-            raise ShipError(f"{data_dir / LEDGER_NAME}: cannot open the ship ledger: {e}") from None
+            where = data_dir / LEDGER_NAME
+            raise StorageError(f"{where}: cannot open the ship ledger: {e}") from None
 
     def ship_once(self) -> bool:
         """One pass over the backlog; True if nothing failed (or another pass is running)."""
