@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 from sensor import __version__
 from sensor.errors import ConfigError
 from sensor.pipeline import Pipeline
+from sensor.ship.shipper import ShipStats
 from sensor.sinks import Sinks
 
 __all__ = ["SensorCollector", "ShipCollector", "collector_for", "parse_listen", "serve"]
@@ -270,7 +271,7 @@ def _by3(
 class ShipCollector(Collector):
     """Shipping to the central store (`storage.ship`): read from the shipper's ShipStats."""
 
-    def __init__(self, stats: Any, sensor: str = "", site: str = "") -> None:
+    def __init__(self, stats: ShipStats, sensor: str = "", site: str = "") -> None:
         self.stats = stats
         self.base = {"sensor": sensor, "site": site}
 

@@ -11,10 +11,11 @@ import shutil
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from sensor.config import SensorConfig, ShipConfig, StorageConfig, load_config
+from sensor.config import SensorConfig, SensorInfo, ShipConfig, StorageConfig, load_config
 from sensor.errors import ConfigError
 from sensor.metrics import ShipCollector
 from sensor.ship import (
@@ -26,6 +27,7 @@ from sensor.ship import (
 )
 from sensor.ship.destination import Digest, file_digest, partial_name
 from sensor.ship.shipper import LEDGER_NAME, LOCK_NAME, closed_segments
+from sensor.sinks import FlowStore, store_config
 from sensor.sinks.segments import SegmentWriter, StoreConfig
 
 SCHEMA = pa.schema([("ts", pa.timestamp("us", tz="UTC")), ("n", pa.int64())])
@@ -219,3 +221,20 @@ def test_the_replay_ledger_ships_as_a_copy(tmp_path: Path) -> None:
     assert sh.stats.backlog_segments == 0
     again = Shipper(data, "s1", DirectoryDestination(dest))
     assert again.ship_once() and again.stats.segments_shipped == 0 and cap.exists()
+
+
+@pytest.mark.parametrize("ship", ["", "/srv/fleet"])
+def test_no_compaction_while_shipping(tmp_path: Path, ship: str) -> None:
+    """A merged file would carry rows of segments already shipped: shipped twice."""
+    cfg = SensorConfig(
+        sensor=SensorInfo(name="hq"),
+        storage=StorageConfig(catalog=tmp_path / "x.duckdb", ship=ShipConfig(ship)),
+    )
+    store = FlowStore(store_config(cfg, retain=True))
+    past = tmp_path / "x.data" / "flows" / "sensor=hq" / "date=2026-11-01"
+    past.mkdir(parents=True)
+    for i in range(40):
+        pq.write_table(pa.table({"n": [i]}), past / f"{i:03d}.parquet")
+    store._newest_us = 1_796_000_000 * 10**6  # "today" is 2026-11-30 in packet time
+    store.retain()
+    assert len(list(past.glob("*.parquet"))) == (40 if ship else 1)
