@@ -13,7 +13,7 @@ from typing import Any
 from sensor.config import SensorConfig
 from sensor.errors import ConfigError
 from sensor.ship import ShipThread, build_shipper
-from sensor.sinks.catalog import ensure_catalog
+from sensor.sinks.catalog import check_catalog_path, ensure_catalog
 
 __all__ = ["add_fleet_commands", "catalog_command", "ship_command"]
 
@@ -84,6 +84,7 @@ def catalog_command(root: Path, db: Path | None) -> int:
     if not root.is_dir():
         raise ConfigError(f"--root {root}: not a directory")
     catalog = db or root.with_name(root.name + ".duckdb")
+    check_catalog_path(catalog)  # never overwrite a file the sensor did not create
     ensure_catalog(catalog, root)
     sensors = {p.name for p in root.glob("*/sensor=*")} - {"sensor=_schema"}
     print(f"catalog {catalog}: views over {root} ({len(sensors)} sensors)")
