@@ -101,7 +101,7 @@ def test_many_records_across_blocks(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "content,msg",
     [
-        (b"", "not a pcap"),
+        (b"", "empty file, not a capture"),
         (b"hello world, text", "not a pcap"),
         (b"\xd4\xc3\xb2\xa1\x02\x00", "truncated pcap file header"),
     ],
