@@ -1,0 +1,223 @@
+"""Sender: a bounded queue and one thread that delivers messages over UDP, TCP or a unix socket.
+
+The packet path only calls `offer()`, which never waits: when the queue is full the message
+is dropped and counted. The thread connects, reconnects with exponential back-off, and
+counts every message it could not deliver, so a collector that goes away costs counted
+messages, never a stalled capture or a silent loss. Before each TCP write it checks whether
+the peer has closed the connection (as rsyslog's omfwd does), because a write to a
+half-closed socket succeeds locally and the message would vanish without an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sensor.errors import ConfigError
+
+__all__ = ["Address", "Sender", "SenderStats", "parse_address"]
+
+log = logging.getLogger(__name__)
+
+TRANSPORTS = ("udp", "tcp", "unix")
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """Where a sender delivers: (host, port) for udp/tcp, a path for a unix datagram socket."""
+
+    transport: str
+    host: str = ""
+    port: int = 0
+    path: str = ""
+
+    def __str__(self) -> str:
+        return f"unix:{self.path}" if self.path else f"{self.transport}://{self.host}:{self.port}"
+
+
+def parse_address(text: str, transport: str, key: str) -> Address:
+    """`host:port`, `[v6]:port` (udp, tcp) or `/path` (unix); a ConfigError names `key`."""
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"{key}: transport must be one of {', '.join(TRANSPORTS)}")
+    if transport == "unix":
+        if not text.startswith("/"):
+            raise ConfigError(f"{key}: expected an absolute socket path, got {text!r}")
+        return Address("unix", path=text)
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ConfigError(f"{key}: expected host:port, got {text!r}")
+    try:
+        socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise ConfigError(f"{key}: cannot resolve {host!r}: {e}") from None
+    return Address(transport, host, int(port))
+
+
+class SenderStats:
+    """Plain counters read by the metrics collector."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.failed = 0
+        """Taken from the queue but not delivered (collector down, write error)."""
+        self.dropped = 0
+        """Never queued: the queue was full."""
+        self.connects = 0
+
+
+class Sender:
+    """One output's queue and delivery thread."""
+
+    def __init__(
+        self,
+        name: str,
+        address: Address,
+        max_queue: int = 10_000,
+        on_connect: Callable[[], list[bytes]] | None = None,
+        framing: Callable[[bytes], bytes] = bytes,
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.stats = SenderStats()
+        self._q: queue.Queue[bytes | None] = queue.Queue(max_queue)
+        self._on_connect = on_connect
+        """Messages to send first on each new connection (IPFIX templates over TCP)."""
+        self._framing = framing
+        self._sock: socket.socket | None = None
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"sender-{name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def queue_depth(self) -> int:
+        """Messages waiting."""
+        return self._q.qsize()
+
+    def offer(self, msg: bytes) -> bool:
+        """Queue `msg` without waiting; False (and counted) when the queue is full."""
+        try:
+            self._q.put_nowait(msg)
+        except queue.Full:
+            self.stats.dropped += 1
+            return False
+        return True
+
+    def drain(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the queue to empty; True if it did."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self._q.unfinished_tasks == 0:
+                return True
+            time.sleep(0.01)
+        return self._q.unfinished_tasks == 0
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is queued (up to `timeout`), then stop; the rest counts as failed."""
+        self.drain(timeout)
+        while True:  # give up on the rest, counted
+            try:
+                if self._q.get_nowait() is not None:
+                    self.stats.failed += 1
+                self._q.task_done()
+            except queue.Empty:
+                break
+        self._q.put(None)
+        self._thread.join(timeout)
+        self._disconnect()
+
+    def _run(self) -> None:
+        while True:
+            msg = self._q.get()
+            try:
+                if msg is None:
+                    return
+                if self._deliver(msg):
+                    self.stats.sent += 1
+                else:
+                    self.stats.failed += 1
+            finally:
+                self._q.task_done()
+
+    def _deliver(self, msg: bytes) -> bool:
+        data = self._framing(msg)
+        for _attempt in (1, 2):  # a stale connection gets one fresh try
+            sock = self._connected()
+            if sock is None:
+                return False
+            try:
+                sock.sendall(data)
+                return True
+            except OSError as e:
+                log.warning("%s: send to %s failed: %s", self.name, self.address, e)
+                self._disconnect()
+        return False
+
+    def _connected(self) -> socket.socket | None:
+        if self._sock is not None and self.address.transport == "tcp" and _peer_closed(self._sock):
+            log.warning("%s: %s closed the connection", self.name, self.address)
+            self._disconnect()
+        if self._sock is not None:
+            return self._sock
+        if time.monotonic() < self._retry_at:
+            return None
+        try:
+            self._sock = self._connect()
+        except OSError as e:
+            self._backoff = min(30.0, max(0.5, self._backoff * 2))
+            self._retry_at = time.monotonic() + self._backoff
+            log.warning(
+                "%s: cannot reach %s (%s); retry in %.1fs",
+                self.name,
+                self.address,
+                e,
+                self._backoff,
+            )
+            return None
+        self._backoff = 0.0
+        self.stats.connects += 1
+        return self._sock
+
+    def _connect(self) -> socket.socket:
+        a = self.address
+        if a.transport == "unix":
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            target: object = a.path
+        else:
+            kind = socket.SOCK_STREAM if a.transport == "tcp" else socket.SOCK_DGRAM
+            fam, _, _, _, target = socket.getaddrinfo(a.host, a.port, type=kind)[0]
+            s = socket.socket(fam, kind)
+        s.settimeout(5.0)
+        try:
+            s.connect(target)  # type: ignore[arg-type]
+            for m in self._on_connect() if self._on_connect else []:
+                s.sendall(self._framing(m))
+        except OSError:
+            s.close()
+            raise
+        return s
+
+    def _disconnect(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+            self._sock = None
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """True when the peer has closed (EOF or reset) a TCP connection we only write to."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except OSError:
+        return True
