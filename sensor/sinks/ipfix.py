@@ -182,7 +182,7 @@ def _records(t: pa.Table, version: int) -> np.ndarray[Any, Any]:
         _ints(t, "pkts_toclient"),
         _ints(t, "bytes_toclient"),
     )
-    both = np.concatenate([fwd, rev])
+    both = np.concatenate([fwd, rev]).astype(dt)  # concatenate gives native byte order
     return both[both["packetDeltaCount"] > 0]
 
 
