@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tshark wireshark-common iproute2 ethtool curl openssl prometheus dnsmasq tcpreplay libpcap0.8 busybox)
+APT_PACKAGES+=(rsyslog nfdump)  # issue 18: a real syslog receiver and IPFIX collector for the output tests
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -1,9 +1,11 @@
 """Sender: a bounded queue and one thread that delivers messages over UDP, TCP or a unix socket.
 
 The packet path only calls `offer()`, which never waits: when the queue is full the message
-is dropped and counted. The thread connects, reconnects with exponential back-off, and
-counts every message it could not deliver, so a collector that goes away costs counted
-messages, never a stalled capture or a silent loss. Before each TCP write it checks whether
+is dropped and counted. The thread connects, and while the receiver is away it holds the
+queue and reconnects with exponential back-off (0.5 s doubling to 30 s), so a short outage
+costs nothing and a long one costs counted drops, never a stalled capture. Over TCP and
+unix sockets every loss is counted; over UDP a receiver that is down loses datagrams that
+nobody can count (RFC 5426), which is why TCP is there. Before each TCP write it checks whether
 the peer has closed the connection (as rsyslog's omfwd does), because a write to a
 half-closed socket succeeds locally and the message would vanish without an error.
 """
@@ -94,6 +96,7 @@ class Sender:
         self._sock: socket.socket | None = None
         self._backoff = 0.0
         self._retry_at = 0.0
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sender-{name}", daemon=True)
         self._thread.start()
 
@@ -123,7 +126,8 @@ class Sender:
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (up to `timeout`), then stop; the rest counts as failed."""
         self.drain(timeout)
-        while True:  # give up on the rest, counted
+        self._stopping.set()  # the message in hand, if any, is given up (counted)
+        while True:
             try:
                 if self._q.get_nowait() is not None:
                     self.stats.failed += 1
@@ -148,17 +152,26 @@ class Sender:
                 self._q.task_done()
 
     def _deliver(self, msg: bytes) -> bool:
+        """Send one message, waiting out the back-off while the receiver is away (the queue
+        fills meanwhile, and what does not fit is dropped and counted at `offer`). A message
+        that fails on two connections in a row is given up, so one bad message cannot
+        wedge the queue."""
         data = self._framing(msg)
-        for _attempt in (1, 2):  # a stale connection gets one fresh try
+        failures = 0
+        while not self._stopping.is_set():
             sock = self._connected()
             if sock is None:
-                return False
+                self._stopping.wait(max(0.01, self._retry_at - time.monotonic()))
+                continue
             try:
                 sock.sendall(data)
                 return True
             except OSError as e:
                 log.warning("%s: send to %s failed: %s", self.name, self.address, e)
                 self._disconnect()
+                failures += 1
+                if failures >= 2:
+                    return False
         return False
 
     def _connected(self) -> socket.socket | None:

@@ -91,6 +91,11 @@ class SyslogOutput:
         """The sender's counters (sent, failed, dropped)."""
         return self.sender.stats
 
+    @property
+    def queue_depth(self) -> int:
+        """Messages waiting for the sender thread."""
+        return self.sender.queue_depth
+
     def send_alert(self, event: dict[str, Any]) -> None:
         """Format and queue; a full queue drops and counts."""
         self.sender.offer(format_message(event, *self._args))

@@ -28,7 +28,9 @@ def validator() -> jsonschema.protocols.Validator:
     return cls(schema)
 
 
-def _replay_eve(replay: Replay, tmp_path: Path, pcaps: list[Path]) -> tuple[Any, list[Any], list[Any]]:
+def _replay_eve(
+    replay: Replay, tmp_path: Path, pcaps: list[Path]
+) -> tuple[Any, list[Any], list[Any]]:
     flows_file = tmp_path / "eve-flows.json"
     cfg = replace(SensorConfig(), outputs=OutputsConfig(eve_flows=str(flows_file)))
     db, _ = replay(pcaps, cfg, name="eve")
