@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from sensor.classify import PolicyConfig, SignaturesConfig
+from sensor.endpoints import TRANSPORTS, parse_address
 from sensor.errors import ConfigError
 from sensor.flow.table import FlowTimeouts
 
@@ -138,8 +139,10 @@ class SyslogConfig:
     """Messages waiting for the sender thread; beyond it alerts are dropped and counted."""
 
     def __post_init__(self) -> None:
-        if self.transport not in ("udp", "tcp", "unix"):
-            raise ValueError("transport must be udp, tcp or unix")
+        if self.address:
+            parse_address(self.address, self.transport)
+        elif self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}")
         if self.max_queue < 1:
             raise ValueError("max_queue must be at least 1")
 
@@ -164,6 +167,8 @@ class IpfixConfig:
     def __post_init__(self) -> None:
         if self.transport not in ("udp", "tcp"):
             raise ValueError("transport must be udp or tcp")
+        if self.address:
+            parse_address(self.address, self.transport)
         if not 256 <= self.max_message <= 65535 or self.template_seconds <= 0:
             raise ValueError("max_message 256-65535; template_seconds above 0")
 

@@ -24,8 +24,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sensor.endpoints import Address
 from sensor.sinks.schema import PROTO_NAMES
-from sensor.sinks.sender import Address, Sender
+from sensor.sinks.sender import Sender
 
 __all__ = ["ELEMENTS", "END_REASONS", "IpfixExporter", "template_set"]
 

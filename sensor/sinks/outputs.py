@@ -1,7 +1,7 @@
 """Build the optional outputs (EVE flow lines, syslog, IPFIX) from the config's `outputs`.
 
 Addresses are checked here, at startup, so a typo stops the sensor with one line naming
-the key (`outputs.syslog.address: expected host:port, got 'siem'`) instead of alerts
+the key (`outputs.syslog: address: expected host:port, got 'siem'`) instead of alerts
 silently going nowhere.
 """
 
@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sensor.config import OutputsConfig
+from sensor.endpoints import resolve
 from sensor.errors import ConfigError
 from sensor.sinks.alerts import AlertOutput
 from sensor.sinks.eveflows import EveFlowLog
 from sensor.sinks.flowstore import FlowExport
 from sensor.sinks.ipfix import IpfixExporter, IpfixSettings
-from sensor.sinks.sender import parse_address
 from sensor.sinks.syslog import FACILITIES, SyslogOutput
 
 __all__ = ["Outputs", "build_outputs", "output_stats"]
@@ -38,13 +38,13 @@ def build_outputs(cfg: OutputsConfig, host: str) -> Outputs:
         if s.facility not in FACILITIES:
             known = ", ".join(FACILITIES)
             raise ConfigError(f"outputs.syslog.facility: unknown {s.facility!r} (known: {known})")
-        addr = parse_address(s.address, s.transport, "outputs.syslog.address")
+        addr = resolve(s.address, s.transport, "outputs.syslog")
         alerts.append(SyslogOutput(addr, host, s.facility, s.app_name, max_queue=s.max_queue))
     if cfg.eve_flows:
         flows.append(EveFlowLog(Path(cfg.eve_flows), host))
     i = cfg.ipfix
     if i.address:
-        addr = parse_address(i.address, i.transport, "outputs.ipfix.address")
+        addr = resolve(i.address, i.transport, "outputs.ipfix")
         settings = IpfixSettings(
             i.enterprise_number,
             i.observation_domain,

@@ -20,47 +20,12 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from sensor.errors import ConfigError
+from sensor.endpoints import Address
 
-__all__ = ["Address", "Sender", "SenderStats", "parse_address"]
+__all__ = ["Sender", "SenderStats"]
 
 log = logging.getLogger(__name__)
-
-TRANSPORTS = ("udp", "tcp", "unix")
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    """Where a sender delivers: (host, port) for udp/tcp, a path for a unix datagram socket."""
-
-    transport: str
-    host: str = ""
-    port: int = 0
-    path: str = ""
-
-    def __str__(self) -> str:
-        return f"unix:{self.path}" if self.path else f"{self.transport}://{self.host}:{self.port}"
-
-
-def parse_address(text: str, transport: str, key: str) -> Address:
-    """`host:port`, `[v6]:port` (udp, tcp) or `/path` (unix); a ConfigError names `key`."""
-    if transport not in TRANSPORTS:
-        raise ConfigError(f"{key}: transport must be one of {', '.join(TRANSPORTS)}")
-    if transport == "unix":
-        if not text.startswith("/"):
-            raise ConfigError(f"{key}: expected an absolute socket path, got {text!r}")
-        return Address("unix", path=text)
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-        raise ConfigError(f"{key}: expected host:port, got {text!r}")
-    try:
-        socket.getaddrinfo(host, int(port), type=socket.SOCK_DGRAM)
-    except (socket.gaierror, UnicodeError) as e:
-        raise ConfigError(f"{key}: cannot resolve {host!r}: {e}") from None
-    return Address(transport, host, int(port))
 
 
 class SenderStats:

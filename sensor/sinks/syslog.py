@@ -14,7 +14,8 @@ import json
 import os
 from typing import Any
 
-from sensor.sinks.sender import Address, Sender
+from sensor.endpoints import Address
+from sensor.sinks.sender import Sender
 
 __all__ = ["FACILITIES", "SyslogOutput", "format_message"]
 
