@@ -8,14 +8,13 @@ twice. A write error is logged once per failure and counted; the rows are in the
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from pathlib import Path
 from typing import TextIO
 
 import pyarrow as pa
 
-from sensor.sinks.eve import flow_events
+from sensor.sinks.eve import flow_lines
 
 __all__ = ["EveFlowLog"]
 
@@ -45,8 +44,7 @@ class EveFlowLog:
 
     def export_flows(self, table: pa.Table) -> None:
         """Append one line per record of a flushed batch."""
-        dumps = json.JSONEncoder(separators=(",", ":")).encode
-        text = "".join(dumps(ev) + "\n" for ev in flow_events(table, self.host))
+        text = "".join(flow_lines(table, self.host))
         try:
             if self._out is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)

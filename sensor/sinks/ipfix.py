@@ -109,25 +109,30 @@ class IpfixExporter:
         return hdr + body
 
     def export_flows(self, table: pa.Table) -> None:
-        """Pack and queue the records of one flush; never waits on the network."""
+        """Pack and queue the records of one flush as one batch; never waits on the network."""
+        msgs: list[bytes] = []
         if self._udp and time.monotonic() >= self._next_templates:
             self._next_templates = time.monotonic() + self.cfg.template_seconds
-            self.sender.offer(self._message(self._templates, self._seq))
+            msgs.append(self._message(self._templates, self._seq))
         for version in (4, 6):
             rows = table.filter(pc.equal(table.column("ip_version"), pa.scalar(version, pa.int8())))
             if len(rows):
-                self._queue_records(version, _records(rows, version))
+                msgs.extend(self._data_messages(version, _records(rows, version)))
+        if msgs:
+            self.sender.offer_batch(msgs)
 
-    def _queue_records(self, version: int, recs: np.ndarray[Any, Any]) -> None:
+    def _data_messages(self, version: int, recs: np.ndarray[Any, Any]) -> list[bytes]:
         size = recs.dtype.itemsize
         per = max(1, (self.cfg.max_message - 20) // size)
         tid = _TEMPLATE_ID[version]
+        out = []
         for at in range(0, len(recs), per):
             chunk = recs[at : at + per]
             data = chunk.tobytes()
             body = struct.pack(">HH", tid, 4 + len(data)) + data
-            self.sender.offer(self._message(body, self._seq))
+            out.append(self._message(body, self._seq))
             self._seq += len(chunk)
+        return out
 
     def close(self) -> None:
         """Deliver what is queued (bounded wait), then stop the thread."""
@@ -156,8 +161,7 @@ def _records(t: pa.Table, version: int) -> np.ndarray[Any, Any]:
     n = len(t)
     dt = _dtype(version)
     fam = socket.AF_INET if version == 4 else socket.AF_INET6
-    src = np.array([socket.inet_pton(fam, str(a)) for a in t.column("src_ip").to_pylist()])
-    dst = np.array([socket.inet_pton(fam, str(a)) for a in t.column("dest_ip").to_pylist()])
+    src, dst = (_packed(fam, t.column(c)) for c in ("src_ip", "dest_ip"))
     sport = _ints(t, "src_port")
     dport = _ints(t, "dest_port")
     fwd = np.zeros(n, dtype=dt)
@@ -205,12 +209,28 @@ def _proto_numbers(names: Sequence[str]) -> list[int]:
     return out
 
 
+def _packed(fam: int, col: Any) -> np.ndarray[Any, Any]:
+    """Address text -> network-order bytes, once per distinct address (hosts repeat)."""
+    memo: dict[str, bytes] = {}
+    out = []
+    for a in col.to_numpy(zero_copy_only=False).tolist():
+        b = memo.get(a)
+        if b is None:
+            b = memo[a] = socket.inet_pton(fam, a)
+        out.append(b)
+    return np.array(out)
+
+
 def _fixed(t: pa.Table, col: str, width: int) -> list[bytes]:
-    """UTF-8, cut at `width` bytes without splitting a character (numpy pads with NULs)."""
+    """UTF-8, cut at `width` bytes without splitting a character (numpy pads with NULs);
+    once per distinct value, since these columns hold few."""
     if col not in t.column_names:
         return [b""] * len(t)
+    memo: dict[str | None, bytes] = {None: b""}
     out = []
-    for v in t.column(col).to_pylist():
-        b = str(v).encode()[:width] if v is not None else b""
-        out.append(b.decode("utf-8", "ignore").encode())
+    for v in t.column(col).to_numpy(zero_copy_only=False).tolist():
+        b = memo.get(v)
+        if b is None:
+            b = memo[v] = str(v).encode()[:width].decode("utf-8", "ignore").encode()
+        out.append(b)
     return out

@@ -54,7 +54,11 @@ class Sender:
         self.name = name
         self.address = address
         self.stats = SenderStats()
-        self._q: queue.Queue[bytes | None] = queue.Queue(max_queue)
+        self.max_queue = max_queue
+        self._q: queue.SimpleQueue[list[bytes] | None] = queue.SimpleQueue()
+        self._pending = 0
+        """Messages queued or in hand: what `max_queue` bounds and `drain` waits for."""
+        self._lock = threading.Lock()
         self._on_connect = on_connect
         """Messages to send first on each new connection (IPFIX templates over TCP)."""
         self._framing = framing
@@ -67,54 +71,56 @@ class Sender:
 
     @property
     def queue_depth(self) -> int:
-        """Messages waiting."""
-        return self._q.qsize()
+        """Messages waiting (or in hand)."""
+        return self._pending
 
     def offer(self, msg: bytes) -> bool:
         """Queue `msg` without waiting; False (and counted) when the queue is full."""
-        try:
-            self._q.put_nowait(msg)
-        except queue.Full:
-            self.stats.dropped += 1
-            return False
+        return self.offer_batch([msg])
+
+    def offer_batch(self, msgs: list[bytes]) -> bool:
+        """Queue messages as one item (one wake-up of the thread for a whole flush);
+        all-or-nothing, so a batch that does not fit is dropped and counted whole."""
+        with self._lock:
+            if self._pending + len(msgs) > self.max_queue:
+                self.stats.dropped += len(msgs)
+                return False
+            self._pending += len(msgs)
+        self._q.put(msgs)
         return True
 
     def drain(self, timeout: float) -> bool:
-        """Wait up to `timeout` seconds for the queue to empty; True if it did."""
+        """Wait up to `timeout` seconds for every queued message to be sent or given up."""
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self._q.unfinished_tasks == 0:
-                return True
+        while self._pending and time.monotonic() < end:
             time.sleep(0.01)
-        return self._q.unfinished_tasks == 0
+        return self._pending == 0
 
     def close(self, timeout: float = 5.0) -> None:
         """Deliver what is queued (up to `timeout`), then stop; the rest counts as failed."""
         self.drain(timeout)
-        self._stopping.set()  # the message in hand, if any, is given up (counted)
-        while True:
-            try:
-                if self._q.get_nowait() is not None:
-                    self.stats.failed += 1
-                self._q.task_done()
-            except queue.Empty:
-                break
+        self._stopping.set()  # the thread now gives up what is left, counted as failed
         self._q.put(None)
         self._thread.join(timeout)
+        with self._lock:  # if the thread is stuck in a write, count its backlog here
+            if self._thread.is_alive():
+                self.stats.failed += self._pending
+                self._pending = 0
         self._disconnect()
 
     def _run(self) -> None:
         while True:
-            msg = self._q.get()
-            try:
-                if msg is None:
-                    return
-                if self._deliver(msg):
-                    self.stats.sent += 1
-                else:
-                    self.stats.failed += 1
-            finally:
-                self._q.task_done()
+            batch = self._q.get()
+            if batch is None:
+                return
+            for msg in batch:
+                ok = not self._stopping.is_set() and self._deliver(msg)
+                with self._lock:
+                    if ok:
+                        self.stats.sent += 1
+                    else:
+                        self.stats.failed += 1
+                    self._pending -= 1
 
     def _deliver(self, msg: bytes) -> bool:
         """Send one message, waiting out the back-off while the receiver is away (the queue

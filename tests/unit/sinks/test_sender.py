@@ -14,7 +14,7 @@ def test_offer_never_waits_and_counts_drops_when_nobody_listens(tmp_path: str) -
     t0 = time.perf_counter()
     accepted = sum(s.offer(b"x" * 100) for _ in range(1000))
     assert time.perf_counter() - t0 < 0.5
-    assert accepted <= 11 and s.stats.dropped == 1000 - accepted
+    assert accepted == 10 and s.stats.dropped == 990
     s.close(timeout=0.2)
     assert s.stats.sent == 0 and s.stats.failed + s.stats.dropped == 1000
 
