@@ -92,8 +92,8 @@ def main() -> None:
         lines = sum(1 for _ in eve.open()) if eve.exists() else 0
     m_off, m_on = statistics.median(off), statistics.median(on)
     print(
-        f"captures={len(pcaps)} eve_flow_lines={lines} syslog_bytes={syslog_bytes[0]} "
-        f"ipfix_bytes={ipfix_bytes[0]}"
+        f"captures={len(pcaps)} per run: eve_flow_lines={lines} "
+        f"syslog_bytes={syslog_bytes[0] // a.rounds} ipfix_bytes={ipfix_bytes[0] // a.rounds}"
     )
     print(f"median CPU s: off {m_off:.2f}, on {m_on:.2f}; on/off = {m_on / m_off:.3f}")
 
