@@ -163,10 +163,14 @@ class IpfixConfig:
     max_message: int = 1400
     """Largest message in bytes (UDP: keep below the path MTU)."""
     max_queue: int = 100_000
+    protocol: int = 10
+    """10: IPFIX; 9: NetFlow v9 for older collectors (UDP only, standard elements only)."""
 
     def __post_init__(self) -> None:
         if self.transport not in ("udp", "tcp"):
             raise ValueError("transport must be udp or tcp")
+        if self.protocol not in (9, 10) or (self.protocol == 9 and self.transport != "udp"):
+            raise ValueError("protocol must be 10 (IPFIX) or 9 (NetFlow v9, over udp)")
         if self.address:
             parse_address(self.address, self.transport)
         if not 256 <= self.max_message <= 65535 or self.template_seconds <= 0:

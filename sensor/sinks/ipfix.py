@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sensor.config import IpfixConfig
 from sensor.endpoints import Address
 from sensor.sinks.schema import PROTO_NAMES
 from sensor.sinks.sender import Sender
@@ -58,27 +59,33 @@ _STRINGS = ("applicationName", "serverName", "policyProvision", "policyAction", 
 _STRING_COLS = ("app_proto", "server_name", "provision", "action", "category")
 
 
-def _dtype(version: int) -> np.dtype[Any]:
+def _elements(protocol: int) -> tuple[tuple[str, int, int, bool], ...]:
+    """NetFlow v9 has no enterprise elements: its records carry the standard ones only."""
+    return ELEMENTS if protocol == 10 else tuple(e for e in ELEMENTS if not e[3])
+
+
+def _dtype(version: int, protocol: int = 10) -> np.dtype[Any]:
     n = _ADDR[version][2]
     fields = [("src", f"S{n}"), ("dst", f"S{n}")]
-    for name, _, length, _ in ELEMENTS:
+    for name, _, length, _ in _elements(protocol):
         fields.append((name, f"S{length}" if name in _STRINGS else _NP_TYPE[length]))
     return np.dtype(fields)
 
 
-def template_set(pen: int) -> bytes:
-    """The template set (set id 2) with one template per IP version."""
+def template_set(pen: int, protocol: int = 10) -> bytes:
+    """The template set (IPFIX set id 2, NetFlow v9 flowset id 0), one template per IP
+    version."""
     body = b""
     for version, tid in _TEMPLATE_ID.items():
         src, dst, n = _ADDR[version]
         specs = [struct.pack(">HH", src, n), struct.pack(">HH", dst, n)]
-        for _, ie, length, enterprise in ELEMENTS:
+        for _, ie, length, enterprise in _elements(protocol):
             if enterprise:
                 specs.append(struct.pack(">HHI", ie | 0x8000, length, pen))
             else:
                 specs.append(struct.pack(">HH", ie, length))
         body += struct.pack(">HH", tid, len(specs)) + b"".join(specs)
-    return struct.pack(">HH", 2, 4 + len(body)) + body
+    return struct.pack(">HH", 2 if protocol == 10 else 0, 4 + len(body)) + body
 
 
 class IpfixExporter:
@@ -86,13 +93,19 @@ class IpfixExporter:
 
     name = "ipfix"
 
-    def __init__(self, address: Address, cfg: IpfixSettings) -> None:
+    def __init__(self, address: Address, cfg: IpfixConfig) -> None:
         self.cfg = cfg
-        self._templates = template_set(cfg.pen)
-        self.sender = Sender("ipfix", address, cfg.max_queue, on_connect=self._template_messages)
-        self._seq = 0
-        self._next_templates = 0.0
+        self._v9 = cfg.protocol == 9
+        self._templates = template_set(cfg.enterprise_number, cfg.protocol)
         self._udp = address.transport != "tcp"
+        # UDP: templates go in the data stream (first batch, then every template_seconds);
+        # TCP: once at the start of each connection, from the sender thread
+        hello = None if self._udp else self._template_messages
+        self.sender = Sender("ipfix", address, cfg.max_queue, on_connect=hello)
+        self._seq = 0
+        """IPFIX: data records exported so far; NetFlow v9: export packets so far."""
+        self._next_templates = 0.0
+        self._t0 = time.monotonic()
 
     @property
     def stats(self) -> Any:
@@ -100,38 +113,49 @@ class IpfixExporter:
         return self.sender.stats
 
     def _template_messages(self) -> list[bytes]:
-        return [self._message(self._templates, self._seq)]
+        return [self._message(self._templates, 0)]
 
-    def _message(self, body: bytes, seq: int) -> bytes:
-        hdr = struct.pack(
-            ">HHIII", 10, 16 + len(body), int(time.time()), seq & 0xFFFFFFFF, self.cfg.domain
+    def _message(self, body: bytes, records: int) -> bytes:
+        """Header + body holding `records` data records (0: the template set)."""
+        now, seq = int(time.time()), self._seq & 0xFFFFFFFF
+        if self._v9:  # RFC 3954: count of records (the 2 templates), uptime, packet sequence
+            uptime = int((time.monotonic() - self._t0) * 1000) & 0xFFFFFFFF
+            self._seq += 1
+            hdr = struct.pack(
+                ">HHIIII", 9, records or 2, uptime, now, seq, self.cfg.observation_domain
+            )
+            return hdr + body
+        self._seq += records
+        return (
+            struct.pack(">HHIII", 10, 16 + len(body), now, seq, self.cfg.observation_domain) + body
         )
-        return hdr + body
 
     def export_flows(self, table: pa.Table) -> None:
         """Pack and queue the records of one flush as one batch; never waits on the network."""
         msgs: list[bytes] = []
         if self._udp and time.monotonic() >= self._next_templates:
             self._next_templates = time.monotonic() + self.cfg.template_seconds
-            msgs.append(self._message(self._templates, self._seq))
+            msgs.append(self._message(self._templates, 0))
         for version in (4, 6):
             rows = table.filter(pc.equal(table.column("ip_version"), pa.scalar(version, pa.int8())))
             if len(rows):
-                msgs.extend(self._data_messages(version, _records(rows, version)))
+                recs = _records(rows, version, self.cfg.protocol)
+                msgs.extend(self._data_messages(version, recs))
         if msgs:
             self.sender.offer_batch(msgs)
 
     def _data_messages(self, version: int, recs: np.ndarray[Any, Any]) -> list[bytes]:
         size = recs.dtype.itemsize
-        per = max(1, (self.cfg.max_message - 20) // size)
+        per = max(1, (self.cfg.max_message - 28) // size)
         tid = _TEMPLATE_ID[version]
         out = []
         for at in range(0, len(recs), per):
             chunk = recs[at : at + per]
             data = chunk.tobytes()
+            if self._v9:  # flowsets end on a 32-bit boundary (RFC 3954 section 5.3)
+                data += bytes(-len(data) % 4)
             body = struct.pack(">HH", tid, 4 + len(data)) + data
-            out.append(self._message(body, self._seq))
-            self._seq += len(chunk)
+            out.append(self._message(body, len(chunk)))
         return out
 
     def close(self) -> None:
@@ -139,27 +163,10 @@ class IpfixExporter:
         self.sender.close()
 
 
-class IpfixSettings:
-    """Exporter settings taken from the config (outputs.ipfix)."""
-
-    __slots__ = ("domain", "max_message", "max_queue", "pen", "template_seconds")
-
-    def __init__(
-        self,
-        pen: int = 32473,
-        domain: int = 0,
-        template_seconds: float = 60.0,
-        max_message: int = 1400,
-        max_queue: int = 100_000,
-    ) -> None:
-        self.pen, self.domain, self.template_seconds = pen, domain, template_seconds
-        self.max_message, self.max_queue = max_message, max_queue
-
-
-def _records(t: pa.Table, version: int) -> np.ndarray[Any, Any]:
+def _records(t: pa.Table, version: int, protocol: int = 10) -> np.ndarray[Any, Any]:
     """Both directions of every record, then only those that carried packets."""
     n = len(t)
-    dt = _dtype(version)
+    dt = _dtype(version, protocol)
     fam = socket.AF_INET if version == 4 else socket.AF_INET6
     src, dst = (_packed(fam, t.column(c)) for c in ("src_ip", "dest_ip"))
     sport = _ints(t, "src_port")
@@ -172,10 +179,12 @@ def _records(t: pa.Table, version: int) -> np.ndarray[Any, Any]:
     fwd["flowEndMilliseconds"] = _ints(t, "ts_end") // 1000
     fwd["flowEndReason"] = [END_REASONS.get(str(r), 4) for r in t.column("end_reason").to_pylist()]
     fwd["flowId"] = _ints(t, "flow_id")
-    sig = _ints(t, "signature_id") if "signature_id" in t.column_names else 0
-    fwd["policySignatureId"] = sig
+    have = set(dt.names or ())
+    if "policySignatureId" in have and "signature_id" in t.column_names:
+        fwd["policySignatureId"] = _ints(t, "signature_id")
     for name, col in zip(_STRINGS, _STRING_COLS, strict=True):
-        fwd[name] = _fixed(t, col, dt[name].itemsize)
+        if name in have:
+            fwd[name] = _fixed(t, col, dt[name].itemsize)
     rev = fwd.copy()
     rev["src"], rev["dst"] = dst, src
     rev["sourceTransportPort"], rev["destinationTransportPort"] = dport, sport

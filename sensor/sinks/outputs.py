@@ -16,7 +16,7 @@ from sensor.errors import ConfigError
 from sensor.sinks.alerts import AlertOutput
 from sensor.sinks.eveflows import EveFlowLog
 from sensor.sinks.flowstore import FlowExport
-from sensor.sinks.ipfix import IpfixExporter, IpfixSettings
+from sensor.sinks.ipfix import IpfixExporter
 from sensor.sinks.syslog import FACILITIES, SyslogOutput
 
 __all__ = ["Outputs", "build_outputs", "output_stats"]
@@ -45,14 +45,7 @@ def build_outputs(cfg: OutputsConfig, host: str) -> Outputs:
     i = cfg.ipfix
     if i.address:
         addr = resolve(i.address, i.transport, "outputs.ipfix")
-        settings = IpfixSettings(
-            i.enterprise_number,
-            i.observation_domain,
-            i.template_seconds,
-            i.max_message,
-            i.max_queue,
-        )
-        flows.append(IpfixExporter(addr, settings))
+        flows.append(IpfixExporter(addr, i))
     return Outputs(alerts, flows)
 
 

@@ -1,5 +1,6 @@
 """A real nfcapd (Debian's nfdump) collects the sensor's IPFIX from a corpus replay, and
-`nfdump -r` gives the same flows, packets and bytes per 5-tuple and direction as the store.
+`nfdump -r` gives the same flows, packets and bytes per 5-tuple and direction as the store;
+the same for NetFlow v9.
 
 nfcapd listens on UDP only, so the TCP export is checked through a small relay that reads
 the TCP stream, splits it into messages by the IPFIX length field and hands each to nfcapd
@@ -104,9 +105,13 @@ class _TcpRelay:
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize(
+    ("transport", "protocol"),
+    [("udp", 10), ("tcp", 10), ("udp", 9)],
+    ids=["ipfix-udp", "ipfix-tcp", "netflow9"],
+)
 def test_nfdump_reads_the_same_flows_as_the_store(
-    replay: Replay, tmp_path: Path, corpus_dir: Path, transport: str
+    replay: Replay, tmp_path: Path, corpus_dir: Path, transport: str, protocol: int
 ) -> None:
     need("nfcapd", "nfdump")
     flowdir = tmp_path / "nfcapd"
@@ -124,7 +129,9 @@ def test_nfdump_reads_the_same_flows_as_the_store(
         relay = _TcpRelay(port) if transport == "tcp" else None
         target = f"127.0.0.1:{relay.port if relay else port}"
         # large UDP messages on loopback: fewer datagrams for nfcapd's socket to keep up with
-        ipfix = IpfixConfig(address=target, transport=transport, max_message=32000)
+        ipfix = IpfixConfig(
+            address=target, transport=transport, max_message=32000, protocol=protocol
+        )
         db, _ = replay(corpus_pcaps(), replace(SensorConfig(), outputs=OutputsConfig(ipfix=ipfix)))
         if relay is not None:
             wait_for(lambda: not relay.thread.is_alive(), "the TCP stream to end")
