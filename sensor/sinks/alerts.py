@@ -54,6 +54,7 @@ class AlertStats:
         self.raised: dict[tuple[str, str], int] = {}
         self.suppressed = 0
         self.jsonl_errors = 0
+        self.output_errors = 0
 
 
 class AlertSink:
@@ -186,7 +187,11 @@ class AlertSink:
             return
         envelope = alert_event(row, self.cfg.sensor)
         for out in self.outputs:
-            out.send_alert(envelope)  # queues only: never blocks the packet path
+            try:
+                out.send_alert(envelope)  # queues only: never blocks the packet path
+            except Exception:  # an output's bug must not cost the file or the table
+                self.stats.output_errors += 1
+                log.exception("alert output %s failed", out.name)
         if self.jsonl_path is None:
             return
         try:

@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sensor.cli import demo_capture
 from sensor.config import OutputsConfig, SensorConfig
-from sensor.sinks.eve import SEVERITY, eve_timestamp
+from sensor.sinks.eve import SEVERITY, eve_timestamp, flow_lines
+from sensor.sinks.schema import RECORD_COLUMNS, arrow_schema
 from tests.conftest import SHARED, Replay, corpus_pcaps
 
 SCHEMA = SHARED / "reference" / "suricata-eve-schema.json"
@@ -104,3 +108,46 @@ def test_a_word_severity_is_what_the_schema_rejects(
     assert _errors(validator, [good]) == []
     bad = {**ev, "alert": {"signature_id": 1, "severity": "medium"}, "site": "x"}
     assert len(_errors(validator, [bad])) == 2
+
+
+TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sni=TEXT, uri=TEXT, ua=TEXT, query=TEXT, evidence=TEXT, alpn=TEXT)
+def test_any_text_the_traffic_carries_gives_a_valid_line(
+    validator: jsonschema.protocols.Validator,
+    sni: str,
+    uri: str,
+    ua: str,
+    query: str,
+    evidence: str,
+    alpn: str,
+) -> None:
+    """Names come from the wire: quotes, backslashes, control characters, characters of
+    any script must still give one JSON line that validates and reads back unchanged."""
+    cols = {c.name: pa.nulls(1, c.arrow_type) for c in RECORD_COLUMNS}
+    cols.update(
+        flow_id=pa.array([1], pa.int64()),
+        ts_start=pa.array([1_700_000_000_000_000], pa.timestamp("us", tz="UTC")),
+        ts_end=pa.array([1_700_000_001_000_000], pa.timestamp("us", tz="UTC")),
+        proto=pa.array(["TCP"]), ip_version=pa.array([4], pa.int8()),
+        src_ip=pa.array(["10.0.0.1"]), dest_ip=pa.array(["10.0.0.2"]),
+        pkts_toserver=pa.array([1], pa.int64()), pkts_toclient=pa.array([0], pa.int64()),
+        bytes_toserver=pa.array([60], pa.int64()), bytes_toclient=pa.array([0], pa.int64()),
+        end_reason=pa.array(["idle"]), tls_sni=pa.array([sni]), http_uri=pa.array([uri]),
+        http_user_agent=pa.array([ua]), dns_query=pa.array([query]),
+        evidence=pa.array([evidence]), tls_alpn=pa.array([alpn]),
+    )  # fmt: skip
+    table = pa.table(
+        {k: v.cast(arrow_schema(RECORD_COLUMNS).field(k).type) for k, v in cols.items()}
+    )
+    (line,) = flow_lines(table, "h")
+    assert line.endswith("}\n") and "\n" not in line[:-1]
+    ev = json.loads(line)
+    assert _errors(validator, [ev]) == []
+    assert ev.get("tls", {}).get("sni", "") == sni
+    assert ev.get("http", {}).get("url", "") == uri
+    assert ev.get("dns", {}).get("queries", [{}])[0].get("rrname", "") == query
+    flowvars = {v["key"]: v["value"] for v in ev["metadata"]["flowvars"]}
+    assert flowvars.get("evidence", "") == evidence
