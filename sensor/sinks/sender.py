@@ -136,12 +136,14 @@ class Sender:
                 continue
             try:
                 sock.sendall(data)
+                self._backoff = 0.0  # delivered: the next outage starts from a short wait
                 return True
             except OSError as e:
                 log.warning("%s: send to %s failed: %s", self.name, self.address, e)
                 self._disconnect()
                 failures += 1
-                if failures >= 2:
+                if failures >= 2:  # a receiver that takes connections but no data: back off
+                    self._back_off()
                     return False
         return False
 
@@ -156,8 +158,7 @@ class Sender:
         try:
             self._sock = self._connect()
         except OSError as e:
-            self._backoff = min(30.0, max(0.5, self._backoff * 2))
-            self._retry_at = time.monotonic() + self._backoff
+            self._back_off()
             log.warning(
                 "%s: cannot reach %s (%s); retry in %.1fs",
                 self.name,
@@ -166,9 +167,12 @@ class Sender:
                 self._backoff,
             )
             return None
-        self._backoff = 0.0
         self.stats.connects += 1
         return self._sock
+
+    def _back_off(self) -> None:
+        self._backoff = min(30.0, max(0.5, self._backoff * 2))
+        self._retry_at = time.monotonic() + self._backoff
 
     def _connect(self) -> socket.socket:
         a = self.address
@@ -197,11 +201,16 @@ class Sender:
 
 
 def _peer_closed(sock: socket.socket) -> bool:
-    """True when the peer has closed (EOF or reset) a TCP connection we only write to."""
+    """True when the peer has closed (EOF or reset) a TCP connection we only write to.
+
+    poll, not select (no limit on descriptor numbers), and only then a peek: recv on a
+    socket with a timeout would wait for that timeout when nothing is there.
+    """
+    p = select.poll()
+    p.register(sock, select.POLLIN)
+    if not p.poll(0):
+        return False
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
-            return False
-        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-    except OSError:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:  # reset
         return True
