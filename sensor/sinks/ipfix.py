@@ -9,7 +9,8 @@ string of any declared length). Policy fields are enterprise elements under a Pr
 Enterprise Number (default 32473, IANA's number reserved for documentation, RFC 5612; a
 site with its own PEN sets it). Over UDP the templates are re-sent every
 `template_seconds` and before the first data (RFC 7011 section 8.4); over TCP once per
-connection. docs/ipfix.md lists every element.
+connection. NetFlow v9 (RFC 3954), for older collectors, shares all of this but the header
+and the enterprise elements. docs/ipfix.md lists every element.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class IpfixExporter:
                 ">HHIIII", 9, records or 2, uptime, now, seq, self.cfg.observation_domain
             )
             return hdr + body
-        self._seq += records
+        if records:  # the TCP template message is built on the sender thread: no write there
+            self._seq += records
         return (
             struct.pack(">HHIII", 10, 16 + len(body), now, seq, self.cfg.observation_domain) + body
         )
