@@ -19,7 +19,7 @@ from sensor.analyst import query
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier, shipped_dir
-from sensor.config import SensorConfig, load_config
+from sensor.config import IpfixConfig, SensorConfig, ShipConfig, SyslogConfig, load_config
 from sensor.errors import CaptureError, ConfigError, SensorError, StorageError, UsageError
 from sensor.live import LiveOptions, run_live
 from sensor.metrics import collector_for, serve
@@ -286,19 +286,30 @@ def _error(e: object) -> None:
 def _config(args: argparse.Namespace) -> SensorConfig:
     cfg = load_config(args.config)
     if args.db is not None and args.db != cfg.storage.catalog:
-        # another store than the config's own (a test replay with the site config): every
-        # output goes beside that store, never into the production stream the config names
-        alerts = replace(cfg.policy.alerts, jsonl="" if cfg.policy.alerts.jsonl == "" else None)
-        cfg = replace(
-            cfg,
-            storage=replace(cfg.storage, catalog=args.db, data_dir=None),
-            policy=replace(cfg.policy, alerts=alerts),
-        )
+        cfg = _own_outputs(cfg, args.db)
     if getattr(args, "sensor_name", None):
         cfg = replace(cfg, sensor=replace(cfg.sensor, name=args.sensor_name))
     if getattr(args, "force", False):
         cfg = replace(cfg, storage=replace(cfg.storage, adopt=True))
     return cfg
+
+
+def _own_outputs(cfg: SensorConfig, db: Path) -> SensorConfig:
+    """Another store than the config's own (a test replay with the site config): every
+    file output goes beside that store, and what would reach the site's systems (syslog,
+    IPFIX, shipping to the central store) is off, never fed from a test."""
+    alerts = replace(cfg.policy.alerts, jsonl="" if cfg.policy.alerts.jsonl == "" else None)
+    out = cfg.outputs
+    flows = str(db.with_suffix(".eve-flows.jsonl")) if out.eve_flows else ""
+    off = [name for name, on in (("syslog", out.syslog.address), ("IPFIX", out.ipfix.address),
+                                 ("shipping", cfg.storage.ship.destination)) if on]  # fmt: skip
+    if off:
+        print(f"sensor: --db is not the config's store: {', '.join(off)} off for this run",
+              file=sys.stderr)  # fmt: skip
+    outputs = replace(out, eve_flows=flows, syslog=SyslogConfig(), ipfix=IpfixConfig())
+    storage = replace(cfg.storage, catalog=db, data_dir=None, ship=ShipConfig())
+    return replace(cfg, storage=storage, policy=replace(cfg.policy, alerts=alerts),
+                   outputs=outputs)  # fmt: skip
 
 
 def _replay(args: argparse.Namespace) -> int:

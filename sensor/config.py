@@ -19,15 +19,19 @@ from typing import Any
 import yaml
 
 from sensor.classify import PolicyConfig, SignaturesConfig
+from sensor.endpoints import TRANSPORTS, parse_address
 from sensor.errors import ConfigError
 from sensor.flow.table import FlowTimeouts
 
 __all__ = [
     "FlowConfig",
+    "IpfixConfig",
+    "OutputsConfig",
     "SensorConfig",
     "SensorInfo",
     "ShipConfig",
     "StorageConfig",
+    "SyslogConfig",
     "build",
     "load_config",
 ]
@@ -160,6 +164,68 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SyslogConfig:
+    """Alerts to a syslog receiver as RFC 5424 messages (EVE JSON as MSG); off by default."""
+
+    address: str = ""
+    """host:port (udp, tcp) or a socket path (unix); "" turns it off."""
+    transport: str = "udp"
+    """udp (RFC 5426), tcp (RFC 6587 octet counting) or unix (a datagram socket like /dev/log)."""
+    facility: str = "local5"
+    app_name: str = "policy-sensor"
+    max_queue: int = 10_000
+    """Messages waiting for the sender thread; beyond it alerts are dropped and counted."""
+
+    def __post_init__(self) -> None:
+        if self.address:
+            parse_address(self.address, self.transport)
+        elif self.transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {', '.join(TRANSPORTS)}")
+        if self.max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+
+
+@dataclass(frozen=True, slots=True)
+class IpfixConfig:
+    """Flow records to an IPFIX (RFC 7011) collector; off by default. See docs/ipfix.md."""
+
+    address: str = ""
+    """host:port of the collector; "" turns it off."""
+    transport: str = "udp"
+    """udp or tcp."""
+    enterprise_number: int = 32473
+    """Private Enterprise Number of the policy elements (32473: documentation, RFC 5612)."""
+    observation_domain: int = 0
+    template_seconds: float = 60.0
+    """UDP: templates are re-sent this often (and before the first data)."""
+    max_message: int = 1400
+    """Largest message in bytes (UDP: keep below the path MTU)."""
+    max_queue: int = 100_000
+    protocol: int = 10
+    """10: IPFIX; 9: NetFlow v9 for older collectors (UDP only, standard elements only)."""
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("udp", "tcp"):
+            raise ValueError("transport must be udp or tcp")
+        if self.protocol not in (9, 10) or (self.protocol == 9 and self.transport != "udp"):
+            raise ValueError("protocol must be 10 (IPFIX) or 9 (NetFlow v9, over udp)")
+        if self.address:
+            parse_address(self.address, self.transport)
+        if not 256 <= self.max_message <= 65535 or self.template_seconds <= 0:
+            raise ValueError("max_message 256-65535; template_seconds above 0")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsConfig:
+    """Copies of alerts and flow records for the tools the site already runs."""
+
+    eve_flows: str = ""
+    """File for EVE `flow` events (JSON lines); "" for none."""
+    syslog: SyslogConfig = field(default_factory=SyslogConfig)
+    ipfix: IpfixConfig = field(default_factory=IpfixConfig)
+
+
+@dataclass(frozen=True, slots=True)
 class SensorConfig:
     """The whole configuration file."""
 
@@ -171,6 +237,7 @@ class SensorConfig:
     signatures: SignaturesConfig = field(default_factory=SignaturesConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
 
 
 def load_config(path: str | Path | None) -> SensorConfig:

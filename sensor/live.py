@@ -17,7 +17,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -189,6 +189,11 @@ def _worker(
         log.error("worker %d: %s", index, e)
         raise SystemExit(2) from None
     classifier = build_classifier(cfg.signatures, cfg.policy)
+    # each worker is its own IPFIX exporting process: its own sequence numbers, so its own
+    # observation domain (RFC 7011 section 3.1), or collectors see sequence errors
+    ipfix = cfg.outputs.ipfix
+    ipfix = replace(ipfix, observation_domain=ipfix.observation_domain + index)
+    cfg = replace(cfg, outputs=replace(cfg.outputs, ipfix=ipfix))
     sinks = default_sinks(cfg, dict(classifier.provisions), retain=True)
     pipe = Pipeline(cfg, list(sinks), classifier)
     collector = collector_for(

@@ -25,6 +25,7 @@ from sensor.errors import ConfigError
 from sensor.pipeline import Pipeline
 from sensor.ship.shipper import ShipStats
 from sensor.sinks import Sinks
+from sensor.sinks.outputs import output_stats
 
 __all__ = ["SensorCollector", "ShipCollector", "collector_for", "parse_listen", "serve"]
 
@@ -55,6 +56,8 @@ class SensorCollector(Collector):
         self.stores = list(stores)
         self.alerts = alerts
         self.capture_drops = capture_drops
+        self.outputs: list[Any] = []
+        """Syslog, IPFIX and EVE-flow outputs (each with `name`, `stats`)."""
         """A callable giving the kernel's dropped-packet count (live capture), or None."""
         self.base = {"sensor": sensor, "site": site}
         self.started = time.time()
@@ -195,6 +198,23 @@ class SensorCollector(Collector):
                 st.suppressed,
             )
         yield from self._store_metrics(keys, vals)
+        yield from self._output_metrics(keys, vals)
+
+    def _output_metrics(self, keys: list[str], vals: list[str]) -> Iterator[Any]:
+        msgs = CounterMetricFamily(
+            "sensor_output_messages",
+            "Messages of each output (syslog, ipfix, eve_flows), by result: sent, failed "
+            "(collector unreachable or write error), dropped (queue full).",
+            labels=[*keys, "output", "result"],
+        )
+        depth = GaugeMetricFamily(
+            "sensor_output_queue_depth", "Messages waiting to be sent.", labels=[*keys, "output"]
+        )
+        for name, st, queued in output_stats(self.outputs):
+            for result in ("sent", "failed", "dropped"):
+                msgs.add_metric([*vals, name, result], getattr(st, result))
+            depth.add_metric([*vals, name], queued)
+        yield from (msgs, depth)
 
     def _store_metrics(self, keys: list[str], vals: list[str]) -> Iterator[Any]:
         k = [*keys, "table"]
@@ -298,7 +318,9 @@ def collector_for(
 ) -> SensorCollector:
     """The collector over a pipeline and the standard sinks (every store's table)."""
     stores = [("flows", sinks.flows), ("alerts", sinks.alerts), ("wireless_aps", sinks.wireless)]
-    return SensorCollector(pipeline, stores, sinks.alerts, sensor, site, capture_drops)
+    c = SensorCollector(pipeline, stores, sinks.alerts, sensor, site, capture_drops)
+    c.outputs = [*sinks.alerts.outputs, *sinks.flows.exports]
+    return c
 
 
 def serve(collector: Collector, listen: str, *more: Collector) -> tuple[CollectorRegistry, int]:

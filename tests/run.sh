@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tshark wireshark-common iproute2 ethtool curl openssl prometheus dnsmasq tcpreplay libpcap0.8 busybox)
+APT_PACKAGES+=(rsyslog nfdump)  # issue 18: a real syslog receiver and IPFIX collector for the output tests
 APT_PACKAGES+=(openssh-server openssh-client openjdk-17-jre-headless)  # issue 17: a real sshd as the fleet collector; Java for the PySpark reader
 APT_PACKAGES+=(prosody ngircd shadowsocks-libev)  # issue 14: XMPP STARTTLS, IRC and Shadowsocks peers in tests/netns/test_im_proxies.py
 APT_PACKAGES+=(chromium poppler-utils fonts-dejavu-core)  # issue 16: render the report page, print it to PDF on Letter and A4, check its pages

@@ -388,3 +388,23 @@ def test_the_central_catalog_never_overwrites_a_foreign_file(tmp_path: Path) -> 
     res = _sensor("catalog", "--root", str(root), cwd=tmp_path)
     _one_line_error(res, 3, "refusing to overwrite it")
     assert notes.read_text() == "the analyst's notes, not a database\n"
+
+
+def test_a_test_replay_with_the_site_config_feeds_no_site_system(tmp_path: Path) -> None:
+    """--db names another store: syslog, IPFIX and shipping of the config are off for the run,
+    EVE flow lines go beside that store."""
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(
+        f"storage: {{catalog: {tmp_path}/prod.duckdb, ship: {{destination: {tmp_path}/fleet}}}}\n"
+        "outputs:\n"
+        f"  eve_flows: {tmp_path}/prod-flows.jsonl\n"
+        "  syslog: {address: '127.0.0.1:9', transport: udp}\n"
+        "  ipfix: {address: '127.0.0.1:9', transport: udp}\n"
+    )
+    db = tmp_path / "test.duckdb"
+    res = _sensor("replay", "-c", str(cfg), "--db", str(db), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "syslog, IPFIX, shipping off for this run" in res.stderr
+    assert not (tmp_path / "prod-flows.jsonl").exists()
+    assert len((tmp_path / "test.eve-flows.jsonl").read_text().splitlines()) == 7
+    assert not (tmp_path / "prod.duckdb").exists() and not (tmp_path / "fleet").exists()

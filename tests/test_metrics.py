@@ -151,6 +151,46 @@ def test_a_bad_listen_address_is_a_config_error() -> None:
         parse_listen("localhost")
 
 
+def test_output_metrics_count_sent_and_failed_messages(tmp_path: Path) -> None:
+    """Syslog to a real UDP socket, IPFIX to a unix path nobody listens on: sent vs failed."""
+    import socket
+    from dataclasses import replace
+
+    from sensor.cli import demo_capture
+    from sensor.config import IpfixConfig, OutputsConfig, SyslogConfig
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        port = rx.getsockname()[1]
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed = probe.getsockname()[1]  # free again once closed: nobody listens there
+        cfg = SensorConfig()
+        cfg = replace(
+            cfg,
+            storage=replace(cfg.storage, catalog=tmp_path / "m.duckdb"),
+            outputs=OutputsConfig(
+                syslog=SyslogConfig(address=f"127.0.0.1:{port}"),
+                ipfix=IpfixConfig(address=f"127.0.0.1:{closed}", transport="tcp"),
+            ),
+        )
+        clf = build_classifier(cfg.signatures, cfg.policy)
+        sinks = default_sinks(cfg, dict(clf.provisions))
+        pipe = Pipeline(cfg, list(sinks), clf)
+        pipe.run([open_capture(demo_capture())])  # closing waits 5 s for the collector
+        reg = CollectorRegistry()
+        reg.register(collector_for(pipe, sinks, "t1", "d"))
+        text = generate_latest(reg).decode()
+    base = 'sensor="t1",site="d"'
+    assert f'sensor_output_messages_total{{output="syslog",result="sent",{base}}} 5.0' in text
+    assert f'sensor_output_messages_total{{output="ipfix",result="sent",{base}}} 0.0' in text
+    failed = re.search(
+        rf'output_messages_total{{output="ipfix",result="failed",{base}}} (\S+)', text
+    )
+    assert failed and float(failed.group(1)) >= 1
+    assert f'sensor_output_queue_depth{{output="syslog",{base}}} 0.0' in text
+
+
 def _panel(dashboard: str, title_start: str) -> dict[str, Any]:
     panels = json.loads((DASH / dashboard).read_text())["panels"]
     return next(p for p in panels if p["title"].startswith(title_start))

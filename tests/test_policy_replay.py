@@ -111,6 +111,7 @@ def test_alerts_reach_the_table_and_the_json_stream_once_per_host(tmp_path: Path
     assert len(lines) == 2
     event = json.loads(lines[1])
     assert event["event_type"] == "alert" and event["src_ip"] == WS
-    assert event["alert"]["provision"] == "2503-ai" and event["alert"]["suppressed"] == 2
-    assert event["alert"]["evidence"] == "tls.sni=chatgpt.com"
+    meta = event["alert"]["metadata"]
+    assert meta["provision"] == ["2503-ai"] and meta["suppressed"] == ["2"]
+    assert meta["evidence"] == ["tls.sni=chatgpt.com"]
     assert event["community_id"].startswith("1:")

@@ -10,6 +10,7 @@ from sensor.config import SensorConfig
 from sensor.sinks.alerts import AlertSink
 from sensor.sinks.base import Sink
 from sensor.sinks.flowstore import FlowStore
+from sensor.sinks.outputs import build_outputs
 from sensor.sinks.schema import FLOW_COLUMNS, Column
 from sensor.sinks.segments import StoreConfig
 from sensor.sinks.wireless_aps import WirelessStore
@@ -64,8 +65,10 @@ def default_sinks(
     """The flow store and the alert sink, both writing segments under the same catalog.
 
     The JSON-lines alert stream goes beside the catalog (`x.duckdb` -> `x.alerts.jsonl`)
-    unless `policy.alerts.jsonl` names another file or is empty (no stream).
+    unless `policy.alerts.jsonl` names another file or is empty (no stream). The optional
+    outputs of `outputs:` (syslog, EVE flow lines, IPFIX) hang off these two sinks.
     """
+    outputs = build_outputs(cfg.outputs, cfg.sensor.name)  # a bad address stops us first
     scfg = store_config(cfg, retain)
     a = cfg.policy.alerts
     if a.jsonl is None:
@@ -76,4 +79,6 @@ def default_sinks(
     alerts = AlertSink(
         scfg, provisions, dedup_seconds=a.dedup_seconds, jsonl=jsonl, site=cfg.sensor.site
     )
+    alerts.outputs.extend(outputs.alerts)
+    flows.exports.extend(outputs.flows)
     return Sinks(flows, alerts, WirelessStore(scfg))

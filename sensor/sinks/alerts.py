@@ -2,8 +2,8 @@
 
 One alert per signature and source host per `dedup_seconds` of packet time (Zeek's notice
 suppression); the next alert after a quiet spell says how many were suppressed. Each JSON
-line is an EVE-style envelope tied to the flow by `flow_id` and `community_id`, so analysts
-pivot from the alert stream to the flow table and to other tools.
+line is an EVE alert event (sinks/eve.py) tied to the flow by `flow_id` and `community_id`,
+so analysts pivot from the alert stream to the flow table and to other tools.
 """
 
 from __future__ import annotations
@@ -15,21 +15,36 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from sensor.classify import Provision, Verdict
 from sensor.flow.key import address_text, community_id, key_addresses
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
+from sensor.sinks.eve import alert_event
 from sensor.sinks.schema import ALERT_COLUMNS, PROTO_NAMES, arrow_schema
 from sensor.sinks.segments import RowTable, StoreConfig
 from sensor.wireless import PROVISION, WirelessEvent
 
-__all__ = ["AlertSink", "AlertStats"]
+__all__ = ["AlertOutput", "AlertSink", "AlertStats"]
 
 log = logging.getLogger(__name__)
 
 _MAX_KEYS = 200_000  # dedup entries kept (oldest forgotten first)
+
+
+class AlertOutput(Protocol):
+    """A destination for alert events besides the file (syslog): queues, never blocks."""
+
+    name: str
+
+    def send_alert(self, event: dict[str, Any]) -> None:
+        """Take one EVE alert event; drop and count it rather than wait."""
+        ...
+
+    def close(self) -> None:
+        """Send what is queued (bounded wait) and release the connection."""
+        ...
 
 
 class AlertStats:
@@ -39,6 +54,7 @@ class AlertStats:
         self.raised: dict[tuple[str, str], int] = {}
         self.suppressed = 0
         self.jsonl_errors = 0
+        self.output_errors = 0
 
 
 class AlertSink:
@@ -65,6 +81,8 @@ class AlertSink:
         self.store_stats = self._table.writer.stats
         self.jsonl_path = jsonl
         self._jsonl: TextIO | None = None
+        self.outputs: list[AlertOutput] = []
+        """Where each alert's EVE event also goes (syslog), besides the JSON-lines file."""
         ensure_catalog(cfg.catalog, self._table.writer.data_dir, cfg.adopt)
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
@@ -165,35 +183,17 @@ class AlertSink:
         self._emit_json(row)
 
     def _emit_json(self, row: dict[str, Any]) -> None:
+        if self.jsonl_path is None and not self.outputs:
+            return
+        envelope = alert_event(row, self.cfg.sensor)
+        for out in self.outputs:
+            try:
+                out.send_alert(envelope)  # queues only: never blocks the packet path
+            except Exception:  # an output's bug must not cost the file or the table
+                self.stats.output_errors += 1
+                log.exception("alert output %s failed", out.name)
         if self.jsonl_path is None:
             return
-        ts = row["ts"]
-        envelope = {
-            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts // 1_000_000))
-            + f".{ts % 1_000_000:06d}+0000",
-            "event_type": "alert",
-            "sensor": self.cfg.sensor,
-            "site": self.site,
-            **{k: row[k] for k in ("flow_id", "community_id", "src_ip", "src_port")},
-            **{k: row[k] for k in ("dest_ip", "dest_port", "proto", "app_proto", "server_name")},
-            **({"device": row["device"]} if row.get("device") else {}),
-            "alert": {
-                k: row[k]
-                for k in (
-                    "signature_id",
-                    "signature_rev",
-                    "signature",
-                    "msg",
-                    "category",
-                    "provision",
-                    "provision_title",
-                    "severity",
-                    "confidence",
-                    "evidence",
-                    "suppressed",
-                )
-            },
-        }
         try:
             if self._jsonl is None:
                 self.jsonl_path.parent.mkdir(parents=True, exist_ok=True)
@@ -223,6 +223,8 @@ class AlertSink:
         self._table.closing = True
         self.flush(force=True)
         self._close_jsonl()
+        for out in self.outputs:
+            out.close()
 
     def _close_jsonl(self) -> None:
         if self._jsonl is not None:

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -31,7 +32,7 @@ from sensor.sinks.segments import (
     data_dir_for,
 )
 
-__all__ = ["FlowStore", "StoreConfig", "StoreStats", "data_dir_for", "rollup"]
+__all__ = ["FlowExport", "FlowStore", "StoreConfig", "StoreStats", "data_dir_for", "rollup"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,20 @@ def rollup(table: pa.Table) -> pa.Table:
     return out.select([c.name for c in ROLLUP_COLUMNS]).cast(arrow_schema(ROLLUP_COLUMNS))
 
 
+class FlowExport(Protocol):
+    """A consumer of the store's flushed record batches: formats and queues, never waits."""
+
+    name: str
+
+    def export_flows(self, table: pa.Table) -> None:
+        """Take one batch of flow records (RECORD_COLUMNS)."""
+        ...
+
+    def close(self) -> None:
+        """Deliver what is pending (bounded wait) and release resources."""
+        ...
+
+
 class FlowStore:
     """The `flows` sink. Single-threaded; call flush() regularly, close() at the end."""
 
@@ -78,6 +93,8 @@ class FlowStore:
         """Newest record start seen: packet time is the clock, also for retention, so a
         replay of an old capture is not deleted as soon as it is written."""
         self.stats = self._writer.stats
+        self.exports: list[FlowExport] = []
+        """Where each flushed batch also goes (EVE flow lines, IPFIX), as the same table."""
         self.data_dir = self._writer.data_dir
         ensure_catalog(cfg.catalog, self.data_dir, cfg.adopt)
 
@@ -97,6 +114,7 @@ class FlowStore:
             newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
             self._newest_us = max(self._newest_us, newest or 0)
             self._writer.add(table)
+            self._export(table)
             try:
                 self._rollups.add(rollup(table))
             except pa.ArrowException:  # never lose flow rows over a summary
@@ -105,6 +123,13 @@ class FlowStore:
         self._rollups.write_pending(final)
         if self._clock() >= self._next_retention:
             self.retain()
+
+    def _export(self, table: pa.Table) -> None:
+        for exp in self.exports:
+            try:
+                exp.export_flows(table)
+            except Exception:  # an export must never cost the store its rows
+                log.exception("flow export %s failed on %d rows", exp.name, len(table))
 
     def retain(self) -> None:
         """Apply the retention limits now (also hourly from flush)."""
@@ -132,8 +157,11 @@ class FlowStore:
         return len(self._records) + self._writer.pending_rows
 
     def close(self) -> None:
-        """Write everything still buffered; what cannot be written is counted as dropped."""
+        """Write everything still buffered (what cannot be written is counted as dropped),
+        then close the exports."""
         self.flush(final=True)
+        for exp in self.exports:
+            exp.close()
 
     @property
     def rows_lost(self) -> int:

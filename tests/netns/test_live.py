@@ -2,11 +2,14 @@
 veth of a lab the test creates, while real software talks across it: curl resolves
 chatgpt.com through dnsmasq and greets an openssl TLS server by that name, openssl s_client
 greets it as claude.ai, curl listens to an ICY radio stream. SIGTERM must leave every flow,
-the open radio stream too, in the database. All addresses are the lab's own."""
+the open radio stream too, in the database, and the outputs of both workers (syslog to a
+unix socket, EVE flow lines to one shared file) must carry every alert and record once.
+All addresses are the lab's own."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -48,10 +51,16 @@ def test_live_capture_with_two_workers_until_sigterm(lab: Lab, tmp_path: Path) -
 
     db = tmp_path / "live.duckdb"
     cfg = tmp_path / "sensor.yaml"
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # a SIEM's local syslog socket
+    syslog.bind(str(tmp_path / "syslog.sock"))
+    syslog.settimeout(0.5)
+    eve = tmp_path / "eve-flows.json"
     cfg.write_text(
         f"sensor: {{name: lab-live, site: lab}}\nstorage: {{catalog: {db}, flush_seconds: 1}}\n"
         "metrics: {listen: ''}\n"
         "policy:\n  provisions:\n    2503-ai: {personal_use: false}\n"
+        f"outputs:\n  eve_flows: {eve}\n"
+        f"  syslog: {{address: {tmp_path / 'syslog.sock'}, transport: unix}}\n"
     )
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # systemd's side of sd_notify
     notify.bind(str(tmp_path / "notify.sock"))
@@ -100,3 +109,20 @@ def test_live_capture_with_two_workers_until_sigterm(lab: Lab, tmp_path: Path) -
     assert radio_rows and radio_rows[0][4:7] == ("2503-9b", "violation", "shutdown")
     sensors = con.execute("SELECT DISTINCT sensor FROM flows").fetchall()
     assert sensors == [("lab-live",)]
+    _check_outputs(con, eve, syslog)
+
+
+def _check_outputs(con: duckdb.DuckDBPyConnection, eve: Path, syslog: socket.socket) -> None:
+    """Both workers' outputs: every alert once on the syslog socket, every flow record once
+    in the shared EVE flow file (whole lines: two writers never interleave)."""
+    messages = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            messages.append(syslog.recv(65536).decode())
+    events = [json.loads(m[m.index("{") :]) for m in messages]
+    got = sorted((e["flow_id"], e["alert"]["signature_id"]) for e in events)
+    alerts = con.execute("SELECT flow_id, signature_id FROM alerts ORDER BY 1, 2").fetchall()
+    assert len(alerts) >= 3 and got == [tuple(a) for a in alerts]
+    lines = [json.loads(x) for x in eve.read_text().splitlines()]
+    flows = con.execute("SELECT flow_id, community_id FROM flows ORDER BY 1").fetchall()
+    assert sorted((e["flow_id"], e.get("community_id")) for e in lines) == flows
