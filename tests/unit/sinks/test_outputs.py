@@ -66,7 +66,10 @@ def test_an_unknown_host_or_facility_stops_the_build(
 
 def test_the_sensor_refuses_to_start_with_a_bad_address(tmp_path: Path) -> None:
     p = tmp_path / "s.yaml"
-    p.write_text("outputs:\n  syslog: {address: 'siem.example:514', transport: tcp}\n")
+    p.write_text(  # replaying into the config's own store: its outputs are on
+        f"storage: {{catalog: {tmp_path / 'x.duckdb'}}}\n"
+        "outputs:\n  syslog: {address: 'siem.example:514', transport: tcp}\n"
+    )
     res = subprocess.run(
         [
             sys.executable,
