@@ -46,6 +46,7 @@ def store_config(cfg: SensorConfig, retain: bool = False) -> StoreConfig:
             ("flows", st.retention.flows_days),
             ("alerts", st.retention.alerts_days),
             ("rollups", st.retention.rollups_days),
+            ("health", st.retention.rollups_days),  # qualifies the rollups: kept as long
         ),
         max_disk_bytes=int(st.retention.max_disk_gb * 1e9),
         retain=retain,
