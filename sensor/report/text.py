@@ -144,14 +144,7 @@ def seen_line(r: Report) -> str:
     )
 
 
-HEALTH_HEAD = [
-    "site",
-    "read",
-    "dropped by the kernel",
-    "undecodable",
-    "damaged capture records",
-    "rows lost",
-]
+HEALTH_HEAD = ["site", "read", "kernel drops", "undecodable", "damaged records", "rows lost"]
 
 
 def health_table(r: Report) -> tuple[list[str], list[list[str]]]:

@@ -241,7 +241,7 @@ def test_a_damaged_capture_shows_in_the_report(tmp_path: Path) -> None:
     assert f"missed {share(3 / total.packets)} of the packets" in part
     assert "1 damaged capture record:" in part
     page = render_html(r, names)
-    assert "3 frames" in page and "1 record" in page and "Damaged capture records" in page
+    assert "3 frames" in page and "1 record" in page and "Damaged records" in page
 
 
 def test_a_clean_replay_says_nothing_was_missed(demo_store: Path) -> None:
