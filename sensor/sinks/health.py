@@ -45,6 +45,7 @@ class Tally:
         return Tally(*(a - b for a, b in zip(now, was, strict=True)))
 
     def empty(self) -> bool:
+        """Nothing counted: a run that read nothing writes no row of zeros at 1970."""
         return not any(dataclasses.astuple(self))
 
 

@@ -258,3 +258,17 @@ def test_shares_and_amounts_read_plainly() -> None:
     assert share(0.035) == "3.5%" and share(0.5) == "50%" and share(0.0042) == "0.42%"
     for x in (1e-9, 1e-5, 0.00004):
         assert share(x) == "<0.01%"
+
+
+def test_a_store_without_the_health_table_says_so(tmp_path: Path) -> None:
+    from sensor.cli import main
+
+    db = tmp_path / "old.duckdb"
+    assert main(["replay", "-q", "--db", str(db)]) == 0
+    con = duckdb.connect(str(db))
+    con.execute("DROP VIEW health")  # as a catalog written before the table existed
+    con.close()
+    r = build(db, "7d", None, TZ.key, None, detail=False)
+    assert r is not None and r.health is None
+    text = render_text(r, names_for(SignaturesConfig()))
+    assert "keeps no record of what the sensor missed" in text
