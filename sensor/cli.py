@@ -321,6 +321,7 @@ def _replay(args: argparse.Namespace) -> int:
     ledger = CaptureLedger(store_config(cfg))
     todo = _not_yet_stored(sources, ledger, args.again)
     pipe = Pipeline(cfg, list(sinks), classifier)
+    sinks.health.watch(pipe)
     config_path = args.config
 
     def reload(signum: int, frame: object) -> None:
@@ -419,10 +420,9 @@ def _ledger_rows(
 def _losses(summary: Summary, sinks: Sinks, ledger: CaptureLedger) -> int:
     """Everything a replay failed to keep: rows not written, alert lines not written."""
     return (
-        sinks.flows.rows_lost
-        + sinks.alerts.store_stats.rows_dropped
+        sinks.rows_lost()
+        + sinks.health.store_stats.rows_dropped
         + sinks.alerts.stats.jsonl_errors
-        + sinks.wireless.store_stats.rows_dropped
         + ledger.stats.rows_dropped
         + sum(summary.sink_errors.values())
     )

@@ -196,6 +196,7 @@ def _worker(
     cfg = replace(cfg, outputs=replace(cfg.outputs, ipfix=ipfix))
     sinks = default_sinks(cfg, dict(classifier.provisions), retain=True)
     pipe = Pipeline(cfg, list(sinks), classifier)
+    sinks.health.watch(pipe, lambda: src.stats.kernel_drops)
     collector = collector_for(
         pipe, sinks, cfg.sensor.name, cfg.sensor.site, lambda: src.stats.kernel_drops
     )

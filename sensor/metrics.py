@@ -317,7 +317,12 @@ def collector_for(
     pipeline: Pipeline, sinks: Sinks, sensor: str, site: str, capture_drops: Any = None
 ) -> SensorCollector:
     """The collector over a pipeline and the standard sinks (every store's table)."""
-    stores = [("flows", sinks.flows), ("alerts", sinks.alerts), ("wireless_aps", sinks.wireless)]
+    stores = [
+        ("flows", sinks.flows),
+        ("alerts", sinks.alerts),
+        ("wireless_aps", sinks.wireless),
+        ("health", sinks.health),
+    ]
     c = SensorCollector(pipeline, stores, sinks.alerts, sensor, site, capture_drops)
     c.outputs = [*sinks.alerts.outputs, *sinks.flows.exports]
     return c

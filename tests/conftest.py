@@ -57,7 +57,9 @@ def replay(tmp_path: Path) -> Replay:
         )
         classifier = build_classifier(cfg.signatures, cfg.policy)
         sinks = default_sinks(cfg, dict(classifier.provisions))
-        summary = Pipeline(cfg, sinks, classifier).run([open_capture(p) for p in pcaps])
+        pipe = Pipeline(cfg, sinks, classifier)
+        sinks.health.watch(pipe)
+        summary = pipe.run([open_capture(p) for p in pcaps])
         return duckdb.connect(str(catalog), read_only=True), summary
 
     return run

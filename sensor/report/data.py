@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from sensor.errors import UsageError
+from sensor.report.health import HealthRow, has_health, health_rows
 
 __all__ = [
     "Figures",
+    "HealthRow",
     "Period",
     "ProvisionRow",
     "Report",
@@ -68,16 +70,22 @@ def _local_day(text: str, tz: ZoneInfo, option: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
 
 
+_NEWEST_FLOW = "SELECT max(ts_end) FROM flows WHERE sensor <> '_schema'"
+_NEWEST = (
+    f"SELECT greatest(({_NEWEST_FLOW}), (SELECT max(ts) FROM health WHERE sensor <> '_schema'))"
+)
+
+
 def resolve_period(
     con: duckdb.DuckDBPyConnection, since: str, until: str | None, tz: ZoneInfo, site: str | None
 ) -> Period | None:
     """`--since 7d|2026-11-01` and `--until 2026-11-30` (a local day, inclusive) into a
-    period; without --until the period ends at the newest record, so a replayed capture
-    reports on its own time. None when the store has no flow record."""
+    period; without --until the period ends at the newest record (flow or health row), so a
+    replayed capture reports on its own time. None when the store has no flow record."""
     if until is not None:
         end = _local_day(until, tz, "--until") + dt.timedelta(days=1)
     else:
-        row = con.execute("SELECT max(ts_end) FROM flows WHERE sensor <> '_schema'").fetchone()
+        row = con.execute(_NEWEST if has_health(con) else _NEWEST_FLOW).fetchone()
         if not row or row[0] is None:
             return None
         end = row[0].astimezone(dt.UTC) + dt.timedelta(microseconds=1)
@@ -125,6 +133,7 @@ class Report:
     rogue: tuple[tuple[str, str, int, dt.datetime], ...]  # source, kind, count, first seen
     seen: tuple[int, int, int, int]  # packets, bytes, flow records, sensors
     outcomes: tuple[tuple[str, int], ...]  # action, connections
+    health: tuple[HealthRow, ...] | None  # per site, then all; None: the store keeps none
     hosts: tuple[tuple[str, str, str, int, int, str], ...]  # detail only
 
 
@@ -240,5 +249,6 @@ def compute(con: duckdb.DuckDBPyConnection, p: Period, detail: bool) -> Report:
         rogue=tuple(_rogue(con, p)),
         seen=(seen[0], seen[1], seen[2], seen[3]),
         outcomes=tuple(_all(con, _TABLES["outcomes"], p)),
+        health=health_rows(con, *_where(p, "ts")) if has_health(con) else None,
         hosts=tuple(_all(con, _TABLES["hosts"], p)) if detail else (),
     )

@@ -13,7 +13,14 @@ import html
 
 from sensor.report import charts
 from sensor.report.data import Report
-from sensor.report.text import headline, period_line, seen_line, sites_of
+from sensor.report.text import (
+    headline,
+    health_table,
+    period_line,
+    seen_line,
+    sites_of,
+    trust_lines,
+)
 from sensor.report.words import OUTCOMES, Names, change, clean, count, size, when
 
 __all__ = ["render_html"]
@@ -148,6 +155,17 @@ def _rogue(r: Report, names: Names) -> str:
     return _table(["Seen", "Finding", "Count", "First seen"], rows, numeric_from=2)
 
 
+def _health(r: Report) -> str:
+    """What the sensor read and missed, and how far to trust the figures."""
+    head, rows = health_table(r)
+    table = _table([_e(h.capitalize()) for h in head], [[_e(c) for c in x] for x in rows])
+    trust = "".join(f"<p>{_e(line)}</p>" for line in trust_lines(r))
+    return (
+        f"<section><h2>What the sensor saw and missed</h2><p>{_e(seen_line(r))}</p>"
+        f"{table if rows else ''}{trust}</section>"
+    )
+
+
 def render_html(r: Report, names: Names, detail: bool = False) -> str:
     by_prov = [
         (f"{p.provision} {names.provision(p.provision)}", p.violations)
@@ -178,9 +196,9 @@ Policy 2503. Hosts are devices counted per site, never named here.</p>
 <div class="two"><section><h2>Per site</h2>{_sites(r, names)}</section>
 <section><h2>Top services per item</h2>{_services(r, names)}</section></div>
 <section><h2>Rogue access points</h2>{_rogue(r, names)}</section>
-<div class="two"><section><h2>Connections by outcome</h2>
+<section><h2>Connections by outcome</h2>
 {_table(["Outcome", "Connections"], outcomes)}</section>
-<section><h2>What the sensor saw</h2><p>{_e(seen_line(r))}</p></section></div>
+{_health(r)}
 {hosts}
 </body></html>
 """

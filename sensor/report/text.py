@@ -3,8 +3,20 @@ unchanged; this module only lays them out."""
 
 from __future__ import annotations
 
-from sensor.report.data import Report
-from sensor.report.words import OUTCOMES, Names, change, clean, count, size, when
+import textwrap
+
+from sensor.report.data import HealthRow, Report
+from sensor.report.words import (
+    OUTCOMES,
+    Names,
+    amount,
+    change,
+    clean,
+    count,
+    share,
+    size,
+    when,
+)
 
 __all__ = ["render_text"]
 
@@ -106,7 +118,12 @@ def render_text(r: Report, names: Names, detail: bool = False) -> str:
     out += _rogue(r, names)
     out += ["", "Connections by outcome"]
     out += _columns([[OUTCOMES.get(a, clean(a)), count(n)] for a, n in r.outcomes])
-    out += ["", "What the sensor saw", "  " + seen_line(r)]
+    out += ["", "What the sensor saw and missed", *_wrap(seen_line(r))]
+    head, rows = health_table(r)
+    if rows:
+        out += _columns([head, *rows])
+    for line in trust_lines(r):
+        out += _wrap(line)
     if detail:
         hosts = [
             [p, clean(s), clean(ip), count(n), size(b), clean(ev)] for p, s, ip, n, b, ev in r.hosts
@@ -115,10 +132,79 @@ def render_text(r: Report, names: Names, detail: bool = False) -> str:
     return "\n".join(out) + "\n"
 
 
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, 98, initial_indent="  ", subsequent_indent="  ")
+
+
 def seen_line(r: Report) -> str:
     pk, by, recs, sensors = r.seen
     return (
-        f"{count(pk)} packets, {size(by)} in {count(recs)} flow records from {count(sensors)} "
-        "sensor(s). Kernel drops and decode errors are not kept in the store: the sensor "
-        "dashboards (sensor_capture_kernel_drops_total, sensor_decode_errors_total) show them."
+        f"{count(recs)} flow records from {count(sensors)} sensor(s), holding {count(pk)} "
+        f"packets and {size(by)}."
     )
+
+
+HEALTH_HEAD = ["site", "read", "kernel drops", "undecodable", "damaged records", "rows lost"]
+
+
+def health_table(r: Report) -> tuple[list[str], list[list[str]]]:
+    """What each site's sensors read and missed (and all sites, when there are several);
+    shared by the text and HTML views."""
+    rows = list(r.health or ())
+    if len(rows) == 2:  # one site: its row is the total
+        rows = rows[:1]
+    return HEALTH_HEAD, [_health_cells(h) for h in rows]
+
+
+def _health_cells(h: HealthRow) -> list[str]:
+    drops = amount(h.kernel_drops, "packet")
+    if h.kernel_drops and h.drop_share is not None:
+        drops += f" ({share(h.drop_share)})"
+    return [
+        "all sites" if h.site is None else clean(h.site),
+        f"{amount(h.packets, 'packet')} ({size(h.bytes)})",
+        drops,
+        amount(h.decode_errors, "frame"),
+        amount(h.capture_errors, "record"),
+        amount(h.rows_lost, "row"),
+    ]
+
+
+def trust_lines(r: Report) -> list[str]:
+    """How far to trust the figures above, in sentences, from the period's totals."""
+    if r.health is None:
+        return [
+            "This store keeps no record of what the sensor missed (written by a sensor "
+            "version without the health table): how complete the figures are is unknown."
+        ]
+    if not r.health:
+        return [
+            "No sensor reported what it read or missed in this period: how complete the "
+            "figures are is unknown."
+        ]
+    t = r.health[-1]
+    if not (t.kernel_drops or t.decode_errors or t.capture_errors or t.rows_lost):
+        return [
+            f"{_TRUST}nothing missed that the sensor can count (no kernel drops, "
+            "undecodable frames, damaged capture records or lost rows)."
+        ]
+    out = []
+    if t.missed_share:
+        out.append(
+            f"the sensor missed {share(t.missed_share)} of the packets "
+            "that reached it (dropped or undecodable); counts above may be low by as much."
+        )
+    if t.capture_errors:
+        out.append(
+            f"{amount(t.capture_errors, 'damaged capture record')}: a capture file was cut "
+            "short or corrupt, and what it held past the damage was not read."
+        )
+    if t.rows_lost:
+        out.append(
+            f"{amount(t.rows_lost, 'row')} could not be written to the store and are missing "
+            "from the figures above."
+        )
+    return [_TRUST + out[0], *out[1:]]
+
+
+_TRUST = "How far to trust it: "

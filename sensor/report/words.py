@@ -8,7 +8,7 @@ import datetime as dt
 import unicodedata
 from dataclasses import dataclass, field
 
-__all__ = ["OUTCOMES", "Names", "change", "clean", "count", "size", "when"]
+__all__ = ["OUTCOMES", "Names", "amount", "change", "clean", "count", "share", "size", "when"]
 
 OUTCOMES = {
     "violation": "Rule breaks",
@@ -37,6 +37,26 @@ def size(n: int | float) -> str:
 
 def count(n: int) -> str:
     return f"{n:,}"
+
+
+def amount(n: int, unit: str) -> str:
+    """`none`, `1 packet`, `3 packets`: a count of something lost reads as words, and zero
+    as "none" rather than a "0" the eye skips."""
+    if n == 0:
+        return "none"
+    return f"{count(n)} {unit}{'s' * (n != 1)}"
+
+
+def share(x: float) -> str:
+    """A fraction as a percentage with two significant figures; a non-zero share never
+    reads "0%" (`<0.01%`)."""
+    pct = 100 * x
+    if pct == 0:
+        return "0%"
+    if pct < 0.01:
+        return "<0.01%"
+    digits = 2 if pct < 1 else 1 if pct < 10 else 0
+    return f"{pct:.{digits}f}%"
 
 
 def change(now: int, before: int) -> str:

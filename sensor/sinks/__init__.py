@@ -1,7 +1,9 @@
-"""Sinks: where ended flows go. `default_sinks` builds the flow store and the alert sink."""
+"""Sinks: where ended flows go. `default_sinks` builds the flow store, the alert sink, the
+access point store and the health table."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -10,6 +12,7 @@ from sensor.config import SensorConfig
 from sensor.sinks.alerts import AlertSink
 from sensor.sinks.base import Sink
 from sensor.sinks.flowstore import FlowStore
+from sensor.sinks.health import HealthSink
 from sensor.sinks.outputs import build_outputs
 from sensor.sinks.schema import FLOW_COLUMNS, Column
 from sensor.sinks.segments import StoreConfig
@@ -20,6 +23,7 @@ __all__ = [
     "AlertSink",
     "Column",
     "FlowStore",
+    "HealthSink",
     "Sink",
     "Sinks",
     "WirelessStore",
@@ -43,6 +47,7 @@ def store_config(cfg: SensorConfig, retain: bool = False) -> StoreConfig:
             ("flows", st.retention.flows_days),
             ("alerts", st.retention.alerts_days),
             ("rollups", st.retention.rollups_days),
+            ("health", st.retention.rollups_days),  # qualifies the rollups: kept as long
         ),
         max_disk_bytes=int(st.retention.max_disk_gb * 1e9),
         retain=retain,
@@ -57,12 +62,24 @@ class Sinks(NamedTuple):
     flows: FlowStore
     alerts: AlertSink
     wireless: WirelessStore
+    health: HealthSink
+    """Last: it closes after the others, so their lost rows are in its final row."""
+
+    def rows_lost(self) -> int:
+        """Rows of the store's tables that could not be written (the health sink's own
+        cannot be recorded anywhere, so they are not in it)."""
+        return _rows_lost(self.flows, self.alerts, self.wireless)
+
+
+def _rows_lost(flows: FlowStore, alerts: AlertSink, wireless: WirelessStore) -> int:
+    return flows.rows_lost + alerts.store_stats.rows_dropped + wireless.store_stats.rows_dropped
 
 
 def default_sinks(
     cfg: SensorConfig, provisions: dict[str, Provision], retain: bool = False
 ) -> Sinks:
-    """The flow store and the alert sink, both writing segments under the same catalog.
+    """The flow store, the alert sink, the access point store and the health table, all
+    writing segments under the same catalog. The health sink still needs `watch(pipeline)`.
 
     The JSON-lines alert stream goes beside the catalog (`x.duckdb` -> `x.alerts.jsonl`)
     unless `policy.alerts.jsonl` names another file or is empty (no stream). The optional
@@ -81,4 +98,6 @@ def default_sinks(
     )
     alerts.outputs.extend(outputs.alerts)
     flows.exports.extend(outputs.flows)
-    return Sinks(flows, alerts, WirelessStore(scfg))
+    wireless = WirelessStore(scfg)
+    health = HealthSink(scfg, partial(_rows_lost, flows, alerts, wireless))
+    return Sinks(flows, alerts, wireless, health)

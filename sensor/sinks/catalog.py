@@ -35,7 +35,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TABLES = ("flows", "alerts", "rollups", "wireless_aps", "captures")
+TABLES = ("flows", "alerts", "rollups", "wireless_aps", "captures", "health")
 MARKER = "sensor_catalog"
 """Table listing (kind, name) of every object the sensor made in the catalog: what it may
 replace or drop. Everything else in the file is someone else's and is kept."""
@@ -179,6 +179,7 @@ def _schema_markers(data_dir: Path) -> None:
         "rollups": s.ROLLUP_COLUMNS,
         "wireless_aps": s.WIRELESS_AP_COLUMNS,
         "captures": s.CAPTURE_COLUMNS,
+        "health": s.HEALTH_COLUMNS,
     }
     for table in TABLES:
         folder = data_dir / table / "sensor=_schema" / "date=1970-01-01"

@@ -145,8 +145,8 @@ class FlowStore:
                 today,
                 self.cfg.max_disk_bytes,
             )
-            tables = ("flows", "rollups", "alerts", "wireless_aps") if self.cfg.compact else ()
-            for table in tables:
+            tables = ("flows", "rollups", "alerts", "wireless_aps", "health")
+            for table in tables if self.cfg.compact else ():
                 compact(self.data_dir, table, self._writer.sensor_partition, today)
         except OSError as e:
             log.error("retention failed: %s", e)

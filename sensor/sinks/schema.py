@@ -15,6 +15,7 @@ __all__ = [
     "APP_COLUMNS",
     "CAPTURE_COLUMNS",
     "FLOW_COLUMNS",
+    "HEALTH_COLUMNS",
     "PARTITION_COLUMNS",
     "POLICY_COLUMNS",
     "PROTO_NAMES",
@@ -421,6 +422,51 @@ CAPTURE_COLUMNS: tuple[Column, ...] = (
     Column("site", "VARCHAR", _S, "Site (district) of the sensor."),
 )
 """`captures`: which capture files a store holds, so a second replay of one is skipped."""
+
+HEALTH_COLUMNS: tuple[Column, ...] = (
+    Column(
+        "ts",
+        "TIMESTAMPTZ",
+        _TS,
+        "Packet time at the end of the interval the row covers (live: the sensor's clock).",
+    ),
+    Column("packets", "BIGINT", pa.int64(), "Frames read in the interval."),
+    Column("bytes", "BIGINT", pa.int64(), "Bytes of those frames (wire length)."),
+    Column(
+        "decode_errors",
+        "BIGINT",
+        pa.int64(),
+        "Frames that could not be decoded (malformed headers, unknown link type).",
+    ),
+    Column(
+        "capture_errors",
+        "BIGINT",
+        pa.int64(),
+        "Damaged records in capture files (truncated, corrupt, unreadable), counted when "
+        "the file ends.",
+    ),
+    Column(
+        "kernel_drops",
+        "BIGINT",
+        pa.int64(),
+        "Packets the kernel dropped before the sensor read them (live capture; 0 in replay).",
+    ),
+    Column("extractor_errors", "BIGINT", pa.int64(), "Payloads an extractor failed on."),
+    Column(
+        "sink_errors", "BIGINT", pa.int64(), "Failures of a sink or the classifier on a record."
+    ),
+    Column(
+        "rows_lost",
+        "BIGINT",
+        pa.int64(),
+        "Rows of flows, rollups, alerts and wireless_aps dropped because they could not "
+        "be written.",
+    ),
+    Column("site", "VARCHAR", _S, "Site (district) of the sensor."),
+)
+"""`health`: what the sensor saw and missed, one row per capture worker and flush interval of
+packet time (storage.flush_seconds) and one at exit. Each row holds the change since the
+worker's previous row, so a sum over any period is right."""
 
 RECORD_COLUMNS = FLOW_COLUMNS + APP_COLUMNS + SITE_COLUMNS
 """Every column stored in the Parquet files, in order."""

@@ -67,6 +67,7 @@ class StoreConfig:
         ("flows", 400),
         ("alerts", 400),
         ("rollups", 2000),
+        ("health", 2000),
     )
     """Days each table keeps (0: forever), applied to this sensor's own partitions."""
     max_disk_bytes: int = 0

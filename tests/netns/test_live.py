@@ -109,6 +109,18 @@ def test_live_capture_with_two_workers_until_sigterm(lab: Lab, tmp_path: Path) -
     assert radio_rows and radio_rows[0][4:7] == ("2503-9b", "violation", "shutdown")
     sensors = con.execute("SELECT DISTINCT sensor FROM flows").fetchall()
     assert sensors == [("lab-live",)]
+    # what the two workers read and missed: rows per worker each second (flush_seconds) and at exit
+    health = con.execute(
+        "SELECT count(*), sum(packets), min(kernel_drops), "
+        "sum(kernel_drops), (SELECT sum(pkts_toserver + pkts_toclient) FROM flows) "
+        "FROM health WHERE sensor = 'lab-live'"
+    ).fetchone()
+    assert health is not None
+    rows, packets, least_drops, drops, flow_packets = health
+    assert rows >= 2 and least_drops >= 0 and drops >= 0
+    assert packets >= flow_packets > 0
+    kinds = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE health)").fetchall())
+    assert kinds["kernel_drops"] == "BIGINT"
     _check_outputs(con, eve, syslog)
 
 

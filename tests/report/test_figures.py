@@ -14,7 +14,7 @@ import duckdb
 from sensor.classify import SignaturesConfig
 from sensor.report import build, names_for, render_text
 from sensor.report.data import Period
-from sensor.report.words import count, size
+from sensor.report.words import amount, count, share, size
 
 TZ = ZoneInfo("America/Chicago")
 
@@ -174,3 +174,101 @@ def test_a_long_period_counts_per_week_from_monday(fleet_store: Path) -> None:
             weeks[day - dt.timedelta(days=day.weekday()), x["site"]] += 1
     assert {(d, s): n for d, s, n in r.days} == dict(weeks)
     assert len({d for d, _, _ in r.days}) == 3  # the three weeks of the fleet
+
+
+def _health(db: Path) -> list[dict[str, Any]]:
+    con = duckdb.connect(str(db), read_only=True)
+    rel = con.sql("SELECT * FROM health WHERE sensor <> '_schema'")
+    return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
+
+
+def _expected_health(rows: list[dict[str, Any]], p: Period) -> list[tuple[Any, ...]]:
+    """Per site, then all sites: what the sensors read and missed in `p`, by hand."""
+    rs = [r for r in rows if p.start <= r["ts"] < p.end]
+    out = []
+    for site in [*sorted({r["site"] for r in rs}), None]:
+        mine = [r for r in rs if site is None or r["site"] == site]
+        tot = {k: sum(r[k] for r in mine) for k in ("packets", "bytes", "kernel_drops",
+               "decode_errors", "capture_errors", "rows_lost")}  # fmt: skip
+        reached = tot["packets"] + tot["kernel_drops"]
+        out.append((
+            site, len({r["sensor"] for r in mine}), tot["packets"], tot["bytes"],
+            tot["kernel_drops"], tot["kernel_drops"] / reached if reached else None,
+            tot["decode_errors"], tot["capture_errors"], tot["rows_lost"],
+            (tot["kernel_drops"] + tot["decode_errors"]) / reached if reached else None,
+        ))  # fmt: skip
+    return out
+
+
+def test_what_the_sensor_saw_and_missed_equals_the_store(fleet_store: Path) -> None:
+    r = build(fleet_store, "2025-12-01", "2025-12-10", TZ.key, None, detail=False)
+    assert r is not None and r.health
+    rows = _health(fleet_store)
+    got = [
+        (h.site, h.sensors, h.packets, h.bytes, h.kernel_drops, h.drop_share, h.decode_errors,
+         h.capture_errors, h.rows_lost, h.missed_share)
+        for h in r.health
+    ]  # fmt: skip
+    assert got == _expected_health(rows, r.period)
+    assert [h.site for h in r.health] == ["district-4", "district-7", None]
+    # every frame read is counted once: the health rows hold as many as the replays read,
+    # at least every packet of the flow records
+    assert r.health[-1].packets >= r.seen[0] > 0
+    one = build(fleet_store, "2025-12-01", "2025-12-10", TZ.key, "district-4", detail=False)
+    assert one is not None and one.health
+    assert [h.site for h in one.health] == ["district-4", None]
+    assert one.health[0].packets == r.health[0].packets
+
+
+def test_a_damaged_capture_shows_in_the_report(tmp_path: Path) -> None:
+    from sensor.cli import main
+    from sensor.report import render_html
+    from tests.unit.sinks.test_health import damaged_capture
+
+    db = tmp_path / "d.duckdb"
+    assert main(["replay", "-q", "--db", str(db), str(damaged_capture(tmp_path))]) == 0
+    r = build(db, "7d", None, TZ.key, None, detail=False)
+    assert r is not None and r.health
+    total = r.health[-1]
+    assert _expected_health(_health(db), r.period)[-1][2:] == (
+        total.packets, total.bytes, 0, 0.0, 3, 1, 0, 3 / total.packets,
+    )  # fmt: skip
+    names = names_for(SignaturesConfig())
+    text = render_text(r, names)
+    part = text.split("What the sensor saw and missed")[1]
+    assert f"{count(total.packets)} packets ({size(total.bytes)})" in part
+    assert "3 frames" in part and "1 record" in part and part.count("none") == 2
+    assert f"missed {share(3 / total.packets)} of the packets" in part
+    assert "1 damaged capture record:" in part
+    page = render_html(r, names)
+    assert "3 frames" in page and "1 record" in page and "Damaged records" in page
+
+
+def test_a_clean_replay_says_nothing_was_missed(demo_store: Path) -> None:
+    r = build(demo_store, "7d", None, TZ.key, None, detail=False)
+    assert r is not None and r.health
+    assert r.health[-1].packets == _expected_health(_health(demo_store), r.period)[-1][2]
+    text = render_text(r, names_for(SignaturesConfig()))
+    assert "nothing missed that the sensor can count" in text
+
+
+def test_shares_and_amounts_read_plainly() -> None:
+    assert amount(0, "packet") == "none" and amount(1, "row") == "1 row"
+    assert amount(1200, "frame") == "1,200 frames"
+    assert share(0.035) == "3.5%" and share(0.5) == "50%" and share(0.0042) == "0.42%"
+    for x in (1e-9, 1e-5, 0.00004):
+        assert share(x) == "<0.01%"
+
+
+def test_a_store_without_the_health_table_says_so(tmp_path: Path) -> None:
+    from sensor.cli import main
+
+    db = tmp_path / "old.duckdb"
+    assert main(["replay", "-q", "--db", str(db)]) == 0
+    con = duckdb.connect(str(db))
+    con.execute("DROP VIEW health")  # as a catalog written before the table existed
+    con.close()
+    r = build(db, "7d", None, TZ.key, None, detail=False)
+    assert r is not None and r.health is None
+    text = render_text(r, names_for(SignaturesConfig()))
+    assert "keeps no record of what the sensor missed" in text

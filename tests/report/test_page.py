@@ -17,7 +17,7 @@ import pytest
 from sensor.classify import SignaturesConfig
 from sensor.cli import main
 from sensor.report import build, names_for, render_html, render_text
-from sensor.report.data import Figures, Period, ProvisionRow, Report
+from sensor.report.data import Figures, HealthRow, Period, ProvisionRow, Report
 from sensor.report.words import count, size, when
 from tests.tools import browser
 
@@ -125,6 +125,8 @@ def test_strings_from_the_wire_are_escaped() -> None:
         rogue=(("radio", evil, 1, t0),),
         seen=(1, 10, 1, 1),
         outcomes=((evil, 1),),
+        health=(HealthRow(evil, 1, 10, 600, 0, 0.0, 1, 0, 0, 0.1),
+                HealthRow(None, 1, 10, 600, 0, 0.0, 1, 0, 0, 0.1)),
         hosts=(("2503-9b", evil, "10.0.0.1", 1, 10, evil),),
     )  # fmt: skip
     names = names_for(SignaturesConfig())

@@ -8,22 +8,33 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sensor.sinks.schema import markdown
+from sensor.sinks.schema import HEALTH_COLUMNS, markdown
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "flows.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+BLOCKS = (
+    (DOCS / "flows.md", "columns", markdown()),
+    (DOCS / "storage.md", "health", markdown(HEALTH_COLUMNS)),
+)
+"""(file, marker, generated text): the text goes between `<!-- marker:begin -->` and
+`<!-- marker:end -->`."""
+
+
+def block(marker: str) -> str:
+    """The pattern of a generated block, its text in group 2."""
+    return rf"(<!-- {marker}:begin -->\n)(.*)(<!-- {marker}:end -->)"
 
 
 def main() -> None:
-    """Rewrite the block between the column markers."""
-    text = DOC.read_text()
-    new = re.sub(
-        r"(<!-- columns:begin -->\n).*(<!-- columns:end -->)",
-        lambda m: m.group(1) + markdown() + m.group(2),
-        text,
-        flags=re.S,
-    )
-    DOC.write_text(new)
-    print(DOC)
+    """Rewrite the blocks between the markers."""
+    for doc, marker, text in BLOCKS:
+        new = re.sub(
+            block(marker),
+            lambda m, t=text: m.group(1) + t + m.group(3),
+            doc.read_text(),
+            flags=re.S,
+        )
+        doc.write_text(new)
+        print(doc)
 
 
 if __name__ == "__main__":

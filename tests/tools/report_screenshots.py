@@ -33,9 +33,9 @@ def main_() -> None:
         work = Path(tmp)
         demo = work / "demo.duckdb"
         assert main(["replay", "-q", "--db", str(demo), "--sensor-name", "hq"]) == 0
-        _shoot(demo, DOCS / "report-demo.png", work, 1700)
+        _shoot(demo, DOCS / "report-demo.png", work, 1950)
         fleet = build_store(work / "fleet")
-        _shoot(fleet, DOCS / "report-fleet.png", work, 1900, "--since", "2w")
+        _shoot(fleet, DOCS / "report-fleet.png", work, 2200, "--since", "2w")
     print(DOCS / "report-demo.png", DOCS / "report-fleet.png")
 
 
