@@ -99,6 +99,12 @@ class SensorCollector(Collector):
             "reason",
             s.capture_errors,
         )
+        yield _counter(
+            "sensor_capture_bytes_lost_total",
+            "Bytes of damaged capture files that gave no frames (skipped or left unread).",
+            b,
+            s.capture_bytes_lost,
+        )
         drops = self.capture_drops() if self.capture_drops is not None else 0
         yield _counter(
             "sensor_capture_kernel_drops_total",

@@ -41,6 +41,8 @@ class Summary:
     decode_errors: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     capture_errors: Counter[str] = field(default_factory=Counter)
+    capture_bytes_lost: int = 0
+    """Bytes of damaged capture files that gave no frames (skipped or left unread)."""
     ended: Counter[str] = field(default_factory=Counter)
     sink_errors: Counter[str] = field(default_factory=Counter)
     extractor_errors: Counter[str] = field(default_factory=Counter)
@@ -63,7 +65,8 @@ class Summary:
         if any(self.skipped.values()):
             out.append("not flows: " + _fmt(self.skipped))
         if self.capture_errors:
-            out.append("capture file problems: " + _fmt(self.capture_errors))
+            lost = f"; {self.capture_bytes_lost} bytes lost" if self.capture_bytes_lost else ""
+            out.append("capture file problems: " + _fmt(self.capture_errors) + lost)
         if self.ended:
             out.append("records by end reason: " + _fmt(self.ended))
         if self.sink_errors:
@@ -95,10 +98,10 @@ class Pipeline:
         self.cfg = cfg
         self.sinks = list(sinks)
         self.classifier = classifier or build_classifier(cfg.signatures, cfg.policy)
-        self.wireless = WirelessMonitor(cfg.policy.wireless, self._on_wireless)
         self._reload: Callable[[], Classifier] | None = None
         self.reloads: Counter[str] = Counter()
         self.decoder = Decoder()
+        self.wireless = WirelessMonitor(cfg.policy.wireless, self._on_wireless, self.decoder.errors)
         self.names = DnsNames(cfg.inspect.dns_names)
         self.inspector = Inspector(
             default_extractors(self.names), cfg.inspect.max_packets, self.names
@@ -175,17 +178,29 @@ class Pipeline:
             for src in sources:
                 try:
                     for batch in src.batches():
-                        self.process(batch)
+                        self.guarded(batch)
                         self._flush_sinks(force=False)
                         if progress is not None:
                             progress(src, self.summary)
                 finally:
                     self.summary.capture_errors.update(src.stats.errors)
+                    self.summary.capture_bytes_lost += src.stats.bytes_lost
                     src.close()
+        finally:  # whatever stopped the replay, the flows read so far are written
             self.finish("eof")
-        finally:
             self.summary.seconds = time.perf_counter() - t0
         return self.summary
+
+    def guarded(self, batch: FrameBatch) -> None:
+        """`process`, with a last line of defence: a bug that one hostile frame triggers is
+        counted and logged, the batch is lost, and every flow before it goes on (and is
+        written at the end) instead of the traceback discarding everything in flight."""
+        try:
+            self.process(batch)
+        except Exception:
+            self.summary.decode_errors["internal_error"] += 1
+            if self.summary.decode_errors["internal_error"] == 1:
+                log.exception("a batch of %d frames failed; counted, going on", len(batch))
 
     def tick(self, now_ns: int) -> None:
         """Live capture on a quiet link: move the flow table's clock to wall time so idle

@@ -13,7 +13,8 @@ Each fires once per access point; the `wireless_aps` rows carry every indicator 
 
 from __future__ import annotations
 
-from collections import deque
+import struct
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,11 +88,18 @@ class WirelessEvent:
 class WirelessMonitor:
     """Reads management frames from monitor-mode batches; keeps the AP table; raises checks."""
 
-    def __init__(self, policy: WirelessPolicy, on_event: Callable[[WirelessEvent], None]) -> None:
+    def __init__(
+        self,
+        policy: WirelessPolicy,
+        on_event: Callable[[WirelessEvent], None],
+        errors: Counter[str] | None = None,
+    ) -> None:
         self.policy = policy
         self.on_event = on_event
         self.aps: dict[str, AccessPoint] = {}
         self.frames = 0
+        self.errors: Counter[str] = Counter() if errors is None else errors
+        """Frames that could not be read, by reason (the pipeline passes its decode errors)."""
         self._bssids = {m.lower().replace("-", ":") for m in policy.approved_bssids}
         self._ouis = {m.lower().replace("-", ":")[:8] for m in policy.approved_ouis}
         self._ssids = set(policy.corporate_ssids)
@@ -107,7 +115,11 @@ class WirelessMonitor:
         for off, cap, ts in zip(
             batch.offsets.tolist(), batch.caplens.tolist(), batch.ts.tolist(), strict=True
         ):
-            m = parse_mgmt(lt, data, off, off + cap)
+            try:
+                m = parse_mgmt(lt, data, off, off + cap)
+            except (struct.error, IndexError, ValueError):  # a bounds check the parser missed
+                self.errors["malformed_80211"] += 1
+                continue
             if m is None:
                 continue
             self.frames += 1
