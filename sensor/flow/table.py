@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -97,9 +97,18 @@ class FlowTable:
         self._inspector = inspector
         self._payloads: _Payloads | None = None
         self._flows: dict[FlowKey, FlowState] = {}
-        self._lru: tuple[dict[FlowKey, FlowState], ...] = ({}, {}, {}, {})
+        # OrderedDict, not dict: popping a plain dict from the front leaves dummies that every
+        # later next(iter()) walks past, which made one expiry sweep quadratic under a flood.
+        self._lru: tuple[OrderedDict[FlowKey, FlowState], ...] = tuple(
+            OrderedDict() for _ in range(4)
+        )
+        self._unanswered: OrderedDict[FlowKey, FlowState] = OrderedDict()
+        """Flows that have heard only one side yet, oldest first: a full table makes room
+        from these (a SYN flood's half-open flows) before it touches an established flow."""
         self.now = 0
         self.created = 0
+        self.shed = 0
+        """Unanswered flows evicted to make room (the flood's share of `evicted`)."""
         self.ended: Counter[str] = Counter()
 
     def __len__(self) -> int:
@@ -216,6 +225,9 @@ class FlowTable:
         if flow is None:
             flow = self._create(key, t0, flags0, fwd0, r, i)
         flow.add(fwd, rev, t1)
+        if not flow.answered and flow.pkts_ts and flow.pkts_tc:
+            flow.answered = True
+            del self._unanswered[key]
         if flow.closed and flow.lru_class != _CLOSED:
             self._reclass(flow, _CLOSED, t1)
         return flow
@@ -253,6 +265,7 @@ class FlowTable:
             self._inspector.start(flow)
         self._flows[key] = flow
         self._lru[cls][key] = flow
+        self._unanswered[key] = flow
         self.created += 1
         return flow
 
@@ -269,10 +282,17 @@ class FlowTable:
     def _end(self, flow: FlowState, reason: str) -> None:
         del self._flows[flow.key]
         del self._lru[flow.lru_class][flow.key]
+        if not flow.answered:
+            del self._unanswered[flow.key]
         self.ended[reason] += 1
         self._on_end(flow, reason)
 
     def _evict_one(self) -> None:
+        """Make room: the oldest flow nobody answered, else the least recently queued one."""
+        if self._unanswered:
+            self.shed += 1
+            self._end(next(iter(self._unanswered.values())), "evicted")
+            return
         fronts = [next(iter(d.values())) for d in self._lru if d]
         self._end(min(fronts, key=lambda f: f.lru_ts), "evicted")
 
@@ -287,9 +307,8 @@ class FlowTable:
                 if flow.ts_last + timeout < now:
                     self._end(flow, flow.closed or "idle")
                 else:  # touched since it was queued: queue it again at its last packet
-                    del lru[flow.key]
                     flow.lru_ts = flow.ts_last
-                    lru[flow.key] = flow
+                    lru.move_to_end(flow.key)
 
     def flush(self, reason: str) -> None:
         """End every flow (`eof` after a replay, `shutdown` on stop).
