@@ -129,6 +129,18 @@ class SensorCollector(Collector):
             b,
             table.ended.get("evicted", 0),
         )
+        yield _counter(
+            "sensor_dns_unmatched_answers_total",
+            "DNS answers not learnt for naming flows: no matching query from that client.",
+            b,
+            self.pipeline.names.unmatched,
+        )
+        yield _counter(
+            "sensor_flows_shed_total",
+            "Of those, flows nobody had answered (a flood's half-open flows go first).",
+            b,
+            table.shed,
+        )
         yield _by(
             "sensor_extractor_errors_total",
             "Extractor failures (flow dropped by that parser).",
