@@ -214,6 +214,7 @@ class Pipeline:
     def finish(self, reason: str) -> None:
         """End every open flow with `reason` and close the sinks."""
         self.table.flush(reason)
+        self.wireless.close()
         self._snapshot_aps()
         self.summary.flows = self.table.created
         self.summary.ended = self.table.ended
@@ -241,7 +242,7 @@ class Pipeline:
         for sink in self.sinks:
             write = getattr(sink, "write_aps", None)
             if write is not None:
-                write(changed, self.table.now)
+                write(changed, max(self.table.now, self.wireless.last))
 
     def _flush_sinks(self, force: bool) -> None:
         self._snapshot_aps()

@@ -45,3 +45,19 @@ def radiotap_data(ip: bytes) -> bytes:
     """An open-network 802.11 data frame (to the AP) under a minimal radiotap header."""
     dot11 = b"\x08\x01\x00\x00" + b"\x02\x00\x00\x00\x00\x01" * 3 + b"\x00\x00"
     return struct.pack("<BBHI", 0, 0, 8, 0) + dot11 + LLC_SNAP_IP + ip
+
+
+def _mgmt(subtype: int, bssid: bytes, body: bytes) -> bytes:
+    hdr = bytes([subtype << 4, 0]) + b"\0\0" + b"\xff" * 6 + bssid + bssid + b"\0\0"
+    return struct.pack("<BBHI", 0, 0, 8, 0) + hdr + body
+
+
+def beacon(bssid: bytes, ssid: bytes) -> bytes:
+    """A radiotap beacon of an open network (what beacon-flood tools send)."""
+    fixed = b"\0" * 8 + struct.pack("<HH", 100, 0x0001)
+    return _mgmt(8, bssid, fixed + bytes([0, len(ssid)]) + ssid + b"\x03\x01\x06")
+
+
+def deauth(bssid: bytes) -> bytes:
+    """A radiotap deauthentication frame (reason 7)."""
+    return _mgmt(12, bssid, b"\x07\x00")
