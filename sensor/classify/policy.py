@@ -192,6 +192,10 @@ class PolicyConfig:
     approved: tuple[ApprovedService, ...] = ()
     provisions: dict[str, ProvisionPolicy] = field(default_factory=dict)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    store_uri_query: bool = False
+    """Keep the query string (`?q=...`) of HTTP request targets in records, evidence and
+    alerts. Off: Policy 2503 forbids storing content, and a search query is content.
+    Signatures still see the whole target while the flow is inspected."""
 
     def __post_init__(self) -> None:
         parse_cidrs(self.exempt_hosts)
