@@ -221,6 +221,11 @@ class SensorCollector(Collector):
             labels=k,
         )
         segs = CounterMetricFamily("sensor_store_segments_written", "Segments written.", labels=k)
+        misdated = CounterMetricFamily(
+            "sensor_store_rows_misdated",
+            "Rows dated far from the rest of their flush, filed under its day.",
+            labels=k,
+        )
         secs = CounterMetricFamily(
             "sensor_store_flush_seconds",
             "Time spent writing segments (rate / flushes = latency).",
@@ -237,10 +242,11 @@ class SensorCollector(Collector):
             errs.add_metric(v, st.write_errors)
             lost.add_metric(v, st.rows_dropped)
             segs.add_metric(v, st.segments_written)
+            misdated.add_metric(v, st.rows_misdated)
             secs.add_metric(v, st.flush_seconds_total)
             flushes.add_metric(v, st.flushes)
             backlog.add_metric(v, store.backlog)
-        yield from (rows, errs, lost, segs, secs, flushes, backlog)
+        yield from (rows, errs, lost, segs, misdated, secs, flushes, backlog)
 
 
 def _counter(name: str, doc: str, base: Mapping[str, str], value: float) -> CounterMetricFamily:

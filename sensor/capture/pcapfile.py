@@ -25,12 +25,15 @@ from sensor.capture.base import Buffer, FrameBatch, SourceStats
 from sensor.capture.pcapng import PcapngWalker
 from sensor.errors import CaptureError
 
-__all__ = ["MAX_RECORD", "CaptureFile", "open_capture"]
+__all__ = ["MAX_RECORD", "MAX_WIRE", "CaptureFile", "open_capture"]
 
 log = logging.getLogger(__name__)
 
 MAX_RECORD = 0x40000  # 256 KiB: larger captured lengths mean a corrupt record header
 BLOCK_BYTES = 8 << 20
+MAX_WIRE = 0x40000
+"""Largest believable wire length (GRO/TSO super-frames included); a larger one (0xFFFFFFFF)
+is a forged header and counts as the captured length, not as 256 KiB of traffic."""
 MAX_EXPANSION = 100
 """Real captures compress 2-20x; a stream that inflates 100x more is a bomb (zeros or one
 frame repeated), not traffic, and is stopped before it costs minutes and gigabytes."""
@@ -241,7 +244,7 @@ class CaptureFile:
             self.stats.bytes_read = pos
             if offs:
                 self.stats.frames += len(offs)
-                yield _pcap_batch(data, offs, fmt)
+                yield self._counted(_pcap_batch(data, offs, fmt))
             _release(data, begin, pos)
             if corrupt:
                 self._error("corrupt_record", f"corrupt record header at byte {pos}: stopped")
@@ -263,7 +266,7 @@ class CaptureFile:
             offs, end, corrupt = _walk_pcap(data, 0, len(data), fmt)
             if offs:
                 self.stats.frames += len(offs)
-                yield _pcap_batch(data, offs, fmt)
+                yield self._counted(_pcap_batch(data, offs, fmt))
             if corrupt:
                 self._error("corrupt_record", "corrupt record header: stopped")
                 self._lost(len(data) - end)
@@ -293,6 +296,14 @@ class CaptureFile:
                     self._error("truncated_record", "capture ends inside a block")
                 self._lost(walker.bytes_lost + len(carry))
                 return
+
+    def _counted(self, made: tuple[FrameBatch, int]) -> FrameBatch:
+        """Count records whose wire length was not believable (set to the captured one)."""
+        batch, bad = made
+        if bad:
+            self._error("bad_wire_length", f"{bad} records claim a wire length over {MAX_WIRE}")
+            self.stats.errors["bad_wire_length"] += bad - 1
+        return batch
 
     def _lost(self, n: int) -> None:
         """Count bytes that gave no frames, plus whatever of the file is left unread."""
@@ -358,12 +369,15 @@ def _check_lengths(data: Buffer, offs: list[int], pos: int, fmt: _PcapFormat) ->
     return at, True
 
 
-def _pcap_batch(data: Buffer, offs: list[int], fmt: _PcapFormat) -> FrameBatch:
-    """Gather the 16-byte record headers with one fancy index and view them as u32 columns."""
+def _pcap_batch(data: Buffer, offs: list[int], fmt: _PcapFormat) -> tuple[FrameBatch, int]:
+    """Gather the 16-byte record headers with one fancy index and view them as u32 columns;
+    also say how many wire lengths were past belief."""
     u8 = np.frombuffer(data, dtype=np.uint8)
     starts = np.array(offs, dtype=np.int64)
     hdr = u8[starts[:, None] + _HDR_COLS].view(fmt.endian + "u4").astype(np.int64)
     caplens = hdr[:, 2]
-    wirelens = np.clip(hdr[:, 3], caplens, max(MAX_RECORD, 65535 + 64))
+    wire = hdr[:, 3]
+    wirelens = np.where(wire > MAX_WIRE, caplens, np.maximum(wire, caplens))
     ts = hdr[:, 0] * 1_000_000_000 + hdr[:, 1] * fmt.ts_mul
-    return FrameBatch(fmt.linktype, data, starts + 16, caplens, wirelens, ts)
+    bad = int(np.count_nonzero(wire > MAX_WIRE))
+    return FrameBatch(fmt.linktype, data, starts + 16, caplens, wirelens, ts), bad

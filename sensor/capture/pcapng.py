@@ -19,6 +19,7 @@ __all__ = ["PcapngWalker"]
 
 SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
 MAX_BLOCK = 16 << 20
+MAX_WIRE = 0x40000  # as pcapfile.MAX_WIRE (that module imports this one)
 _RESYNC_ARRAY = np.array([IDB, PB, SPB, 4, 5, EPB], dtype=np.uint32)
 """Block types a damaged region is skipped to (SHB is not: it needs its byte-order magic)."""
 _OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
@@ -195,6 +196,9 @@ class PcapngWalker:
         if not 0 <= ts < 1 << 63:
             self._error("bad_timestamp", "timestamp out of range; using the previous one")
             ts = prev
+        if wire > MAX_WIRE:  # forged (0xFFFFFFFF): count the bytes captured, not 4 GB
+            self._error("bad_wire_length", "wire length past belief; using the captured one")
+            wire = cap
         self._rows.append((start, cap, max(wire, cap), ts))
         self.frames += 1
         return flushed

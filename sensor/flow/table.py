@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from sensor.decode.columns import PacketColumns
 from sensor.flow.group import Runs, runs_of_batch
@@ -143,7 +144,7 @@ class FlowTable:
                     )
                     if flow.inspecting and r.payload[i]:
                         self._inspect(cols, r, flow, r.starts[i], r.ends[i])
-            self.now = max(self.now, int(cols.ts[sel].max()))
+            self.now = max(self.now, _clock(cols.ts[sel], self.now))
         self.expire(self.now)
 
     def _walk(self, cols: PacketColumns, r: Runs, i: int) -> None:
@@ -318,6 +319,22 @@ class FlowTable:
         for flow in list(self._flows.values()):
             timed_out = flow.ts_last + self._class_to[flow.lru_class] < self.now
             self._end(flow, flow.closed or ("idle" if timed_out else reason))
+
+
+_JUMP = 3600 * _NS
+"""A packet stamped further than this past the middle of its batch does not move the clock."""
+
+
+def _clock(ts: npt.NDArray[np.int64], now: int) -> int:
+    """The batch's latest plausible time. One packet stamped 2106 in a batch of today's must
+    not end every open flow as idle; a jump that the batch's bulk makes is followed."""
+    top = int(ts.max())
+    if top - now <= _JUMP:
+        return top
+    mid = int(np.median(ts))
+    if top - mid <= _JUMP:
+        return top
+    return int(ts[ts <= mid + _JUMP].max())
 
 
 def _client_is_src(proto: int, flags0: int, key: FlowKey, fwd0: bool) -> bool:

@@ -150,3 +150,18 @@ def test_many_frames_stay_inside_their_buffer_after_resync(tmp_path: Path) -> No
         assert np.all(b.offsets + b.caplens <= len(b.data))
         n += len(b)
     assert n == 290
+
+
+def test_a_forged_wire_length_counts_as_the_captured_one(tmp_path: Path) -> None:
+    frame = _traffic(1)[0][1]
+    p = tmp_path / "x.pcap"
+    p.write_bytes(pcap([(1.0, frame), (2.0, frame)], wire=0xFFFFFFFF))
+    src = open_capture(p)
+    wires = [int(w) for b in src.batches() for w in b.wirelens]
+    assert wires == [len(frame)] * 2
+    assert src.stats.errors["bad_wire_length"] == 2
+    ng = tmp_path / "x.pcapng"
+    epb = struct.pack("<IIIII", 0, 0, 1, len(frame), 0xFFFFFFFF) + frame
+    ng.write_bytes(SHB + IDB + _block(6, epb))
+    src = open_capture(ng)
+    assert [int(w) for b in src.batches() for w in b.wirelens] == [len(frame)]

@@ -77,3 +77,14 @@ def test_a_full_table_sheds_the_flood_not_established_flows(tmp_path: Path) -> N
     assert established == ["eof"]  # kept, with its last packet, though 5000 flows came after
     assert table.shed == 5000 + 1 - 100
     assert sum(r == "evicted" for r in by_port.values()) == table.shed
+
+
+def test_one_packet_from_2105_ends_no_flow(tmp_path: Path, replay) -> None:  # type: ignore[no-untyped-def]
+    flows = [(T0 + i, ETH + tcp(0x0A000001, 5000 + k, 0x0A000002, 443, 0x10))
+             for i in range(3) for k in range(50)]  # fmt: skip
+    stray = (4_290_000_000.0, ETH + tcp(0x0A000009, 1, 0x0A000002, 443, 0x10))  # year 2105
+    p = tmp_path / "jump.pcap"
+    p.write_bytes(pcap([*flows[:75], stray, *flows[75:]]))
+    db, _ = replay([p])
+    reasons = dict(db.execute("SELECT end_reason, count(*) FROM flows GROUP BY 1").fetchall())
+    assert reasons == {"eof": 51}
