@@ -21,6 +21,7 @@ from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
 from sensor.errors import ConfigError, SensorError
 from sensor.live import LiveOptions, run_live
+from sensor.logfmt import SafeFormatter
 from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
 from sensor.sigtools import check, run_tests
@@ -164,6 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="sensor: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:  # wire strings reach log lines: escape them
+        handler.setFormatter(SafeFormatter("sensor: %(levelname)s: %(message)s"))
     try:
         if args.command == "replay":
             return _replay(args)

@@ -107,6 +107,7 @@ class FlowTable:
         """Flows that have heard only one side yet, oldest first: a full table makes room
         from these (a SYN flood's half-open flows) before it touches an established flow."""
         self.now = 0
+        self._top = (0, 0)
         self.created = 0
         self.shed = 0
         """Unanswered flows evicted to make room (the flood's share of `evicted`)."""
@@ -144,7 +145,10 @@ class FlowTable:
                     )
                     if flow.inspecting and r.payload[i]:
                         self._inspect(cols, r, flow, r.starts[i], r.ends[i])
-            self.now = max(self.now, _clock(cols.ts[sel], self.now))
+            # the clock is the second latest packet time: one packet stamped 2106 must not
+            # end every open flow as idle; a jump that a second packet confirms is followed
+            self._top = _top_two(cols.ts[sel], self._top)
+            self.now = max(self.now, self._top[0])
         self.expire(self.now)
 
     def _walk(self, cols: PacketColumns, r: Runs, i: int) -> None:
@@ -321,20 +325,14 @@ class FlowTable:
             self._end(flow, flow.closed or ("idle" if timed_out else reason))
 
 
-_JUMP = 3600 * _NS
-"""A packet stamped further than this past the middle of its batch does not move the clock."""
-
-
-def _clock(ts: npt.NDArray[np.int64], now: int) -> int:
-    """The batch's latest plausible time. One packet stamped 2106 in a batch of today's must
-    not end every open flow as idle; a jump that the batch's bulk makes is followed."""
-    top = int(ts.max())
-    if top - now <= _JUMP:
-        return top
-    mid = int(np.median(ts))
-    if top - mid <= _JUMP:
-        return top
-    return int(ts[ts <= mid + _JUMP].max())
+def _top_two(ts: npt.NDArray[np.int64], top: tuple[int, int]) -> tuple[int, int]:
+    """The two latest times among `top` and the batch's."""
+    cand = [*top, int(ts[0])]
+    if len(ts) >= 2:
+        part = np.partition(ts, len(ts) - 2)[-2:]
+        cand[2:] = [int(part[0]), int(part[1])]
+    a, b = sorted(cand)[-2:]
+    return a, b
 
 
 def _client_is_src(proto: int, flags0: int, key: FlowKey, fwd0: bool) -> bool:
