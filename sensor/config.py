@@ -59,10 +59,15 @@ class InspectConfig:
     """Payload packets looked at per direction of a flow; after that the flow only counts."""
     dns_names: int = 200_000
     """Entries of the DNS answer cache that names IP-only flows."""
+    hold_mb: float = 64.0
+    """Out-of-order TCP segments held for reassembly, all flows together, in MB; past it,
+    segments are not held (counted: sensor_inspect_hold_refused_total)."""
 
     def __post_init__(self) -> None:
         if self.max_packets < 1 or self.dns_names < 0:
             raise ValueError("max_packets must be at least 1 and dns_names not negative")
+        if not 0 <= self.hold_mb < 1 << 20:
+            raise ValueError("hold_mb must be between 0 and 1048576")
 
 
 @dataclass(frozen=True, slots=True)

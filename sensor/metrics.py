@@ -129,6 +129,17 @@ class SensorCollector(Collector):
             b,
             table.ended.get("evicted", 0),
         )
+        hold = self.pipeline.inspector.budget
+        yield _gauge(
+            "sensor_inspect_held_bytes", "Out-of-order TCP bytes held (all flows).", b, hold.held
+        )
+        yield _gauge("sensor_inspect_hold_limit_bytes", "inspect.hold_mb in bytes.", b, hold.limit)
+        yield _counter(
+            "sensor_inspect_hold_refused_total",
+            "Out-of-order segments not held because the budget was spent.",
+            b,
+            hold.refused,
+        )
         yield _counter(
             "sensor_dns_unmatched_answers_total",
             "DNS answers not learnt for naming flows: no matching query from that client.",

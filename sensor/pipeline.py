@@ -104,7 +104,10 @@ class Pipeline:
         self.wireless = WirelessMonitor(cfg.policy.wireless, self._on_wireless, self.decoder.errors)
         self.names = DnsNames(cfg.inspect.dns_names)
         self.inspector = Inspector(
-            default_extractors(self.names), cfg.inspect.max_packets, self.names
+            default_extractors(self.names),
+            cfg.inspect.max_packets,
+            self.names,
+            int(cfg.inspect.hold_mb * (1 << 20)),
         )
         self.table = FlowTable(cfg.flow.timeouts, cfg.flow.max_flows, self._on_end, self.inspector)
         self.summary = Summary(

@@ -43,6 +43,10 @@ class PayloadSink(Protocol):
         """One payload packet, in capture order; sets flow.inspecting False when done."""
         ...
 
+    def release(self, flow: FlowState) -> None:
+        """The flow ended while still inspected: free what it held (budgeted memory)."""
+        ...
+
 
 class _Payloads:
     """The batch's payload-carrying packets as Python lists, made once per batch."""
@@ -289,6 +293,8 @@ class FlowTable:
         del self._lru[flow.lru_class][flow.key]
         if not flow.answered:
             del self._unanswered[flow.key]
+        if flow.ext is not None and self._inspector is not None:
+            self._inspector.release(flow)
         self.ended[reason] += 1
         self._on_end(flow, reason)
 

@@ -21,10 +21,12 @@ def udp(src: int, sport: int, dst: int, dport: int, payload: bytes = b"") -> byt
     return ipv4(src, dst, 17, struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload)
 
 
-def tcp(src: int, sport: int, dst: int, dport: int, flags: int, seq: int = 0) -> bytes:
-    """An IPv4 TCP segment without payload, no link layer."""
+def tcp(
+    src: int, sport: int, dst: int, dport: int, flags: int, seq: int = 0, pl: bytes = b""
+) -> bytes:
+    """An IPv4 TCP segment, no link layer."""
     hdr = struct.pack("!HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 65535, 0, 0)
-    return ipv4(src, dst, 6, hdr)
+    return ipv4(src, dst, 6, hdr + pl)
 
 
 def pcap(
