@@ -234,7 +234,7 @@ class SensorCollector(Collector):
         segs = CounterMetricFamily("sensor_store_segments_written", "Segments written.", labels=k)
         misdated = CounterMetricFamily(
             "sensor_store_rows_misdated",
-            "Rows dated far from the rest of their flush, filed under its day.",
+            "Rows filed under another day's partition: their flush spanned over 64 days.",
             labels=k,
         )
         secs = CounterMetricFamily(

@@ -39,9 +39,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _US_PER_DAY = 86_400_000_000
-_WINDOW_DAYS = 31
-"""Rows dated further than this from the bulk of their flush (a forged or broken clock) are
-filed under the bulk's day, not one folder and file per distinct day (40,004 files once)."""
+_MAX_DAYS = 64
+"""Day partitions one flush may write. Past that (a forged or broken clock: 20,000 distinct
+days made 40,004 files once) the rows of the rarest days are filed under the busiest day;
+their own `ts` is kept. Several captures of different dates replayed together stay apart."""
 _SCHEMA_PARTITION = "sensor=_schema/date=1970-01-01"
 
 
@@ -90,7 +91,7 @@ class StoreStats:
     flush_seconds_total: float = 0.0
     flushes: int = 0
     rows_misdated: int = 0
-    """Rows filed under their flush's bulk day because their own day was far from it."""
+    """Rows filed under their flush's busiest day: their flush spanned too many days."""
 
 
 class SegmentWriter:
@@ -168,12 +169,12 @@ class SegmentWriter:
 
     def _write_table(self, table: pa.Table) -> None:
         day_of = table.column(self.time_column).cast(pa.int64()).to_numpy() // _US_PER_DAY
-        if len(day_of):
-            bulk = int(np.median(day_of))
-            far = np.abs(day_of - bulk) > _WINDOW_DAYS
-            if far.any():
-                self.stats.rows_misdated += int(far.sum())
-                day_of = np.where(far, bulk, day_of)
+        days_u, counts = np.unique(day_of, return_counts=True)
+        if len(days_u) > _MAX_DAYS:
+            keep = days_u[np.argsort(-counts, kind="stable")[:_MAX_DAYS]]
+            far = ~np.isin(day_of, keep)
+            self.stats.rows_misdated += int(far.sum())
+            day_of = np.where(far, keep[0], day_of)
         days = np.unique(day_of).tolist()
         for day in days:
             part = table if len(days) == 1 else table.filter(pa.array(day_of == day))
