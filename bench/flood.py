@@ -1,5 +1,5 @@
-"""Flood benchmark (issue 13): replay a SYN flood and normal traffic of the same size,
-interleaved, each in its own child process, and print packets/s, their ratio and peak RSS.
+"""Flood benchmark (issue 13): replay a SYN flood, normal traffic of the same size and a
+beacon flood, interleaved, each in its own child process; print packets/s, peak RSS, alerts.
 
     .venv/bin/python bench/flood.py [--packets 1000000] [--runs 3] [--dir /tmp/sensor-flood]
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.tools.hostile import ETH, pcap, tcp, udp  # noqa: E402
+from tests.tools.hostile import ETH, beacon, deauth, pcap, tcp, udp
 
 T0 = 1_764_086_400.0
 STEP = 20e-6
@@ -46,9 +45,8 @@ def syn_flood(n: int, seed: int = 13) -> bytes:
     return pcap(frames)
 
 
-def normal(n: int, seed: int = 14) -> bytes:
+def normal(n: int) -> bytes:
     """n packets of 20-packet conversations (DNS-like UDP and HTTPS-like TCP)."""
-    rnd = random.Random(seed)
     frames = []
     for i in range(n):
         conv = i // 20
@@ -63,8 +61,22 @@ def normal(n: int, seed: int = 14) -> bytes:
     return pcap(frames)
 
 
-def replay(path: Path, db: Path) -> tuple[float, int]:
-    """(packets/s, peak RSS MB) of one `sensor replay` child."""
+def beacon_flood(n: int, seed: int = 15) -> bytes:
+    """n/2 beacons of fake open networks and n/2 deauths, random BSSIDs, 2,000 frames/s."""
+    rnd = random.Random(seed)
+    frames = []
+    for i in range(n // 2):
+        t = T0 + i * 1e-3
+        frames.append((t, beacon(b"\x02" + rnd.randbytes(5), b"free-wifi-%d" % i)))
+        frames.append((t + 5e-4, deauth(b"\x02" + rnd.randbytes(5))))
+    return pcap(frames, linktype=127)
+
+
+MAKERS = {"normal": normal, "syn_flood": syn_flood, "beacon_flood": beacon_flood}
+
+
+def replay(path: Path, db: Path) -> tuple[float, int, int]:
+    """(packets/s, peak RSS MB, alerts raised) of one `sensor replay` child."""
     res = subprocess.run(
         [sys.executable, "-c", CHILD, "replay", str(path), "--db", str(db)],
         capture_output=True,
@@ -77,7 +89,8 @@ def replay(path: Path, db: Path) -> tuple[float, int]:
         if tok.startswith("packets_per_second=")
     )
     rss = int(res.stderr.rsplit("peak_rss_kb", 1)[1].split()[0]) // 1024
-    return pps, rss
+    alerts = int(res.stdout.split("alerts: ", 1)[1].split()[0])
+    return pps, rss, alerts
 
 
 def main() -> None:
@@ -87,24 +100,24 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "sensor-flood")
     args = ap.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    caps = {"normal": args.dir / f"normal-{args.packets}.pcap",
-            "syn_flood": args.dir / f"syn-{args.packets}.pcap"}  # fmt: skip
+    caps = {k: args.dir / f"{k}-{args.packets}.pcap" for k in MAKERS}
     for kind, p in caps.items():
         if not p.exists():
-            p.write_bytes((normal if kind == "normal" else syn_flood)(args.packets))
-    got: dict[str, list[tuple[float, int]]] = {k: [] for k in caps}
+            p.write_bytes(MAKERS[kind](args.packets))
+    got: dict[str, list[tuple[float, int, int]]] = {k: [] for k in caps}
     for run in range(args.runs):  # interleaved, so machine load hits both alike
         for kind, p in caps.items():
             db = args.dir / f"{kind}-{run}.duckdb"
             got[kind].append(replay(p, db))
-            print(f"run {run} {kind}: {got[kind][-1][0]:,.0f} packets/s, "
-                  f"peak RSS {got[kind][-1][1]} MB", flush=True)  # fmt: skip
+            pps, rss, alerts = got[kind][-1]
+            print(f"run {run} {kind}: {pps:,.0f} packets/s, peak RSS {rss} MB, "
+                  f"{alerts} alerts", flush=True)  # fmt: skip
     med = {k: statistics.median(v[0] for v in got[k]) for k in got}
-    rss = {k: max(v[1] for v in got[k]) for k in got}
-    print(f"| traffic | packets | median packets/s | peak RSS MB |")
-    print("| --- | ---: | ---: | ---: |")
+    peak = {k: max(v[1] for v in got[k]) for k in got}
+    print("| traffic | packets | median packets/s | peak RSS MB | alerts |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for k in caps:
-        print(f"| {k} | {args.packets:,} | {med[k]:,.0f} | {rss[k]} |")
+        print(f"| {k} | {args.packets:,} | {med[k]:,.0f} | {peak[k]} | {got[k][-1][2]} |")
     print(f"ratio syn_flood/normal: {med['syn_flood'] / med['normal']:.2f}")
 
 
