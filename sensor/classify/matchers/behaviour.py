@@ -64,22 +64,21 @@ class BehaviourMatcher:
 
     def match(self, v: FlowView) -> Evidence | None:
         lim = self.limits
-        secs = v.duration
-        total = v.bytes_ts + v.bytes_tc
-        down = v.bytes_tc / total if total else 0.0
-        kbps = v.bytes_tc * 8 / secs / 1000 if secs > 0 else 0.0
-        checks = (
-            ("min_seconds", secs >= lim.get("min_seconds", 0)),
-            ("max_seconds", secs <= lim.get("max_seconds", float("inf"))),
-            ("min_bytes", total >= lim.get("min_bytes", 0)),
-            ("min_bytes_toclient", v.bytes_tc >= lim.get("min_bytes_toclient", 0)),
-            ("min_bytes_toserver", v.bytes_ts >= lim.get("min_bytes_toserver", 0)),
-            ("min_down_ratio", down >= lim.get("min_down_ratio", 0)),
-            ("max_down_ratio", down <= lim.get("max_down_ratio", 1)),
-            ("min_packets", v.pkts_ts + v.pkts_tc >= lim.get("min_packets", 0)),
-        )
-        if not all(ok for _, ok in checks):
+        # cheapest and most selective first: a flood's one-packet flows leave at once
+        if v.pkts_ts + v.pkts_tc < lim.get("min_packets", 0):
             return None
+        total = v.bytes_ts + v.bytes_tc
+        if total < lim.get("min_bytes", 0) or v.bytes_tc < lim.get("min_bytes_toclient", 0):
+            return None
+        if v.bytes_ts < lim.get("min_bytes_toserver", 0):
+            return None
+        secs = v.duration
+        if not lim.get("min_seconds", 0) <= secs <= lim.get("max_seconds", float("inf")):
+            return None
+        down = v.bytes_tc / total if total else 0.0
+        if not lim.get("min_down_ratio", 0) <= down <= lim.get("max_down_ratio", 1):
+            return None
+        kbps = v.bytes_tc * 8 / secs / 1000 if secs > 0 else 0.0
         band = lim.get("kbps_toclient")
         if band is not None and not band[0] <= kbps <= band[1]:
             return None
