@@ -14,22 +14,35 @@ from importlib import resources
 from pathlib import Path
 
 from sensor import __version__
-from sensor.analyst import parse_since, query, report
+from sensor.analyst import query
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
-from sensor.errors import ConfigError, SensorError
+from sensor.errors import CaptureError, ConfigError, SensorError, StorageError, UsageError
 from sensor.live import LiveOptions, run_live
 from sensor.logfmt import SafeFormatter
 from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
+from sensor.report import report
 from sensor.sigtools import check, run_tests
-from sensor.sinks import AlertSink, default_sinks
+from sensor.sinks import AlertSink, Sinks, default_sinks, store_config
+from sensor.sinks.captures import CaptureLedger, file_sha256
+from sensor.text import escape_text
 
 __all__ = ["main"]
 
 log = logging.getLogger("sensor")
+
+
+EXIT_CODES = """exit status:
+  0    done, nothing lost
+  1    done, but something failed: rows or alerts that could not be written, an output
+       that failed, a signature test that failed
+  2    bad usage or configuration (the message names the option or file:line)
+  3    an input or output cannot be used: a capture that is not one, a store path the
+       sensor refuses (not its own), a file that cannot be written
+  130  interrupted by SIGINT, 143 by SIGTERM (replay first writes every open flow)"""
 
 
 def demo_capture() -> Path:
@@ -41,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="sensor",
         description="Passive network sensor for Personnel Policy 2503: flows, provisions, alerts.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"sensor {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -68,6 +83,18 @@ def _parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: only when stderr is a terminal)",
     )
     r.add_argument("-q", "--quiet", action="store_true", help="do not print the summary")
+    r.add_argument(
+        "--again",
+        action="store_true",
+        help="replay captures the store already holds (by SHA-256) once more; by default "
+        "they are skipped, so re-running a command never doubles the store",
+    )
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="let --db name a DuckDB database the sensor did not create: its views are added "
+        "and its own tables kept (a file that is not a DuckDB database is always refused)",
+    )
     r.add_argument(
         "--metrics",
         metavar="HOST:PORT",
@@ -97,6 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--snaplen", type=int, help="bytes kept per packet (default 65535)")
     run.add_argument("--no-promisc", action="store_true", help="do not enable promiscuous mode")
     run.add_argument("--db", type=Path, help="DuckDB catalog (default: config storage.catalog)")
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="let --db name a DuckDB database the sensor did not create (its tables are kept)",
+    )
     run.add_argument("--sensor-name", help="sensor name stored with each record")
     run.add_argument(
         "--metrics", metavar="HOST:PORT", help="metrics endpoint (config metrics.listen)"
@@ -114,15 +146,29 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("-o", "--output", type=Path, help="write to this file (parquet needs one)")
     rp = sub.add_parser(
         "report",
-        help="summary per provision and site, as text and optionally HTML",
-        description="A leader-friendly summary of the last --since of data: rule breaks per "
-        "provision and site, outcomes, traffic by kind; --html writes a self-contained page "
-        "with charts (inline SVG, no scripts).",
+        help="what a district leader reads: text, and an HTML page that prints",
+        description="Rule breaks per policy item and site with the change against the "
+        "previous period of equal length, allowed use beside them, days with weekday names, "
+        "top services, rogue access points and what the sensor saw, in the site's time zone "
+        "(config policy.schedule.timezone). Hosts are counted, never named, unless --detail. "
+        "--html writes one self-contained page (charts as inline SVG, no script) whose print "
+        "stylesheet gives the same report on Letter or A4 (print to PDF from any browser).",
     )
-    rp.add_argument("--since", default="7d", help="period: 30m, 12h, 7d, 2w (default 7d)")
+    rp.add_argument(
+        "--since",
+        default="7d",
+        help="start: a length before --until (30m, 12h, 7d, 2w) or a local day "
+        "(2026-11-01); default 7d",
+    )
+    rp.add_argument(
+        "--until",
+        help="last local day included (2026-11-30); default: up to the newest record",
+    )
+    rp.add_argument("--site", help="only this site (default: every site in the store)")
+    rp.add_argument("--detail", action="store_true", help="analyst view: list hosts and evidence")
     rp.add_argument("--db", type=Path, help="catalog (default: config storage.catalog)")
     rp.add_argument("-c", "--config", type=Path, help="site configuration YAML")
-    rp.add_argument("--html", type=Path, help="also write an HTML report here")
+    rp.add_argument("--html", type=Path, help="also write the HTML page here")
     s = sub.add_parser(
         "signatures",
         help="check or test the signature set",
@@ -179,25 +225,58 @@ def main(argv: Sequence[str] | None = None) -> int:
             return query(cfg.storage.catalog, args.sql, args.format, args.output)
         if args.command == "report":
             cfg = _config(args)
-            return report(cfg.storage.catalog, parse_since(args.since), args.html, sys.stdout)
+            return report(
+                cfg.storage.catalog,
+                sys.stdout,
+                since=args.since,
+                until=args.until,
+                site=args.site,
+                tz=cfg.policy.schedule.timezone,
+                detail=args.detail,
+                html_out=args.html,
+                signatures=cfg.signatures,
+            )
+    except (ConfigError, UsageError) as e:
+        _error(e)
+        return 2
+    except (CaptureError, StorageError) as e:
+        _error(e)
+        return 3
     except SensorError as e:
-        print(f"sensor: error: {e}", file=sys.stderr)
-        return 2 if "config" in type(e).__name__.lower() else 1
+        _error(e)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `sensor query ... | head`: the reader has all it wanted
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as e:  # an output that cannot be written: one line, not a traceback
+        where = f"{e.filename}: " if e.filename else ""
+        _error(f"{where}{e.strerror or e}")
+        return 3
     return 2
+
+
+def _error(e: object) -> None:
+    print(f"sensor: error: {escape_text(str(e))}", file=sys.stderr)
 
 
 def _config(args: argparse.Namespace) -> SensorConfig:
     cfg = load_config(args.config)
-    if args.db is not None:
-        cfg = replace(cfg, storage=replace(cfg.storage, catalog=args.db))
+    if args.db is not None and args.db != cfg.storage.catalog:
+        # another store than the config's own (a test replay with the site config): every
+        # output goes beside that store, never into the production stream the config names
+        alerts = replace(cfg.policy.alerts, jsonl="" if cfg.policy.alerts.jsonl == "" else None)
+        cfg = replace(
+            cfg,
+            storage=replace(cfg.storage, catalog=args.db, data_dir=None),
+            policy=replace(cfg.policy, alerts=alerts),
+        )
     if getattr(args, "sensor_name", None):
         cfg = replace(cfg, sensor=replace(cfg.sensor, name=args.sensor_name))
+    if getattr(args, "force", False):
+        cfg = replace(cfg, storage=replace(cfg.storage, adopt=True))
     return cfg
 
 
@@ -205,10 +284,10 @@ def _replay(args: argparse.Namespace) -> int:
     cfg = _config(args)
     paths = args.pcaps or [demo_capture()]
     sources: list[PacketSource] = [open_capture(p) for p in paths]  # fail before any work
-    st = cfg.storage
     classifier = build_classifier(cfg.signatures, cfg.policy)
     sinks = default_sinks(cfg, dict(classifier.provisions))
-    store, alerts = sinks.flows, sinks.alerts
+    ledger = CaptureLedger(store_config(cfg))
+    todo = _not_yet_stored(sources, ledger, args.again)
     pipe = Pipeline(cfg, list(sinks), classifier)
     config_path = args.config
 
@@ -216,26 +295,125 @@ def _replay(args: argparse.Namespace) -> int:
         pipe.request_reload(lambda: rebuild_classifier(config_path))
 
     signal.signal(signal.SIGHUP, reload)
+    stopped = _stop_on_signals(pipe)
     if args.metrics:
         serve(collector_for(pipe, sinks, cfg.sensor.name, cfg.sensor.site), args.metrics)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     bar = _Progress() if show else None
-    summary = pipe.run(sources, progress=bar)
+    summary = pipe.run([src for src, _ in todo], progress=bar)
     if bar is not None:
         bar.done()
+    ledger.record(_ledger_rows(todo, pipe, stopped))
     if not args.quiet:
-        for line in summary.lines():
-            print(line)
-        print(
-            f"flow store: {st.catalog} (segments in {store.data_dir}); "
-            f"rows_written={store.stats.rows_written} write_errors={store.stats.write_errors}"
-        )
-        for line in _policy_lines(pipe.classifier, alerts):
-            print(line)
-    if args.metrics and args.linger > 0:
+        _print_summary(summary, sinks, pipe, cfg, ledger)
+    if args.metrics and args.linger > 0 and not stopped:
         _linger(args.linger)
-    failed = store.stats.rows_dropped or alerts.store_stats.rows_dropped or summary.sink_errors
-    return 1 if failed else 0
+    if stopped:
+        return 128 + stopped[0]
+    return 1 if _losses(summary, sinks, ledger) else 0
+
+
+def _not_yet_stored(
+    sources: list[PacketSource], ledger: CaptureLedger, again: bool
+) -> list[tuple[PacketSource, str | None]]:
+    """The sources to replay with their SHA-256: a capture the store holds already (or one
+    named twice) is skipped with a notice, unless `again`."""
+    held = ledger.held()
+    seen: set[str] = set()
+    todo: list[tuple[PacketSource, str | None]] = []
+    for src in sources:
+        digest = file_sha256(Path(src.name))
+        if digest is not None and not again and (digest in held or digest in seen):
+            entry = held.get(digest)
+            when = (
+                f", {entry.status}, replayed {entry.replayed_at:%Y-%m-%d %H:%M} UTC"
+                if (entry and entry.replayed_at)
+                else ""
+            )
+            print(
+                f"sensor: {escape_text(src.name)}: already in the store (sha256 "
+                f"{digest[:12]}{when}); skipped (--again replays it once more)",
+                file=sys.stderr,
+            )
+            src.close()
+            continue
+        if digest is not None:
+            seen.add(digest)
+        todo.append((src, digest))
+    return todo
+
+
+def _stop_on_signals(pipe: Pipeline) -> list[int]:
+    """SIGINT/SIGTERM during a replay: stop reading, write every open flow (end_reason
+    shutdown) and close the store, then exit 130/143. A second signal stops at once."""
+    got: list[int] = []
+
+    def stop(signum: int, frame: object) -> None:
+        if got:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        got.append(signum)
+        pipe.request_stop()
+        print("sensor: stopping: writing every open flow (again to stop at once)", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    return got
+
+
+def _ledger_rows(
+    todo: list[tuple[PacketSource, str | None]], pipe: Pipeline, stopped: list[int]
+) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for src, digest in todo:
+        if digest is None or (stopped and src.name not in pipe.first_ts):
+            continue  # a pipe, or a capture the interrupted replay never reached
+        status = "interrupted" if stopped else "damaged" if src.stats.errors else "complete"
+        path = Path(src.name)
+        rows.append(
+            {
+                "ts": pipe.first_ts.get(src.name, 0) // 1000,
+                "sha256": digest,
+                "name": path.name,
+                "size": path.stat().st_size if path.exists() else None,
+                "packets": src.stats.frames,
+                "status": status,
+            }
+        )
+    return rows
+
+
+def _losses(summary: Summary, sinks: Sinks, ledger: CaptureLedger) -> int:
+    """Everything a replay failed to keep: rows not written, alert lines not written."""
+    return (
+        sinks.flows.rows_lost
+        + sinks.alerts.store_stats.rows_dropped
+        + sinks.alerts.stats.jsonl_errors
+        + sinks.wireless.store_stats.rows_dropped
+        + ledger.stats.rows_dropped
+        + sum(summary.sink_errors.values())
+    )
+
+
+def _print_summary(
+    summary: Summary, sinks: Sinks, pipe: Pipeline, cfg: SensorConfig, ledger: CaptureLedger
+) -> None:
+    store = sinks.flows
+    for line in summary.lines():
+        print(line)
+    print(
+        f"flow store: {cfg.storage.catalog} (segments in {store.data_dir}); "
+        f"rows_written={store.stats.rows_written} write_errors={store.stats.write_errors}"
+        + (f" rows_lost={store.rows_lost}" if store.rows_lost else "")
+    )
+    for line in _policy_lines(pipe.classifier, sinks.alerts):
+        print(line)
+    if _losses(summary, sinks, ledger):
+        print(
+            f"LOSSES: {_losses(summary, sinks, ledger)} rows or lines could not be kept "
+            "(see the errors above); exit status 1"
+        )
 
 
 def _linger(seconds: float) -> None:
@@ -292,11 +470,20 @@ def _policy_lines(classifier: Classifier, alerts: AlertSink) -> list[str]:
         by[prov][action] += n
     out = [f"signatures: {len(classifier.signatures)} (version {classifier.version})"]
     titles = {p.id: p.title for p in classifier.provisions.values()}
+    alerted: dict[str, int] = {}
+    for (prov, _), n in alerts.stats.raised.items():
+        alerted[prov] = alerted.get(prov, 0) + n
+    for prov in alerted.keys() - by.keys():  # raised over the air (2503-22), not by flows
+        by[prov] = {}
     for prov in sorted(by):
-        acts = ", ".join(f"{a}={n}" for a, n in sorted(by[prov].items()))
-        out.append(f"  {prov} {titles.get(prov, '')}: {acts}")
+        acts = [f"{a}={n}" for a, n in sorted(by[prov].items())]
+        acts += [f"alerts={alerted[prov]}"] if prov in alerted else []
+        out.append(f"  {prov} {titles.get(prov, '')}: {', '.join(acts)}")
     raised = sum(alerts.stats.raised.values())
-    where = f" (also {alerts.jsonl_path})" if alerts.jsonl_path else ""
+    where = ""
+    if alerts.jsonl_path:
+        failed = alerts.stats.jsonl_errors
+        where = f" (also {alerts.jsonl_path}" + (f", {failed} lines FAILED)" if failed else ")")
     out.append(f"alerts: {raised} raised, {alerts.stats.suppressed} suppressed as repeats{where}")
     return out
 

@@ -8,6 +8,7 @@ sensor refuses to start on any error rather than guess.
 from __future__ import annotations
 
 import dataclasses
+import math
 import socket
 import types
 import typing
@@ -96,6 +97,17 @@ class StorageConfig:
     flush_seconds: float = 30.0
     max_buffered_rows: int = 2_000_000
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    adopt: bool = False
+    """Add the sensor's views to an existing DuckDB database it did not create, keeping
+    that database's own tables (what `--force` does). Off: such a file is refused."""
+
+    def __post_init__(self) -> None:
+        if self.flush_rows < 1:
+            raise ValueError("flush_rows must be at least 1")
+        if self.flush_seconds < 0:
+            raise ValueError("flush_seconds must not be negative")
+        if self.max_buffered_rows < 0:
+            raise ValueError("max_buffered_rows must not be negative")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,18 +158,30 @@ def load_config(path: str | Path | None) -> SensorConfig:
         return SensorConfig()
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}:{line}: not UTF-8 text (byte {e.start})") from None
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: {len(raw):,} bytes; a site config is at most 4 MB") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark else str(p)
         raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: invalid YAML: nested too deeply") from None
     if node is None:
         return SensorConfig()
     return build(SensorConfig, node, str(p), "")
+
+
+_MAX_CONFIG_BYTES = 4 << 20
 
 
 def _err(file: str, node: yaml.Node, key: str, msg: str) -> ConfigError:
@@ -227,6 +251,8 @@ def _scalar(tp: Any, node: yaml.Node, file: str, where: str) -> Any:
             raise ValueError
         if tp is float and (isinstance(value, bool) or not isinstance(value, int | float)):
             raise ValueError
+        if tp is float and not math.isfinite(value):
+            raise _err(file, node, where, f"expected a finite number, got {node.value!r}")
         if tp is str and not isinstance(value, str | int | float):
             raise ValueError
         return tp(value)

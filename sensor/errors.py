@@ -1,6 +1,6 @@
 """Errors that stop the sensor before it starts; per-packet problems are counted, never raised."""
 
-__all__ = ["CaptureError", "ConfigError", "SensorError", "StorageError"]
+__all__ = ["CaptureError", "ConfigError", "SensorError", "StorageError", "UsageError"]
 
 
 class SensorError(Exception):
@@ -17,3 +17,7 @@ class CaptureError(SensorError):
 
 class StorageError(SensorError):
     """The flow store cannot be opened or created."""
+
+
+class UsageError(SensorError):
+    """A command was given something it cannot do: bad SQL, an unknown id, a bad period."""

@@ -33,6 +33,8 @@ from sensor.metrics import SensorCollector, collector_for, serve
 from sensor.pipeline import Pipeline, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
 from sensor.sinks import default_sinks
+from sensor.sinks.catalog import check_catalog_path, ensure_catalog
+from sensor.sinks.segments import data_dir_for
 
 __all__ = ["LiveOptions", "run_live"]
 
@@ -63,6 +65,9 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     # fail early, with the reason, before any worker starts
     AfPacketSource(_ring(opts, None, block_count=1)).close()
     build_classifier(cfg.signatures, cfg.policy)
+    st = cfg.storage
+    check_catalog_path(st.catalog, st.adopt)
+    ensure_catalog(st.catalog, st.data_dir or data_dir_for(st.catalog), st.adopt)
     group = os.getpid() & 0xFFFF
     ctx = mp.get_context("fork")
     workers: list[tuple[Any, Connection]] = []

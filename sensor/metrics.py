@@ -190,6 +190,14 @@ class SensorCollector(Collector):
         )
         sig.add_metric(vals, {"version": clf.version})
         yield sig
+        titles = InfoMetricFamily(
+            "sensor_provision",
+            "Title of each policy provision, for dashboards to join (group_left) into legends.",
+            labels=[*keys, "provision"],
+        )
+        for pid, prov in sorted(clf.provisions.items()):
+            titles.add_metric([*vals, pid], {"title": prov.title})
+        yield titles
         yield _by(
             "sensor_reloads_total",
             "Signature and policy reloads (SIGHUP), by result.",

@@ -23,9 +23,14 @@ from sensor.flow.table import FlowTable
 from sensor.sinks.base import Sink
 from sensor.wireless import WirelessEvent, WirelessMonitor
 
-__all__ = ["Pipeline", "Summary", "rebuild_classifier"]
+__all__ = ["Pipeline", "ReadInterrupted", "Summary", "rebuild_classifier"]
 
 log = logging.getLogger(__name__)
+
+
+class ReadInterrupted(BaseException):
+    """Raised by a stop request into a read that would block (a BaseException, so no reader's
+    error handling swallows it)."""
 
 
 @dataclass(slots=True)
@@ -99,6 +104,10 @@ class Pipeline:
         self.sinks = list(sinks)
         self.classifier = classifier or build_classifier(cfg.signatures, cfg.policy)
         self._reload: Callable[[], Classifier] | None = None
+        self._stop = False
+        self._reading = False
+        self.first_ts: dict[str, int] = {}
+        """Time of each source's first frame (ns), by source name."""
         self.reloads: Counter[str] = Counter()
         self.decoder = Decoder()
         self.wireless = WirelessMonitor(cfg.policy.wireless, self._on_wireless, self.decoder.errors)
@@ -129,6 +138,14 @@ class Pipeline:
             except Exception:  # one broken sink must not stop the others or the capture
                 self.summary.sink_errors[sink.name] += 1
                 log.exception("sink %s failed on a flow record", sink.name)
+
+    def request_stop(self) -> None:
+        """Stop reading after the current batch; `run` then ends every open flow as
+        `shutdown` and closes the sinks, so nothing in flight is lost. Called from a signal
+        handler: if the source is blocked in a read (a quiet pipe), that read is abandoned."""
+        self._stop = True
+        if self._reading:
+            raise ReadInterrupted
 
     def request_reload(self, build: Callable[[], Classifier]) -> None:
         """Ask for a new classifier (SIGHUP); it is built and swapped between two batches,
@@ -180,19 +197,38 @@ class Pipeline:
         try:
             for src in sources:
                 try:
-                    for batch in src.batches():
-                        self.guarded(batch)
-                        self._flush_sinks(force=False)
-                        if progress is not None:
-                            progress(src, self.summary)
+                    self._replay(src, progress)
                 finally:
                     self.summary.capture_errors.update(src.stats.errors)
                     self.summary.capture_bytes_lost += src.stats.bytes_lost
                     src.close()
-        finally:  # whatever stopped the replay, the flows read so far are written
-            self.finish("eof")
+                if self._stop:
+                    break
+        finally:  # whatever stopped the replay (an error too), the flows read so far are written
+            self.finish("shutdown" if self._stop else "eof")
             self.summary.seconds = time.perf_counter() - t0
         return self.summary
+
+    def _replay(
+        self, src: PacketSource, progress: Callable[[PacketSource, Summary], None] | None
+    ) -> None:
+        batches = iter(src.batches())
+        while not self._stop:
+            self._reading = True
+            try:
+                batch = next(batches, None)
+            except ReadInterrupted:
+                return
+            finally:
+                self._reading = False
+            if batch is None:
+                return
+            if len(batch) and src.name not in self.first_ts:
+                self.first_ts[src.name] = int(batch.ts[0])
+            self.guarded(batch)
+            self._flush_sinks(force=False)
+            if progress is not None:
+                progress(src, self.summary)
 
     def guarded(self, batch: FrameBatch) -> None:
         """`process`, with a last line of defence: a bug that one hostile frame triggers is

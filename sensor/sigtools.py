@@ -17,14 +17,15 @@ import yaml
 
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, Signature, build_classifier, load_rules, shipped_dir
+from sensor.classify.matchers import Matcher
 from sensor.classify.signatures import SignatureSet
 from sensor.classify.view import FlowView
 from sensor.config import SensorConfig
-from sensor.errors import SensorError
+from sensor.errors import SensorError, UsageError
 from sensor.flow.state import FlowState
 from sensor.pipeline import Pipeline
 
-__all__ = ["CaseResult", "benign_captures", "check", "resolve", "run_tests"]
+__all__ = ["CaseResult", "benign_captures", "check", "resolve", "run_tests", "site_kinds"]
 
 
 def check(cfg: SensorConfig, extra: Sequence[Path] = ()) -> SignatureSet:
@@ -97,6 +98,12 @@ def run_tests(cfg: SensorConfig, corpus: Path | None, only: Iterable[int] = ()) 
     """Every signature's own captures must fire it; nothing may fire on the benign set."""
     classifier = build_classifier(cfg.signatures, cfg.policy)
     wanted = set(only)
+    unknown = wanted - {s.id for s in classifier.signatures}
+    if unknown:
+        raise UsageError(
+            f"no signature with id {', '.join(map(str, sorted(unknown)))} "
+            "(`sensor signatures check` lists the set)"
+        )
     sigs = [s for s in classifier.signatures if not wanted or s.id in wanted]
     cache: dict[Path, list[FlowView]] = {}
     results: list[CaseResult] = []
@@ -126,6 +133,19 @@ def run_tests(cfg: SensorConfig, corpus: Path | None, only: Iterable[int] = ()) 
     return results
 
 
+_SITE_KINDS = frozenset({"boundary", "unlisted"})
+
+
+def site_kinds(m: Matcher) -> set[str]:
+    """Matcher kinds in `m` that depend on the site config (its networks and lists): such a
+    signature cannot fire on its test capture with the built-in defaults."""
+    kinds = {m.kind} & _SITE_KINDS
+    for part in (*getattr(m, "parts", ()), getattr(m, "part", None)):
+        if part is not None:
+            kinds |= site_kinds(part)
+    return kinds
+
+
 def _one(
     sig: Signature, ref: str, path: Path | None, flows: Callable[[Path], list[FlowView]]
 ) -> CaseResult:
@@ -139,5 +159,7 @@ def _one(
         return CaseResult(ref, sig.id, False, f"cannot replay: {e}")
     hits = [ev for v in views if (ev := sig.match.match(v)) is not None]
     if not hits:
-        return CaseResult(ref, sig.id, False, f"no flow of {len(views)} matches")
+        site = sorted(site_kinds(sig.match))
+        hint = f" (it uses the site's lists: {', '.join(site)}; pass -c CONFIG)" if site else ""
+        return CaseResult(ref, sig.id, False, f"no flow of {len(views)} matches{hint}")
     return CaseResult(ref, sig.id, True, f"{len(hits)} flow(s), e.g. {hits[0][0]}")

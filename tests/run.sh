@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tshark wireshark-common iproute2 ethtool curl openssl prometheus dnsmasq tcpreplay libpcap0.8 busybox)
+APT_PACKAGES+=(chromium poppler-utils fonts-dejavu-core)  # issue 16: render the report page, print it to PDF on Letter and A4, check its pages
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -25,6 +26,8 @@ python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
+# the venv's tools (ruff, mypy) on PATH: the quality test runs them, and skips nothing here
+export PATH="$PWD/.venv/bin:$PATH"
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -32,26 +32,31 @@ def test_replay_without_arguments_replays_the_demo_into_sensor_duckdb(tmp_path: 
     assert radio == (43,)
 
 
-def test_replay_appends_to_an_existing_store(tmp_path: Path) -> None:
+def test_replay_appends_only_with_again(tmp_path: Path) -> None:
+    """Re-running a replay is idempotent; --again appends the same capture once more."""
     db = tmp_path / "x.duckdb"
     assert main(["replay", "-q", "--db", str(db)]) == 0
     assert main(["replay", "-q", "--db", str(db)]) == 0
     con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*), count(DISTINCT flow_id) FROM flows").fetchone() == (7, 7)
+    con.close()
+    assert main(["replay", "-q", "--again", "--db", str(db)]) == 0
+    con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*), count(DISTINCT flow_id) FROM flows").fetchone() == (14, 7)
 
 
-def test_not_a_capture_is_one_line_and_exit_1(tmp_path: Path) -> None:
+def test_not_a_capture_is_one_line_and_exit_3(tmp_path: Path) -> None:
     bad = tmp_path / "notes.txt"
     bad.write_text("hello, this is not a capture\n")
     res = _run("replay", str(bad), "--db", str(tmp_path / "x.duckdb"), cwd=tmp_path)
-    assert res.returncode == 1
+    assert res.returncode == 3
     assert res.stderr.strip().count("\n") == 0 and "not a pcap" in res.stderr
     assert "Traceback" not in res.stderr
 
 
-def test_missing_file_is_one_line_and_exit_1(tmp_path: Path) -> None:
+def test_missing_file_is_one_line_and_exit_3(tmp_path: Path) -> None:
     res = _run("replay", str(tmp_path / "nope.pcap"), cwd=tmp_path)
-    assert res.returncode == 1 and "cannot open" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 3 and "cannot open" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_bad_config_names_file_line_and_key(tmp_path: Path) -> None:

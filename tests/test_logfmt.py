@@ -6,15 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sensor.logfmt import escape_controls
 from tests.tools.hostile import pcap
-
-
-def test_control_characters_are_escaped() -> None:
-    assert (
-        escape_controls("a\x1b[31mb\x07c\x00d\ne\u2028") == "a\\x1b[31mb\\x07c\\x00d\\x0ae\\u2028"
-    )
-    assert escape_controls("héllo wörld") == "héllo wörld"
 
 
 def test_a_capture_name_with_escapes_logs_one_safe_line(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -148,3 +149,69 @@ def test_a_bad_listen_address_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"metrics\.listen"):
         parse_listen("localhost")
+
+
+def _panel(dashboard: str, title_start: str) -> dict[str, Any]:
+    panels = json.loads((DASH / dashboard).read_text())["panels"]
+    return next(p for p in panels if p["title"].startswith(title_start))
+
+
+def test_every_panel_follows_the_site_variable_and_legends_name_provisions() -> None:
+    for name, title, expr in _exprs():
+        assert 'site=~"$site"' in expr, (name, title)
+    for f in sorted(DASH.glob("*.json")):
+        for p in json.loads(f.read_text())["panels"]:
+            for t in p["targets"]:
+                if "{{provision}}" in t["legendFormat"]:  # the code and its title, never bare
+                    assert "{{title}}" in t["legendFormat"] and "group_left (title)" in t["expr"]
+    rogue = _panel("district-overview.json", "Rogue access points")
+    assert all('provision="2503-22"' in t["expr"] for t in rogue["targets"])
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (prometheus)")
+def test_week_over_week_shows_a_fall_as_a_negative_green_figure(tmp_path: Path) -> None:
+    """promtool evaluates the panel's own expression over two weeks of series: 70 breaks in
+    the first week and none in the second read -70, titled, on a green threshold."""
+    panel = _panel("district-overview.json", "This week minus last week")
+    expr = panel["targets"][0]["expr"].replace('"$site"', '".*"')
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert panel["type"] == "stat" and steps[0] == {"color": "green", "value": None}
+    assert steps[1]["value"] == 0 and steps[2] == {"color": "red", "value": 1}
+    base = 'sensor="s1", site="d4", category="p2p", provision="2503-9f"'
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1d",
+        "tests": [
+            {
+                "interval": "1d",
+                "input_series": [
+                    {
+                        "series": f'sensor_classified_records_total{{{base}, action="violation"}}',
+                        "values": "0+10x7 70x7",
+                    },
+                    {
+                        "series": 'sensor_provision_info{sensor="s1", site="d4", '
+                        'provision="2503-9f", title="Peer-to-peer file sharing"}',
+                        "values": "1x14",
+                    },
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": expr,
+                        "eval_time": "14d",
+                        "exp_samples": [
+                            {
+                                "labels": '{provision="2503-9f", '
+                                'title="Peer-to-peer file sharing"}',
+                                "value": -70,
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "wow.test.yml"
+    path.write_text(json.dumps(test))  # JSON is YAML
+    res = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True)
+    assert res.returncode == 0 and b"SUCCESS" in res.stdout, res.stdout + res.stderr

@@ -75,7 +75,9 @@ def open_capture(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -
     if magic in _PCAP_MAGIC or magic == _PCAPNG_MAGIC:
         return CaptureFile(str(p), raw, stream, magic, total, block_bytes)
     raw.close()
-    raise CaptureError(f"{p}: not a pcap or pcapng capture (magic {magic.hex() or 'empty'})")
+    if not magic:
+        raise CaptureError(f"{p}: empty file, not a capture")
+    raise CaptureError(f"{p}: not a pcap or pcapng capture (magic {magic.hex()})")
 
 
 def _release(data: mmap.mmap, begin: int, end: int) -> None:

@@ -64,6 +64,9 @@ class _Payloads:
         self.fwd = r.fwd[pos].tolist()
 
 
+_MAX_TIMEOUT_S = 366 * 86_400.0
+
+
 @dataclass(frozen=True, slots=True)
 class FlowTimeouts:
     """Seconds of silence after which a flow ends, and the interim-record interval."""
@@ -78,8 +81,8 @@ class FlowTimeouts:
 
     def __post_init__(self) -> None:
         for name in ("tcp", "udp", "other", "tcp_closed", "active"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"timeout {name} must be positive")
+            if not 0 < getattr(self, name) <= _MAX_TIMEOUT_S:
+                raise ValueError(f"timeout {name} must be positive and at most a year")
 
 
 class FlowTable:

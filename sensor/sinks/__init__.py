@@ -23,6 +23,7 @@ __all__ = [
     "Sinks",
     "WirelessStore",
     "default_sinks",
+    "store_config",
 ]
 
 
@@ -44,6 +45,7 @@ def store_config(cfg: SensorConfig, retain: bool = False) -> StoreConfig:
         ),
         max_disk_bytes=int(st.retention.max_disk_gb * 1e9),
         retain=retain,
+        adopt=st.adopt,
     )
 
 

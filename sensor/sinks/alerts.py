@@ -65,7 +65,7 @@ class AlertSink:
         self.store_stats = self._table.writer.stats
         self.jsonl_path = jsonl
         self._jsonl: TextIO | None = None
-        ensure_catalog(cfg.catalog, self._table.writer.data_dir)
+        ensure_catalog(cfg.catalog, self._table.writer.data_dir, cfg.adopt)
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         """Raise an alert for the flow's verdict if it calls for one and is not suppressed."""
@@ -201,11 +201,13 @@ class AlertSink:
             self._jsonl.write(json.dumps(envelope, separators=(",", ":")) + "\n")
         except OSError as e:
             self.stats.jsonl_errors += 1
-            log.error(
-                "alert stream %s: cannot write (%s); the alert is in the alerts table",
-                self.jsonl_path,
-                e,
-            )
+            if self.stats.jsonl_errors == 1:  # said once; the count goes to summary and metrics
+                log.error(
+                    "alert stream %s: cannot write (%s); alerts stay in the alerts table, "
+                    "failed lines are counted",
+                    self.jsonl_path,
+                    e.strerror or e,
+                )
             self._close_jsonl()
 
     @property
@@ -218,6 +220,7 @@ class AlertSink:
         self._table.flush(force)
 
     def close(self) -> None:
+        self._table.closing = True
         self.flush(force=True)
         self._close_jsonl()
 

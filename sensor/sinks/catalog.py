@@ -2,12 +2,19 @@
 
 The sensor never keeps this file open, nor locks it: it writes a fresh catalog beside it and
 renames it into place, so analysts can open it at any time while the sensor writes segments.
+
+Nothing here destroys what the sensor did not create: a path given as the catalog that is
+not a DuckDB file (a capture passed as --db by mistake) is refused; a DuckDB database without
+the sensor's marker table is refused unless the user says --force, and then only gets the
+sensor's views added; objects an analyst added to a sensor catalog are carried over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -16,11 +23,25 @@ import pyarrow.parquet as pq
 from sensor.errors import StorageError
 from sensor.sinks import schema as s
 
-__all__ = ["READY_MADE", "ensure_catalog", "view_sql"]
+__all__ = [
+    "MARKER",
+    "READY_MADE",
+    "STORAGE_VERSION",
+    "catalog_kind",
+    "check_catalog_path",
+    "ensure_catalog",
+    "view_sql",
+]
 
 log = logging.getLogger(__name__)
 
-TABLES = ("flows", "alerts", "rollups", "wireless_aps")
+TABLES = ("flows", "alerts", "rollups", "wireless_aps", "captures")
+MARKER = "sensor_catalog"
+"""Table listing (kind, name) of every object the sensor made in the catalog: what it may
+replace or drop. Everything else in the file is someone else's and is kept."""
+STORAGE_VERSION = "v1.0.0"
+"""On-disk format of new catalogs: the oldest that has what the catalog uses, so the DuckDB
+CLI and older Python libraries open it too (a 2.x default file is refused by 1.x clients)."""
 
 
 # Ready-made views and macros for the common questions (docs/storage.md lists them). Each
@@ -137,6 +158,10 @@ READY_MADE: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
+_LEGACY = frozenset({*TABLES, "oui", *(sql.split()[4].split("(")[0] for _, sql in READY_MADE)})
+"""Every name a catalog written before the marker table could hold."""
+
+
 def view_sql(table: str, data_dir: Path) -> str:
     """SQL of the view that reads every closed segment of `table` under `data_dir`."""
     glob = (data_dir.resolve() / table / "*" / "*" / "*.parquet").as_posix().replace("'", "''")
@@ -153,6 +178,7 @@ def _schema_markers(data_dir: Path) -> None:
         "alerts": s.ALERT_COLUMNS,
         "rollups": s.ROLLUP_COLUMNS,
         "wireless_aps": s.WIRELESS_AP_COLUMNS,
+        "captures": s.CAPTURE_COLUMNS,
     }
     for table in TABLES:
         folder = data_dir / table / "sensor=_schema" / "date=1970-01-01"
@@ -168,51 +194,251 @@ def _schema_markers(data_dir: Path) -> None:
             raise StorageError(f"{data_dir}: cannot create the segment tree: {e}") from None
 
 
-def _oui_table(con: duckdb.DuckDBPyConnection) -> None:
-    """`oui(prefix, vendor)`: vendor names of MAC prefixes, for the `devices` view."""
+def _oui_file(data_dir: Path) -> Path:
+    """`<data>/reference/oui.parquet`: MAC prefix -> vendor (Wireshark's manuf), written once
+    beside the segments so the catalog itself stays a few kB (it is copied on each refresh)."""
+    path = data_dir / "reference" / "oui.parquet"
+    if path.exists():
+        return path
     import pyarrow as pa
 
     from sensor.oui import prefixes
 
     rows = prefixes()
-    oui = pa.table({"prefix": [p for p, _ in rows], "vendor": [v for _, v in rows]})
-    con.register("oui_rows", oui)
-    con.execute("CREATE OR REPLACE TABLE oui AS SELECT * FROM oui_rows")
-    con.unregister("oui_rows")
+    table = pa.table({"prefix": [p for p, _ in rows], "vendor": [v for _, v in rows]})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".oui.parquet.{os.getpid()}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    os.replace(tmp, path)
+    return path
 
 
-def ensure_catalog(catalog: Path, data_dir: Path) -> None:
-    """Write the catalog's views and macros into a new file and rename it into place.
+def _oui_sql(data_dir: Path) -> str:
+    glob = _oui_file(data_dir).resolve().as_posix().replace("'", "''")
+    return f"CREATE OR REPLACE VIEW oui AS SELECT * FROM read_parquet('{glob}')"
+
+
+def ensure_catalog(catalog: Path, data_dir: Path, force: bool = False) -> None:
+    """Write the catalog's views and macros into a copy of it and rename the copy into place.
 
     The sensor never holds a lock on the catalog analysts open: readers that have the old
-    file open keep it, new ones get the new one. The catalog belongs to the sensor; analysts
-    keep their own tables in their own database and ATTACH it (docs/storage.md).
+    file open keep it, new ones get the new one. Only objects the sensor made (listed in its
+    `sensor_catalog` table) are replaced or dropped; an analyst's own tables and views in the
+    file are carried over. A path that is not a sensor catalog is refused (module docstring).
     """
     _schema_markers(data_dir)
     tmp = catalog.with_name(f".{catalog.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
     try:
-        con = duckdb.connect(str(tmp))
-    except duckdb.Error as e:
-        raise StorageError(f"{catalog}: cannot create the catalog: {e}") from None
+        fresh = _start_copy(catalog, tmp)
+    except OSError as e:
+        _remove(tmp)
+        if catalog_kind(catalog) == "sensor":
+            log.warning("catalog %s not refreshed (%s); keeping its views", catalog, e.strerror)
+            return
+        raise StorageError(f"{catalog}: cannot write the catalog: {e.strerror}") from None
     try:
-        _oui_table(con)
-        present = {t for t in TABLES if (data_dir / t).is_dir()}
-        for table in sorted(present):  # a table no sink of this sensor writes: no view
-            con.execute(view_sql(table, data_dir))
-        for needs, sql in READY_MADE:
-            if set(needs) <= present:
-                try:
-                    con.execute(sql)
-                except duckdb.Error as e:  # a view is a convenience, never a reason to stop
-                    log.error("catalog: cannot create %s: %s", sql.split()[4], e)
-    finally:
-        con.close()
+        _rebuild(tmp, catalog, data_dir, fresh, force)
+    except BaseException:
+        _remove(tmp)
+        raise
     try:
         os.replace(tmp, catalog)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         if catalog.exists():
-            log.warning("catalog %s not refreshed (%s); keeping its views", catalog, e)
+            log.warning("catalog %s not refreshed (%s); keeping its views", catalog, e.strerror)
             return
         raise StorageError(f"{catalog}: cannot write the catalog: {e.strerror}") from None
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.with_name(path.name + ".wal").unlink(missing_ok=True)
+
+
+def _start_copy(catalog: Path, tmp: Path) -> bool:
+    """Copy the existing catalog to `tmp` (True: there was none, `tmp` is new)."""
+    _remove(tmp)
+    if not catalog.exists():
+        return True
+    shutil.copyfile(catalog, tmp)
+    return False
+
+
+def _connect_new(tmp: Path) -> duckdb.DuckDBPyConnection:
+    """A new catalog in a storage version that DuckDB 1.x clients read as well as 2.x."""
+    con = duckdb.connect()
+    path = str(tmp).replace("'", "''")
+    con.execute(f"ATTACH '{path}' AS catalog (STORAGE_VERSION '{STORAGE_VERSION}')")
+    con.execute("USE catalog")
+    return con
+
+
+def _rebuild(tmp: Path, catalog: Path, data_dir: Path, fresh: bool, force: bool) -> None:
+    try:
+        con = _connect_new(tmp) if fresh else duckdb.connect(str(tmp))
+    except duckdb.Error as e:
+        raise StorageError(f"{catalog}: cannot open the catalog: {_first_line(e)}") from None
+    try:
+        ours = _claim(con, catalog, force)
+        made = _create_objects(con, data_dir, ours)
+        for kind, name in ours - made:  # made before, not any more (a table went away)
+            with contextlib.suppress(duckdb.Error):
+                con.execute(f"DROP {_DROP[kind]} IF EXISTS {_ident(name)}")
+        con.execute(f"CREATE OR REPLACE TABLE {MARKER} (kind VARCHAR, name VARCHAR)")
+        con.executemany(f"INSERT INTO {MARKER} VALUES (?, ?)", sorted(made))
+    finally:
+        con.close()
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_DROP = {"view": "VIEW", "table": "TABLE", "macro": "MACRO TABLE"}
+
+
+def _objects(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """Every user object of the open database as (kind, name)."""
+    rows = con.execute(
+        "SELECT 'table', table_name FROM duckdb_tables() WHERE database_name = current_database()"
+        " UNION ALL SELECT 'view', view_name FROM duckdb_views() WHERE NOT internal"
+        " AND database_name = current_database()"
+        " UNION ALL SELECT 'macro', function_name FROM duckdb_functions()"
+        " WHERE function_type = 'table_macro' AND NOT internal"
+        " AND database_name = current_database()"
+    ).fetchall()
+    return {(str(k), str(n)) for k, n in rows}
+
+
+def _claim(con: duckdb.DuckDBPyConnection, catalog: Path, force: bool) -> set[tuple[str, str]]:
+    """The objects the sensor made in this catalog before; refuse a database it did not make."""
+    objects = _objects(con)
+    if ("table", MARKER) in objects:
+        rows = con.execute(f"SELECT kind, name FROM {MARKER}").fetchall()
+        return {(str(k), str(n)) for k, n in rows} & objects
+    names = {n for _, n in objects}
+    if names <= _LEGACY:  # a catalog of a sensor version before the marker table
+        return objects
+    if not force:
+        shown = ", ".join(sorted(names - _LEGACY)[:5])
+        raise StorageError(
+            f"{catalog}: a DuckDB database the sensor did not create (it holds {shown}); "
+            "refusing to adopt it. Give --db a new file, or --force to add the sensor's views "
+            "to it (its own objects are kept)"
+        )
+    return set()
+
+
+def _create_objects(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, ours: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Create the sensor's objects, never replacing one of the same name it did not make."""
+    taken = {n for _, n in _objects(con)} - {n for _, n in ours}
+    made: set[tuple[str, str]] = set()
+
+    def create(kind: str, name: str, sql: str) -> None:
+        if name in taken:
+            log.error("catalog: %s exists and is not the sensor's; %s not created", name, kind)
+            return
+        try:
+            for other in _DROP.keys() - {kind}:  # ours, of another kind before (oui table)
+                if (other, name) in ours:
+                    con.execute(f"DROP {_DROP[other]} IF EXISTS {_ident(name)}")
+            con.execute(sql)
+            made.add((kind, name))
+        except duckdb.Error as e:  # a view is a convenience, never a reason to stop
+            log.error("catalog: cannot create %s: %s", name, _first_line(e))
+
+    try:
+        create("view", "oui", _oui_sql(data_dir))
+    except OSError as e:  # vendor names are a convenience: the views must still be made
+        log.error("catalog: cannot write the OUI table: %s", e)
+    present = {t for t in TABLES if (data_dir / t).is_dir()}
+    for table in sorted(present):  # a table no sink of this sensor writes: no view
+        create("view", table, view_sql(table, data_dir))
+    for needs, sql in READY_MADE:
+        if set(needs) <= present:
+            kind, name = _kind_name(sql)
+            create(kind, name, sql)
+    return made
+
+
+def _kind_name(sql: str) -> tuple[str, str]:
+    """('view', 'violations') from 'CREATE OR REPLACE VIEW violations AS ...'."""
+    words = sql.split()
+    return words[3].lower(), words[4].split("(")[0]
+
+
+def catalog_kind(path: Path) -> str:
+    """What a path given as the catalog is: 'absent', 'duckdb', or a phrase saying what else.
+
+    Only the first bytes are read: a DuckDB file has 'DUCK' at offset 8.
+    """
+    if not path.exists() and not path.is_symlink():
+        return "absent"
+    if path.is_dir():
+        return "a directory"
+    try:
+        with path.open("rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        return f"unreadable ({e.strerror})"
+    if head[8:12] == b"DUCK":
+        return "duckdb"
+    if not head:
+        return "an empty file"
+    return _looks_like(head)
+
+
+def _looks_like(head: bytes) -> str:
+    kinds = {
+        b"\xd4\xc3\xb2\xa1": "a pcap capture",
+        b"\xa1\xb2\xc3\xd4": "a pcap capture",
+        b"\x4d\x3c\xb2\xa1": "a pcap capture",
+        b"\xa1\xb2\x3c\x4d": "a pcap capture",
+        b"\x0a\x0d\x0d\x0a": "a pcapng capture",
+        b"SQLi": "an SQLite database",
+        b"PAR1": "a Parquet file",
+    }
+    if head[:2] == b"\x1f\x8b":
+        return "a gzip file"
+    return kinds.get(head[:4], "not a DuckDB database")
+
+
+def check_catalog_path(catalog: Path, adopt: bool = False) -> None:
+    """Refuse, before anything is written, a catalog path the sensor must not touch: a file
+    that is not a DuckDB database (a capture given as --db by mistake), a DuckDB database the
+    sensor did not create (unless `adopt`), or a folder that does not exist (a typo would
+    otherwise create a whole tree)."""
+    kind = catalog_kind(catalog)
+    if kind == "absent":
+        parent = catalog.parent
+        if not parent.is_dir():
+            raise StorageError(f"{catalog}: folder {parent} does not exist (create it first)")
+        return
+    if kind != "duckdb":
+        raise StorageError(
+            f"{catalog}: is {kind}, not a sensor catalog; refusing to overwrite it "
+            "(give --db a new file name)"
+        )
+    if adopt:
+        return
+    tmp = catalog.with_name(f".{catalog.name}.{os.getpid()}.check.tmp")
+    try:
+        _start_copy(catalog, tmp)  # a copy: no lock taken on a file someone has open
+        con = duckdb.connect(str(tmp))
+    except (OSError, duckdb.Error) as e:
+        _remove(tmp)
+        raise StorageError(f"{catalog}: cannot open the catalog: {_first_line(e)}") from None
+    try:
+        _claim(con, catalog, adopt)
+    finally:
+        con.close()
+        _remove(tmp)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sensor.flow.state import FlowState
-from sensor.sinks.catalog import ensure_catalog
+from sensor.sinks.catalog import check_catalog_path, ensure_catalog
 from sensor.sinks.records import RecordBuffer
 from sensor.sinks.retention import apply_retention, compact
 from sensor.sinks.schema import RECORD_COLUMNS, ROLLUP_COLUMNS, arrow_schema
@@ -67,6 +67,7 @@ class FlowStore:
 
     def __init__(self, cfg: StoreConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
+        check_catalog_path(cfg.catalog, cfg.adopt)  # before anything is created beside it
         self._records = RecordBuffer(site=cfg.site)
         self._writer = SegmentWriter(cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start")
         self._rollups = SegmentWriter(cfg, "rollups", arrow_schema(ROLLUP_COLUMNS), "minute")
@@ -78,7 +79,7 @@ class FlowStore:
         replay of an old capture is not deleted as soon as it is written."""
         self.stats = self._writer.stats
         self.data_dir = self._writer.data_dir
-        ensure_catalog(cfg.catalog, self.data_dir)
+        ensure_catalog(cfg.catalog, self.data_dir, cfg.adopt)
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         """Buffer the flow's record; writes a segment when enough rows are waiting."""
@@ -86,9 +87,10 @@ class FlowStore:
         if len(self._records) >= self.cfg.flush_rows:
             self.flush(force=True)
 
-    def flush(self, force: bool = False) -> None:
-        """Write buffered rows if the row or time threshold is reached (or `force`)."""
-        if not self._timer.due(force):
+    def flush(self, force: bool = False, final: bool = False) -> None:
+        """Write buffered rows if the row or time threshold is reached (or `force`);
+        `final`: the last flush, rows that cannot be written are counted as lost."""
+        if not self._timer.due(force or final):
             return
         table = self._records.take()
         if table is not None:
@@ -99,8 +101,8 @@ class FlowStore:
                 self._rollups.add(rollup(table))
             except pa.ArrowException:  # never lose flow rows over a summary
                 log.exception("rollup of %d rows failed", len(table))
-        self._writer.write_pending()
-        self._rollups.write_pending()
+        self._writer.write_pending(final)
+        self._rollups.write_pending(final)
         if self._clock() >= self._next_retention:
             self.retain()
 
@@ -129,5 +131,10 @@ class FlowStore:
         return len(self._records) + self._writer.pending_rows
 
     def close(self) -> None:
-        """Write everything still buffered."""
-        self.flush(force=True)
+        """Write everything still buffered; what cannot be written is counted as dropped."""
+        self.flush(final=True)
+
+    @property
+    def rows_lost(self) -> int:
+        """Rows of flows and rollups that were dropped, never written."""
+        return self._writer.stats.rows_dropped + self._rollups.stats.rows_dropped

@@ -13,6 +13,7 @@ import pyarrow as pa
 __all__ = [
     "ALERT_COLUMNS",
     "APP_COLUMNS",
+    "CAPTURE_COLUMNS",
     "FLOW_COLUMNS",
     "PARTITION_COLUMNS",
     "POLICY_COLUMNS",
@@ -411,6 +412,18 @@ WIRELESS_AP_COLUMNS: tuple[Column, ...] = (
 )
 """The `wireless_aps` table: one row per access point per flush in which it was heard (the
 `access_points` view keeps the latest)."""
+
+CAPTURE_COLUMNS: tuple[Column, ...] = (
+    Column("ts", "TIMESTAMPTZ", _TS, "Time of the capture's first packet (partition day)."),
+    Column("sha256", "VARCHAR", _S, "SHA-256 of the capture file's bytes, as stored on disk."),
+    Column("name", "VARCHAR", _S, "File name the capture was replayed from."),
+    Column("size", "BIGINT", pa.int64(), "File size in bytes."),
+    Column("packets", "BIGINT", pa.int64(), "Frames read from it."),
+    Column("status", "VARCHAR", _S, "complete, or interrupted (SIGINT/SIGTERM) or damaged."),
+    Column("replayed_at", "TIMESTAMPTZ", _TS, "Wall-clock time the replay finished."),
+    Column("site", "VARCHAR", _S, "Site (district) of the sensor."),
+)
+"""`captures`: which capture files a store holds, so a second replay of one is skipped."""
 
 RECORD_COLUMNS = FLOW_COLUMNS + APP_COLUMNS + SITE_COLUMNS
 """Every column stored in the Parquet files, in order."""

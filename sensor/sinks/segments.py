@@ -77,6 +77,8 @@ class StoreConfig:
     """Bound on this sensor's segment tree (0: none); oldest flow days go first."""
     retain: bool = False
     """Apply retention (live capture). A replay of old captures never expires its own data."""
+    adopt: bool = False
+    """Add the sensor's views to a DuckDB database it did not create (`--force`)."""
 
 
 @dataclass(slots=True)
@@ -136,8 +138,12 @@ class SegmentWriter:
         """Queue a table for the next write."""
         self._pending.append(table)
 
-    def write_pending(self) -> None:
-        """Write every pending table; on an OS error keep them (bounded) and retry later."""
+    def write_pending(self, final: bool = False) -> None:
+        """Write every pending table; on an OS error keep them (bounded) and retry later.
+
+        `final` (the sensor is stopping): there is no later, so rows that cannot be written
+        are counted as dropped and said so, and the caller's exit status reports it.
+        """
         if not self._pending:
             return
         t0 = time.perf_counter()
@@ -146,19 +152,28 @@ class SegmentWriter:
                 self._write_table(self._pending[0])
             except OSError as e:
                 self.stats.write_errors += 1
-                log.error(
-                    "%s store: cannot write %d rows (%s); will retry",
-                    self.table,
-                    self.pending_rows,
-                    e,
-                )
-                self._drop_excess()
+                if final:
+                    self._drop_all(e)
+                else:
+                    log.error(
+                        "%s store: cannot write %d rows (%s); will retry",
+                        self.table,
+                        self.pending_rows,
+                        e,
+                    )
+                    self._drop_excess()
                 break
             self._pending.pop(0)
         took = time.perf_counter() - t0
         self.stats.last_flush_seconds = took
         self.stats.flush_seconds_total += took
         self.stats.flushes += 1
+
+    def _drop_all(self, e: OSError) -> None:
+        lost = self.pending_rows
+        self._pending.clear()
+        self.stats.rows_dropped += lost
+        log.error("%s store: %d rows lost, cannot write them at exit (%s)", self.table, lost, e)
 
     def _drop_excess(self) -> None:
         """Bound memory while the disk is unwritable: drop the oldest tables, counted."""
@@ -223,6 +238,8 @@ class RowTable:
         self.writer = SegmentWriter(cfg, table, schema, time_column)
         self.rows: list[dict[str, Any]] = []
         self._timer = FlushTimer(cfg, clock)
+        self.closing = False
+        """Set by the owner's close(): the next forced flush is the last one."""
 
     @property
     def backlog(self) -> int:
@@ -234,7 +251,7 @@ class RowTable:
         if self.rows:
             rows, self.rows = self.rows, []
             self.writer.add(pa.Table.from_pylist(rows, schema=self.writer.schema))
-        self.writer.write_pending()
+        self.writer.write_pending(final=force and self.closing)
 
 
 class FlushTimer:

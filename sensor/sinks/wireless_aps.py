@@ -23,7 +23,7 @@ class WirelessStore:
         self.cfg = cfg
         self._table = RowTable(cfg, "wireless_aps", arrow_schema(WIRELESS_AP_COLUMNS), "ts", clock)
         self.store_stats = self._table.writer.stats
-        ensure_catalog(cfg.catalog, self._table.writer.data_dir)
+        ensure_catalog(cfg.catalog, self._table.writer.data_dir, cfg.adopt)
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         pass
@@ -59,4 +59,5 @@ class WirelessStore:
         self._table.flush(force)
 
     def close(self) -> None:
+        self._table.closing = True
         self.flush(force=True)

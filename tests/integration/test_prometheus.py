@@ -23,7 +23,15 @@ pytestmark = pytest.mark.skipif(
     shutil.which("prometheus") is None, reason="needs the prometheus Debian package"
 )
 DASH = REPO / "dashboards"
-CAPTURES = ["tor.pcap", "bittorrent.pcap", "teams.pcap", "anydesk.pcapng", "dns_doh.pcap"]
+CAPTURES = [
+    "tor.pcap",
+    "bittorrent.pcap",
+    "teams.pcap",
+    "anydesk.pcapng",
+    "dns_doh.pcap",
+    "natpmp.pcap",
+    "wep.open.system.authentication.cap",
+]  # the last two: rogue access points, on the wire and over the air
 
 
 def _port() -> int:
@@ -126,12 +134,18 @@ def test_every_dashboard_expression_returns_data_from_a_real_prometheus(tmp_path
                         failures.append((f.name, panel["title"], res.get("error")))
                     elif not res["data"]["result"]:
                         failures.append((f.name, panel["title"], "no data"))
+                    elif "group_left (title)" in t["expr"] and not all(
+                        r["metric"].get("title") for r in res["data"]["result"]
+                    ):
+                        failures.append((f.name, panel["title"], "a series without a title"))
         assert count >= 25
         assert not failures, failures
         violations = _query(
             prom, 'sum(sensor_classified_records_total{action="violation", sensor="lab1"})'
         )["data"]["result"]
         assert float(violations[0]["value"][1]) > 0
+        rogue = _query(prom, 'sum(sensor_alerts_total{provision="2503-22"})')["data"]["result"]
+        assert float(rogue[0]["value"][1]) > 0  # the rogue access point panel has real data
     finally:
         for p in (sensor, server):
             p.terminate()

@@ -26,7 +26,8 @@ def test_kill_9_loses_at_most_one_flush_interval(tmp_path: Path) -> None:
     db = tmp_path / "s.duckdb"
     cfg = tmp_path / "s.yaml"
     cfg.write_text(f"storage: {{catalog: {db}, flush_seconds: {FLUSH}, flush_rows: 1000000}}\n")
-    cmd = [sys.executable, "-m", "sensor", "replay", "-q", "-c", str(cfg)]
+    # --again: the same captures many times over, to keep the sensor busy until the kill
+    cmd = [sys.executable, "-m", "sensor", "replay", "-q", "--again", "-c", str(cfg)]
     p = subprocess.Popen([*cmd, *pcaps * 40], stderr=subprocess.DEVNULL)
     flows = tmp_path / "s.data" / "flows"
     deadline = time.monotonic() + 120

@@ -16,6 +16,31 @@ DS = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
 V = 'site=~"$site"'
 REC = "sensor_classified_records_total"
 BYT = "sensor_classified_bytes_total"
+TITLED = "{{provision}} {{title}}"
+"""Legend of a series joined with `titled`: `2503-9b Streaming Internet radio`."""
+
+
+def titled(expr: str) -> str:
+    """`expr` (one series per provision) with each provision's title as a label, joined from
+    the sensor's `sensor_provision_info` (value 1, so the figures are unchanged, signs too)."""
+    info = f"max by (provision, title) (sensor_provision_info{{{V}}})"
+    return f"({expr}) * on (provision) group_left (title) {info}"
+
+
+# Week over week as coloured numbers, not bars: a fall (negative) reads green, a rise red,
+# no change grey; a bar gauge without a minimum drew a fall as nothing.
+CHANGE = {
+    "min": None,
+    "decimals": 0,
+    "thresholds": {
+        "mode": "absolute",
+        "steps": [
+            {"color": "green", "value": None},
+            {"color": "text", "value": 0},
+            {"color": "red", "value": 1},
+        ],
+    },
+}
 
 
 def _vars(sensor_var: bool = False) -> dict[str, Any]:
@@ -78,6 +103,8 @@ def panel(
     unit: str = "short",
     description: str = "",
     instant: bool = False,
+    defaults: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "id": pid,
@@ -86,8 +113,8 @@ def panel(
         "description": description,
         "datasource": DS,
         "gridPos": {"x": x, "y": y, "w": w, "h": h},
-        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-        "options": {"legend": {"displayMode": "list", "placement": "bottom"}},
+        "fieldConfig": {"defaults": {"unit": unit, **(defaults or {})}, "overrides": []},
+        "options": {"legend": {"displayMode": "list", "placement": "bottom"}, **(options or {})},
         "targets": [
             {
                 "refId": chr(65 + i),
@@ -126,6 +153,7 @@ def overview() -> dict[str, Any]:
     viol = f'{REC}{{{V}, action="violation"}}'
     week = f"sum by (provision) (increase({viol}[7d]))"
     last = f"sum by (provision) (increase({viol}[7d] offset 7d))"
+    rogue = 'provision="2503-22"'
     return dashboard(
         "sensor-district-overview",
         "Policy 2503: district overview",
@@ -133,21 +161,24 @@ def overview() -> dict[str, Any]:
         "where the traffic goes. One count is one connection.",
         [
             panel(1, "Rule breaks today, by policy item", "bargauge",
-                  [(f"sum by (provision) (increase({viol}[1d]))", "{{provision}}")],
+                  [(titled(f"sum by (provision) (increase({viol}[1d]))"), TITLED)],
                   0, 0, unit="short", instant=True,
                   description="Connections that broke a numbered item of Policy 2503 in the "
-                  "last 24 hours (2503-ai: public AI; 9b: Internet radio; 9f: file sharing; "
-                  "15/16: messaging and calls; 21: remote access; 7m: getting around security)."),
+                  "last 24 hours."),
             panel(2, "Rule breaks per hour, by policy item", "timeseries",
-                  [(f"sum by (provision) (increase({viol}[1h]))", "{{provision}}")], 12, 0),
+                  [(titled(f"sum by (provision) (increase({viol}[1h]))"), TITLED)], 12, 0),
             panel(3, "Share of network traffic by kind", "piechart",
                   [(f'sum by (category) (increase({BYT}{{{V}}}[1d]))', "{{category}}")],
                   0, 8, unit="bytes", instant=True,
                   description="Bytes in the last 24 hours; 'none' is ordinary business traffic."),
-            panel(4, "This week compared with last week", "bargauge",
-                  [(f"{week} - ({last} or {week} * 0)", "{{provision}}")],
-                  12, 8, instant=True,
-                  description="Rule breaks this week minus last week: above zero means more."),
+            panel(4, "This week minus last week, by policy item", "stat",
+                  [(titled(f"{week} - ({last} or {week} * 0)"), TITLED)],
+                  12, 8, instant=True, defaults=CHANGE,
+                  options={"colorMode": "background", "textMode": "value_and_name",
+                           "orientation": "horizontal", "graphMode": "none",
+                           "reduceOptions": {"calcs": ["lastNotNull"]}},
+                  description="Rule breaks in the last 7 days minus the 7 days before: "
+                  "negative (green) means fewer, positive (red) more."),
             panel(5, "Rule breaks this week, by district", "bargauge",
                   [(f"sum by (site) (increase({viol}[7d]))", "{{site}}")], 0, 16, instant=True),
             panel(6, "Personal use during breaks (allowed)", "stat",
@@ -158,6 +189,18 @@ def overview() -> dict[str, Any]:
             panel(7, "Approved services in use", "stat",
                   [(f'sum(increase({REC}{{{V}, action="approved"}}[1d])) or vector(0)',
                     "connections")], 18, 16, w=6, instant=True),
+            panel(8, "Rogue access points (2503-22), last 7 days", "stat",
+                  [(f"sum by (site) (increase(sensor_alerts_total{{{V}, {rogue}}}[7d]))",
+                    "alerts {{site}}"),
+                   (f'sum by (site) (increase({REC}{{{V}, {rogue}, action="violation"}}[7d]))',
+                    "wire connections {{site}}")],
+                  0, 24, w=24, h=5, instant=True,
+                  options={"textMode": "value_and_name", "graphMode": "none",
+                           "reduceOptions": {"calcs": ["lastNotNull"]}},
+                  description="Alerts about access points heard by a monitor-mode radio or "
+                  "found on the wire (rogue DHCP, UPnP gateways, NAT-PMP, foreign controllers), "
+                  "and the wire connections behind them. Which device: the access_points and "
+                  "devices views in DuckDB."),
         ],
     )  # fmt: skip
 
@@ -171,8 +214,9 @@ def analyst() -> dict[str, Any]:
         "(tables flows and alerts).",
         [
             panel(1, "Alerts per hour by provision and severity", "timeseries",
-                  [(f"sum by (provision, severity) (increase(sensor_alerts_total{{{V}}}[1h]))",
-                    "{{provision}} {{severity}}")], 0, 0),
+                  [(titled(f"sum by (provision, severity) "
+                           f"(increase(sensor_alerts_total{{{V}}}[1h]))"),
+                    "{{provision}} {{title}} ({{severity}})")], 0, 0),
             panel(2, "Violations per second by signature family", "timeseries",
                   [(f"sum by (category) (rate({viol}[$__rate_interval]))", "{{category}}")],
                   12, 0, unit="ops"),
@@ -180,7 +224,7 @@ def analyst() -> dict[str, Any]:
                   [(f'sum by (action) (rate({REC}{{{V}, action!="none"}}[$__rate_interval]))',
                     "{{action}}")], 0, 8, unit="ops"),
             panel(4, "Top provisions (7 days)", "bargauge",
-                  [(f"topk(5, sum by (provision) (increase({viol}[7d])))", "{{provision}}")],
+                  [(titled(f"topk(5, sum by (provision) (increase({viol}[7d])))"), TITLED)],
                   12, 8, instant=True),
             panel(5, "Repeat alerts suppressed (last hour)", "stat",
                   [(f"sum(increase(sensor_alerts_suppressed_total{{{V}}}[1h]))", "suppressed")],

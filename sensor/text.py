@@ -1,0 +1,28 @@
+"""Text from the wire, made safe to show a person: control characters escaped.
+
+A span port carries whatever anyone sends. A User-Agent, DNS name or SSID can hold ESC
+sequences that repaint a terminal, BEL, NUL, or a newline that forges a row of output. Every
+place a person reads such text (query tables, CSV, logs, one-line errors) goes through here.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["escape_text"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _one(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def escape_text(text: str) -> str:
+    """`text` with C0/C1 controls, DEL and bidirectional overrides written as escapes
+    (`\\x1b`, `\\n`, `\\u202e`), and backslashes doubled so an escape cannot be forged."""
+    if not _CONTROL.search(text) and "\\" not in text:
+        return text
+    return _CONTROL.sub(_one, text.replace("\\", "\\\\"))
