@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,7 +77,12 @@ MAKERS = {"normal": normal, "syn_flood": syn_flood, "beacon_flood": beacon_flood
 
 
 def replay(path: Path, db: Path) -> tuple[float, int, int]:
-    """(packets/s, peak RSS MB, alerts raised) of one `sensor replay` child."""
+    """(packets/s, peak RSS MB, alerts raised) of one `sensor replay` child, fresh store."""
+    for old in (db, db.with_suffix(".data"), db.with_suffix(".alerts.jsonl")):
+        if old.is_dir():
+            shutil.rmtree(old)
+        else:
+            old.unlink(missing_ok=True)
     res = subprocess.run(
         [sys.executable, "-c", CHILD, "replay", str(path), "--db", str(db)],
         capture_output=True,
