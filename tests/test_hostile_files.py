@@ -106,3 +106,54 @@ def test_gzip_bombs_end_fast_in_bounded_memory(
     assert len(warnings) == 1, res.stderr
     assert secs < 10
     assert rss < base + 160  # measured: +112 MB for the zero bomb, +0 for the snaplen bomb
+
+
+class _Source:
+    """Batches as a broken capture reader might hand them over: the second one's columns
+    disagree in length."""
+
+    name = "broken"
+
+    def __init__(self, good: Path) -> None:
+        from sensor.capture.base import SourceStats
+        from sensor.capture.pcapfile import open_capture
+
+        self.stats = SourceStats()
+        self._good = [b for b in open_capture(good).batches()]
+
+    def batches(self):  # type: ignore[no-untyped-def]
+        from sensor.capture.base import FrameBatch
+
+        first = self._good[0]
+        yield first
+        bad = FrameBatch(1, first.data, first.offsets, first.caplens[:2], first.wirelens[:3],
+                         first.ts + 10**9)  # fmt: skip
+        yield bad
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_batch_that_breaks_the_pipeline_loses_only_itself(tmp_path: Path) -> None:
+    from sensor.config import SensorConfig
+    from sensor.pipeline import Pipeline
+
+    good = tmp_path / "good.pcap"
+    good.write_bytes(pcap(_flows(300, "eth")))
+    ended: list[str] = []
+
+    class _Collect:
+        name = "collect"
+
+        def write_flow(self, flow, reason):  # type: ignore[no-untyped-def]
+            ended.append(reason)
+
+        def flush(self, force=False):  # type: ignore[no-untyped-def]
+            pass
+
+        def close(self) -> None:
+            pass
+
+    summary = Pipeline(SensorConfig(), [_Collect()]).run([_Source(good)])  # type: ignore[list-item]
+    assert summary.decode_errors["internal_error"] == 1
+    assert len(ended) == 300 and set(ended) == {"eof"}
