@@ -56,3 +56,18 @@ def test_the_matching_real_answer_still_names(tmp_path: Path, replay) -> None:  
     real = _udp(1000.02, (R, 53), (C, 40000), _answer(7, "chatgpt.com", S))
     rows, _ = _names(tmp_path, replay, [q, forged, real])
     assert rows == [("chatgpt.com", "dns")]
+
+
+def test_unmatched_answers_are_counted(tmp_path: Path) -> None:
+    from sensor.capture.pcapfile import open_capture
+    from sensor.config import SensorConfig
+    from sensor.pipeline import Pipeline
+
+    q = _udp(1000.0, (C, 40000), (R, 53), DNS(id=7, rd=1, qd=DNSQR(qname="example.org")))
+    real = _udp(1000.01, (R, 53), (C, 40000), _answer(7, "example.org", S))
+    forged = _udp(1000.02, (R, 53), ("10.20.1.12", 40001), _answer(3, "chatgpt.com", S))
+    path = tmp_path / "dns.pcap"
+    wrpcap(str(path), [q, real, forged])
+    pipe = Pipeline(SensorConfig(), [])
+    pipe.run([open_capture(path)])
+    assert pipe.names.unmatched == 1 and len(pipe.names) == 1
