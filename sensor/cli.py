@@ -1,4 +1,5 @@
-"""Command-line interface: `sensor replay`, `sensor run`, `sensor signatures check|test`."""
+"""Command-line interface: `sensor replay`, `sensor run`, `sensor ship`, `sensor catalog`,
+`sensor query`, `sensor report`, `sensor signatures check|test`."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from sensor.logfmt import SafeFormatter
 from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
 from sensor.report import report
+from sensor.ship.commands import add_fleet_commands, catalog_command, ship_command
 from sensor.sigtools import check, run_tests
 from sensor.sinks import AlertSink, Sinks, default_sinks, store_config
 from sensor.sinks.captures import CaptureLedger, file_sha256
@@ -38,7 +40,7 @@ log = logging.getLogger("sensor")
 EXIT_CODES = """exit status:
   0    done, nothing lost
   1    done, but something failed: rows or alerts that could not be written, an output
-       that failed, a signature test that failed
+       that failed, a signature test that failed, segments `ship` could not ship yet
   2    bad usage or configuration (the message names the option or file:line)
   3    an input or output cannot be used: a capture that is not one, a store path the
        sensor refuses (not its own), a file that cannot be written
@@ -133,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--metrics", metavar="HOST:PORT", help="metrics endpoint (config metrics.listen)"
     )
+    add_fleet_commands(sub)
     q = sub.add_parser(
         "query",
         help="run SQL against the catalog (read-only, also while the sensor runs)",
@@ -220,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _signatures(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "ship":
+            return ship_command(_config(args), args.to, args.every, _linger)
+        if args.command == "catalog":
+            return catalog_command(args.root, args.db)
         if args.command == "query":
             cfg = _config(args)
             return query(cfg.storage.catalog, args.sql, args.format, args.output)

@@ -26,6 +26,7 @@ __all__ = [
     "FlowConfig",
     "SensorConfig",
     "SensorInfo",
+    "ShipConfig",
     "StorageConfig",
     "build",
     "load_config",
@@ -88,6 +89,25 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ShipConfig:
+    """Shipping closed segments to a central store (`sensor ship`, or driven by `sensor run`)."""
+
+    destination: str = ""
+    """A directory (`/srv/fleet`, an NFS or SMB mount) or `ssh://[user@]host[:port]/path`;
+    "" turns shipping off."""
+    interval_seconds: float = 60.0
+    """How often `sensor run` ships (a systemd timer can run `sensor ship` instead)."""
+    ssh_options: tuple[str, ...] = ()
+    """Extra `ssh` arguments, e.g. `[-i, /etc/sensor/ship_key, -o, UserKnownHostsFile=...]`."""
+    timeout_seconds: float = 600.0
+    """Longest one segment's transfer may take before it counts as a cut connection."""
+
+    def __post_init__(self) -> None:
+        if self.interval_seconds <= 0 or self.timeout_seconds <= 0:
+            raise ValueError("interval_seconds and timeout_seconds must be positive")
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     """Where flow records go; see docs/storage.md for the layout."""
 
@@ -97,6 +117,7 @@ class StorageConfig:
     flush_seconds: float = 30.0
     max_buffered_rows: int = 2_000_000
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    ship: ShipConfig = field(default_factory=ShipConfig)
     adopt: bool = False
     """Add the sensor's views to an existing DuckDB database it did not create, keeping
     that database's own tables (what `--force` does). Off: such a file is refused."""

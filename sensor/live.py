@@ -29,9 +29,10 @@ from sensor.capture.afpacket import AfPacketConfig, AfPacketSource
 from sensor.classify import build_classifier
 from sensor.config import SensorConfig
 from sensor.errors import CaptureError, SensorError
-from sensor.metrics import SensorCollector, collector_for, serve
+from sensor.metrics import SensorCollector, ShipCollector, collector_for, serve
 from sensor.pipeline import Pipeline, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
+from sensor.ship import ShipThread, build_shipper
 from sensor.sinks import default_sinks
 from sensor.sinks.catalog import check_catalog_path, ensure_catalog
 from sensor.sinks.segments import data_dir_for
@@ -68,6 +69,7 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     st = cfg.storage
     check_catalog_path(st.catalog, st.adopt)
     ensure_catalog(st.catalog, st.data_dir or data_dir_for(st.catalog), st.adopt)
+    shipping = _ship_thread(cfg)
     group = os.getpid() & 0xFFFF
     ctx = mp.get_context("fork")
     workers: list[tuple[Any, Connection]] = []
@@ -84,7 +86,8 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     agg = _Aggregate(len(workers))
     if cfg.metrics.listen:
         try:
-            serve(agg, cfg.metrics.listen)  # type: ignore[arg-type]
+            more = [] if shipping is None else [_ship_collector(cfg, shipping)]
+            serve(agg, cfg.metrics.listen, *more)
         except SensorError:
             _stop(workers)
             raise
@@ -103,6 +106,8 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, on_hup)
+    if shipping is not None:
+        shipping.start()
     notify(f"READY=1\nSTATUS=capturing on {opts.interface} with {opts.workers} worker(s)")
     dog = watchdog_seconds()
     next_dog = time.monotonic()
@@ -134,7 +139,21 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     finally:
         notify("STOPPING=1")
         _stop(workers)
+        if shipping is not None:
+            shipping.stop()  # a last pass ships the segments the workers wrote on their way out
     return 0
+
+
+def _ship_thread(cfg: SensorConfig) -> ShipThread | None:
+    """Background shipping when `storage.ship.destination` is set (config errors fail now)."""
+    ship = cfg.storage.ship
+    if not ship.destination:
+        return None
+    return ShipThread(build_shipper(cfg), ship.interval_seconds)
+
+
+def _ship_collector(cfg: SensorConfig, shipping: ShipThread) -> ShipCollector:
+    return ShipCollector(shipping.shipper.stats, cfg.sensor.name, cfg.sensor.site)
 
 
 def _stop(workers: list[tuple[Any, Connection]]) -> None:

@@ -23,9 +23,10 @@ from prometheus_client.registry import Collector
 from sensor import __version__
 from sensor.errors import ConfigError
 from sensor.pipeline import Pipeline
+from sensor.ship.shipper import ShipStats
 from sensor.sinks import Sinks
 
-__all__ = ["SensorCollector", "collector_for", "parse_listen", "serve"]
+__all__ = ["SensorCollector", "ShipCollector", "collector_for", "parse_listen", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +303,31 @@ def _by3(
     return fam
 
 
+class ShipCollector(Collector):
+    """Shipping to the central store (`storage.ship`): read from the shipper's ShipStats."""
+
+    def __init__(self, stats: ShipStats, sensor: str = "", site: str = "") -> None:
+        self.stats = stats
+        self.base = {"sensor": sensor, "site": site}
+
+    def collect(self) -> Iterator[Any]:
+        st, b = self.stats, self.base
+        yield _counter("sensor_ship_segments_total", "Segments shipped and verified.", b,
+                       st.segments_shipped)  # fmt: skip
+        yield _counter("sensor_ship_bytes_total", "Bytes sent to the central store.", b,
+                       st.bytes_shipped)  # fmt: skip
+        yield _counter("sensor_ship_resumed_total", "Transfers resumed after a cut.", b,
+                       st.resumed)  # fmt: skip
+        yield _counter("sensor_ship_failures_total", "Failed transfers and passes.", b,
+                       st.failures)  # fmt: skip
+        yield _gauge("sensor_ship_backlog_segments", "Closed segments waiting to ship.", b,
+                     st.backlog_segments)  # fmt: skip
+        yield _gauge("sensor_ship_backlog_bytes", "Bytes of those segments.", b,
+                     st.backlog_bytes)  # fmt: skip
+        yield _gauge("sensor_ship_backlog_age_seconds", "Age of the oldest waiting segment.",
+                     b, st.backlog_age_seconds)  # fmt: skip
+
+
 def collector_for(
     pipeline: Pipeline, sinks: Sinks, sensor: str, site: str, capture_drops: Any = None
 ) -> SensorCollector:
@@ -310,10 +336,11 @@ def collector_for(
     return SensorCollector(pipeline, stores, sinks.alerts, sensor, site, capture_drops)
 
 
-def serve(collector: SensorCollector, listen: str) -> tuple[CollectorRegistry, int]:
-    """Serve the collector's registry on `listen`; returns the registry and the bound port."""
+def serve(collector: Collector, listen: str, *more: Collector) -> tuple[CollectorRegistry, int]:
+    """Serve the collectors' registry on `listen`; returns the registry and the bound port."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(collector)
+    for c in (collector, *more):
+        registry.register(c)
     host, port = parse_listen(listen)
     try:
         server, _ = start_http_server(port, addr=host, registry=registry)

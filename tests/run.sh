@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(tshark wireshark-common iproute2 ethtool curl openssl prometheus dnsmasq tcpreplay libpcap0.8 busybox)
+APT_PACKAGES+=(openssh-server openssh-client openjdk-17-jre-headless)  # issue 17: a real sshd as the fleet collector; Java for the PySpark reader
 APT_PACKAGES+=(chromium poppler-utils fonts-dejavu-core)  # issue 16: render the report page, print it to PDF on Letter and A4, check its pages
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

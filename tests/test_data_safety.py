@@ -378,3 +378,13 @@ def test_a_config_that_is_not_utf8_is_one_line(tmp_path: Path) -> None:
     cfg.write_bytes(b"sensor:\n  name: caf\xe9\n")
     res = _sensor("replay", "-c", str(cfg), cwd=tmp_path)
     _one_line_error(res, 2, "s.yaml:2: not UTF-8 text")
+
+
+def test_the_central_catalog_never_overwrites_a_foreign_file(tmp_path: Path) -> None:
+    root = tmp_path / "fleet"
+    root.mkdir()
+    notes = tmp_path / "fleet.duckdb"
+    notes.write_text("the analyst's notes, not a database\n")
+    res = _sensor("catalog", "--root", str(root), cwd=tmp_path)
+    _one_line_error(res, 3, "refusing to overwrite it")
+    assert notes.read_text() == "the analyst's notes, not a database\n"

@@ -45,6 +45,7 @@ def store_config(cfg: SensorConfig, retain: bool = False) -> StoreConfig:
         ),
         max_disk_bytes=int(st.retention.max_disk_gb * 1e9),
         retain=retain,
+        compact=not st.ship.destination,
         adopt=st.adopt,
     )
 

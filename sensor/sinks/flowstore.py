@@ -120,7 +120,8 @@ class FlowStore:
                 today,
                 self.cfg.max_disk_bytes,
             )
-            for table in ("flows", "rollups", "alerts", "wireless_aps"):
+            tables = ("flows", "rollups", "alerts", "wireless_aps") if self.cfg.compact else ()
+            for table in tables:
                 compact(self.data_dir, table, self._writer.sensor_partition, today)
         except OSError as e:
             log.error("retention failed: %s", e)

@@ -77,6 +77,9 @@ class StoreConfig:
     """Bound on this sensor's segment tree (0: none); oldest flow days go first."""
     retain: bool = False
     """Apply retention (live capture). A replay of old captures never expires its own data."""
+    compact: bool = True
+    """Merge a past day's small segments. Off when shipping: a merged file would carry rows
+    of segments already shipped, and ship them twice."""
     adopt: bool = False
     """Add the sensor's views to a DuckDB database it did not create (`--force`)."""
 

@@ -33,7 +33,18 @@ def _replay(db: Path, pcaps: list[Path], rounds: int) -> subprocess.Popen[str]:
     cfg.write_text(f"storage: {{catalog: {db}, flush_seconds: 1, flush_rows: 20000}}\n")
     args = [str(p) for _ in range(rounds) for p in pcaps]
     return subprocess.Popen(
-        [sys.executable, "-m", "sensor", "replay", "-c", str(cfg), "--sensor-name", "w", *args],
+        [
+            sys.executable,
+            "-m",
+            "sensor",
+            "replay",
+            "--again",
+            "-c",
+            str(cfg),
+            "--sensor-name",
+            "w",
+            *args,
+        ],  # --again: the same captures round after round
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
