@@ -22,6 +22,7 @@ from sensor.classify import Classifier, build_classifier, shipped_dir
 from sensor.config import IpfixConfig, SensorConfig, ShipConfig, SyslogConfig, load_config
 from sensor.errors import CaptureError, ConfigError, SensorError, StorageError, UsageError
 from sensor.live import LiveOptions, run_live
+from sensor.logfmt import SafeFormatter
 from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
 from sensor.report import report
@@ -230,6 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="sensor: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:  # wire strings reach log lines: escape them
+        handler.setFormatter(SafeFormatter("sensor: %(levelname)s: %(message)s"))
     try:
         if args.command == "replay":
             return _replay(args)

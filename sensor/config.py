@@ -68,12 +68,17 @@ class InspectConfig:
     dns_min_seconds: float = 60.0
     """An answer names its client's flows to the address for at least this long, whatever
     its TTL: programs connect right after a TTL-0 answer, and nDPI's cache keeps 60 s too."""
+    hold_mb: float = 64.0
+    """Out-of-order TCP segments held for reassembly, all flows together, in MB; past it,
+    segments are not held (counted: sensor_inspect_hold_refused_total)."""
 
     def __post_init__(self) -> None:
         if self.max_packets < 1 or self.dns_names < 0 or self.dns_min_seconds < 0:
             raise ValueError(
                 "max_packets must be at least 1, dns_names and dns_min_seconds not negative"
             )
+        if not 0 <= self.hold_mb < 1 << 20:
+            raise ValueError("hold_mb must be between 0 and 1048576")
 
 
 @dataclass(frozen=True, slots=True)

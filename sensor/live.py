@@ -213,7 +213,7 @@ def _worker(
     next_report = time.monotonic()
     try:
         for batch in src.batches():
-            pipe.process(batch)
+            pipe.guarded(batch)
             now = time.monotonic()
             if now >= next_report:
                 next_report = now + _REPORT_SECONDS

@@ -103,6 +103,12 @@ class SensorCollector(Collector):
             "reason",
             s.capture_errors,
         )
+        yield _counter(
+            "sensor_capture_bytes_lost_total",
+            "Bytes of damaged capture files that gave no frames (skipped or left unread).",
+            b,
+            s.capture_bytes_lost,
+        )
         drops = self.capture_drops() if self.capture_drops is not None else 0
         yield _counter(
             "sensor_capture_kernel_drops_total",
@@ -126,6 +132,29 @@ class SensorCollector(Collector):
             "Flows ended early because the table was full.",
             b,
             table.ended.get("evicted", 0),
+        )
+        hold = self.pipeline.inspector.budget
+        yield _gauge(
+            "sensor_inspect_held_bytes", "Out-of-order TCP bytes held (all flows).", b, hold.held
+        )
+        yield _gauge("sensor_inspect_hold_limit_bytes", "inspect.hold_mb in bytes.", b, hold.limit)
+        yield _counter(
+            "sensor_inspect_hold_refused_total",
+            "Out-of-order segments not held because the budget was spent.",
+            b,
+            hold.refused,
+        )
+        yield _counter(
+            "sensor_dns_unmatched_answers_total",
+            "DNS answers not learnt for naming flows: no matching query from that client.",
+            b,
+            self.pipeline.names.unmatched,
+        )
+        yield _counter(
+            "sensor_flows_shed_total",
+            "Of those, flows nobody had answered (a flood's half-open flows go first).",
+            b,
+            table.shed,
         )
         yield _by(
             "sensor_extractor_errors_total",
@@ -232,6 +261,11 @@ class SensorCollector(Collector):
             labels=k,
         )
         segs = CounterMetricFamily("sensor_store_segments_written", "Segments written.", labels=k)
+        misdated = CounterMetricFamily(
+            "sensor_store_rows_misdated",
+            "Rows filed under another day's partition: their flush spanned over 64 days.",
+            labels=k,
+        )
         secs = CounterMetricFamily(
             "sensor_store_flush_seconds",
             "Time spent writing segments (rate / flushes = latency).",
@@ -248,10 +282,11 @@ class SensorCollector(Collector):
             errs.add_metric(v, st.write_errors)
             lost.add_metric(v, st.rows_dropped)
             segs.add_metric(v, st.segments_written)
+            misdated.add_metric(v, st.rows_misdated)
             secs.add_metric(v, st.flush_seconds_total)
             flushes.add_metric(v, st.flushes)
             backlog.add_metric(v, store.backlog)
-        yield from (rows, errs, lost, segs, secs, flushes, backlog)
+        yield from (rows, errs, lost, segs, misdated, secs, flushes, backlog)
 
 
 def _counter(name: str, doc: str, base: Mapping[str, str], value: float) -> CounterMetricFamily:

@@ -46,6 +46,8 @@ class Summary:
     decode_errors: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     capture_errors: Counter[str] = field(default_factory=Counter)
+    capture_bytes_lost: int = 0
+    """Bytes of damaged capture files that gave no frames (skipped or left unread)."""
     ended: Counter[str] = field(default_factory=Counter)
     sink_errors: Counter[str] = field(default_factory=Counter)
     extractor_errors: Counter[str] = field(default_factory=Counter)
@@ -68,7 +70,8 @@ class Summary:
         if any(self.skipped.values()):
             out.append("not flows: " + _fmt(self.skipped))
         if self.capture_errors:
-            out.append("capture file problems: " + _fmt(self.capture_errors))
+            lost = f"; {self.capture_bytes_lost} bytes lost" if self.capture_bytes_lost else ""
+            out.append("capture file problems: " + _fmt(self.capture_errors) + lost)
         if self.ended:
             out.append("records by end reason: " + _fmt(self.ended))
         if self.sink_errors:
@@ -100,7 +103,6 @@ class Pipeline:
         self.cfg = cfg
         self.sinks = list(sinks)
         self.classifier = classifier or build_classifier(cfg.signatures, cfg.policy)
-        self.wireless = WirelessMonitor(cfg.policy.wireless, self._on_wireless)
         self._reload: Callable[[], Classifier] | None = None
         self._stop = False
         self._reading = False
@@ -108,9 +110,13 @@ class Pipeline:
         """Time of each source's first frame (ns), by source name."""
         self.reloads: Counter[str] = Counter()
         self.decoder = Decoder()
+        self.wireless = WirelessMonitor(cfg.policy.wireless, self._on_wireless, self.decoder.errors)
         self.names = DnsNames(cfg.inspect.dns_names, cfg.inspect.dns_min_seconds)
         self.inspector = Inspector(
-            default_extractors(self.names), cfg.inspect.max_packets, self.names
+            default_extractors(self.names),
+            cfg.inspect.max_packets,
+            self.names,
+            int(cfg.inspect.hold_mb * (1 << 20)),
         )
         self.table = FlowTable(cfg.flow.timeouts, cfg.flow.max_flows, self._on_end, self.inspector)
         self.summary = Summary(
@@ -194,11 +200,12 @@ class Pipeline:
                     self._replay(src, progress)
                 finally:
                     self.summary.capture_errors.update(src.stats.errors)
+                    self.summary.capture_bytes_lost += src.stats.bytes_lost
                     src.close()
                 if self._stop:
                     break
+        finally:  # whatever stopped the replay (an error too), the flows read so far are written
             self.finish("shutdown" if self._stop else "eof")
-        finally:
             self.summary.seconds = time.perf_counter() - t0
         return self.summary
 
@@ -218,10 +225,21 @@ class Pipeline:
                 return
             if len(batch) and src.name not in self.first_ts:
                 self.first_ts[src.name] = int(batch.ts[0])
-            self.process(batch)
+            self.guarded(batch)
             self._flush_sinks(force=False)
             if progress is not None:
                 progress(src, self.summary)
+
+    def guarded(self, batch: FrameBatch) -> None:
+        """`process`, with a last line of defence: a bug that one hostile frame triggers is
+        counted and logged, the batch is lost, and every flow before it goes on (and is
+        written at the end) instead of the traceback discarding everything in flight."""
+        try:
+            self.process(batch)
+        except Exception:
+            self.summary.decode_errors["internal_error"] += 1
+            if self.summary.decode_errors["internal_error"] == 1:
+                log.exception("a batch of %d frames failed; counted, going on", len(batch))
 
     def tick(self, now_ns: int) -> None:
         """Live capture on a quiet link: move the flow table's clock to wall time so idle
@@ -235,6 +253,7 @@ class Pipeline:
     def finish(self, reason: str) -> None:
         """End every open flow with `reason` and close the sinks."""
         self.table.flush(reason)
+        self.wireless.close()
         self._snapshot_aps()
         self.summary.flows = self.table.created
         self.summary.ended = self.table.ended
@@ -262,7 +281,7 @@ class Pipeline:
         for sink in self.sinks:
             write = getattr(sink, "write_aps", None)
             if write is not None:
-                write(changed, self.table.now)
+                write(changed, max(self.table.now, self.wireless.last))
 
     def _flush_sinks(self, force: bool) -> None:
         self._snapshot_aps()

@@ -7,13 +7,16 @@ checks of provision 22 that judge access points rather than flows.
 | 10003 | open or WEP network | an AP not in the inventory offers no or WEP protection |
 | 10004 | ad-hoc network | a station advertises an IBSS (computer-to-computer) network |
 | 10005 | deauth burst | deauth_burst deauth/disassoc frames for a BSSID in deauth_seconds |
+| 10006 | beacon flood | more than alerts_per_minute of the above in a minute: one alert, counted |
 
-Each fires once per access point; the `wireless_aps` rows carry every indicator found.
+Each fires once per access point; the `wireless_aps` rows carry every indicator found. The
+tables are bounded (max_aps, oldest out; ap_expiry_seconds), since anyone can forge beacons.
 """
 
 from __future__ import annotations
 
-from collections import deque
+import struct
+from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +51,10 @@ CHECKS = {
     "adhoc": Check(10004, "rogue_ap.adhoc", "Rogue access point: ad-hoc (IBSS) network", 0.7),
     "deauth_burst": Check(10005, "rogue_ap.deauth_burst",
                           "Deauthentication burst (an attack on a wireless network)", 0.8),
+    "beacon_flood": Check(10006, "rogue_ap.beacon_flood",
+                          "Beacon or deauthentication flood: alerts aggregated with a count", 0.8),
 }  # fmt: skip
+_MINUTE = 60 * 1_000_000_000
 
 
 def mac_text(b: bytes) -> str:
@@ -71,7 +77,6 @@ class AccessPoint:
     ibss: bool = False
     approved: bool = False
     indicators: list[str] = field(default_factory=list)
-    dirty: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,15 +92,33 @@ class WirelessEvent:
 class WirelessMonitor:
     """Reads management frames from monitor-mode batches; keeps the AP table; raises checks."""
 
-    def __init__(self, policy: WirelessPolicy, on_event: Callable[[WirelessEvent], None]) -> None:
+    def __init__(
+        self,
+        policy: WirelessPolicy,
+        on_event: Callable[[WirelessEvent], None],
+        errors: Counter[str] | None = None,
+    ) -> None:
         self.policy = policy
         self.on_event = on_event
-        self.aps: dict[str, AccessPoint] = {}
+        self.aps: OrderedDict[str, AccessPoint] = OrderedDict()
+        """By last advert, oldest first: eviction and expiry take from the front."""
         self.frames = 0
+        self.evicted = 0
+        self.held: Counter[str] = Counter()
+        """Alerts held back in the current minute, by check (summed up in beacon_flood)."""
+        self._dirty: dict[str, AccessPoint] = {}
+        self._window = -_MINUTE
+        self._sent = 0
+        self._new = 0
+        self._flood_bssid = ""
+        self.last = 0
+        """Packet time of the newest 802.11 frame (a radio-only capture has no flows)."""
+        self.errors: Counter[str] = Counter() if errors is None else errors
+        """Frames that could not be read, by reason (the pipeline passes its decode errors)."""
         self._bssids = {m.lower().replace("-", ":") for m in policy.approved_bssids}
         self._ouis = {m.lower().replace("-", ":")[:8] for m in policy.approved_ouis}
         self._ssids = set(policy.corporate_ssids)
-        self._deauths: dict[str, deque[int]] = {}
+        self._deauths: OrderedDict[str, deque[int]] = OrderedDict()
         self._oui_db = Path(policy.oui_database)
 
     def process(self, batch: FrameBatch) -> None:
@@ -107,7 +130,11 @@ class WirelessMonitor:
         for off, cap, ts in zip(
             batch.offsets.tolist(), batch.caplens.tolist(), batch.ts.tolist(), strict=True
         ):
-            m = parse_mgmt(lt, data, off, off + cap)
+            try:
+                m = parse_mgmt(lt, data, off, off + cap)
+            except (struct.error, IndexError, ValueError):  # a bounds check the parser missed
+                self.errors["malformed_80211"] += 1
+                continue
             if m is None:
                 continue
             self.frames += 1
@@ -117,17 +144,34 @@ class WirelessMonitor:
                 self._deauth(mac_text(m.bssid), ts)
             elif m.subtype == PROBE_REQ:
                 pass  # clients looking for networks: devices, not access points
+        if len(batch):
+            self.last = max(self.last, int(batch.ts[-1]))
+            self._age(self.last)
+
+    def _age(self, now: int) -> None:
+        """Forget silent access points and old deauth windows; close a finished minute."""
+        horizon = now - int(self.policy.ap_expiry_seconds * 1e9)
+        while self.aps and next(iter(self.aps.values())).last_seen < horizon:
+            self.aps.popitem(last=False)
+        horizon = now - int(self.policy.deauth_seconds * 1e9)
+        while self._deauths and next(iter(self._deauths.values()))[-1] < horizon:
+            self._deauths.popitem(last=False)
+        if now >= self._window + _MINUTE:
+            self._roll(now)
 
     def _advert(self, m: Any, ts: int) -> None:
         bssid = mac_text(m.bssid)
         ap = self.aps.get(bssid)
         if ap is None:
-            ap = self.aps[bssid] = AccessPoint(bssid, ts, ts)
+            ap = self._remember(AccessPoint(bssid, ts, ts))
             ap.vendor = vendor(m.bssid, self._oui_db)
             ap.approved = bssid in self._bssids or bssid[:8] in self._ouis
+            self._new += 1
+        else:
+            self.aps.move_to_end(bssid)
         ap.last_seen = max(ap.last_seen, ts)
         ap.beacons += 1
-        ap.dirty = True
+        self._dirty[bssid] = ap
         if m.ssid is not None and m.ssid not in ap.ssids and len(ap.ssids) < 16:
             ap.ssids.append(m.ssid)
         ap.channel = m.channel if m.channel is not None else ap.channel
@@ -136,6 +180,13 @@ class WirelessMonitor:
         if m.signal_dbm is not None:
             ap.signal_dbm = max(ap.signal_dbm or -128, m.signal_dbm)
         self._judge(ap, ts)
+
+    def _remember(self, ap: AccessPoint) -> AccessPoint:
+        self.aps[ap.bssid] = ap
+        if len(self.aps) > self.policy.max_aps:
+            self.aps.popitem(last=False)
+            self.evicted += 1
+        return ap
 
     def _judge(self, ap: AccessPoint, ts: int) -> None:
         if ap.ibss:
@@ -154,13 +205,19 @@ class WirelessMonitor:
             self._fire(ap, "open_or_wep", ts, f"security={ap.security} ssid={ap.ssids[:1]}")
 
     def _deauth(self, bssid: str, ts: int) -> None:
-        window = self._deauths.setdefault(bssid, deque())
+        window = self._deauths.get(bssid)
+        if window is None:
+            window = self._deauths[bssid] = deque(maxlen=self.policy.deauth_burst)
+            if len(self._deauths) > self.policy.max_aps:
+                self._deauths.popitem(last=False)
+        else:
+            self._deauths.move_to_end(bssid)
         window.append(ts)
         horizon = ts - int(self.policy.deauth_seconds * 1e9)
         while window and window[0] < horizon:
             window.popleft()
         if len(window) >= self.policy.deauth_burst:
-            ap = self.aps.get(bssid) or self.aps.setdefault(bssid, AccessPoint(bssid, ts, ts))
+            ap = self.aps.get(bssid) or self._remember(AccessPoint(bssid, ts, ts))
             burst = f"{len(window)} deauth/disassoc frames in {self.policy.deauth_seconds:g} s"
             self._fire(ap, "deauth_burst", ts, burst)
 
@@ -168,12 +225,33 @@ class WirelessMonitor:
         if name in ap.indicators:
             return
         ap.indicators.append(name)
-        ap.dirty = True
+        self._dirty[ap.bssid] = ap
+        if ts >= self._window + _MINUTE:
+            self._roll(ts)
+        if self._sent >= self.policy.alerts_per_minute:
+            self.held[name] += 1
+            self._flood_bssid = self._flood_bssid or ap.bssid
+            return
+        self._sent += 1
         self.on_event(WirelessEvent(ts, CHECKS[name], ap.bssid, evidence))
+
+    def _roll(self, now: int) -> None:
+        """Start a new alert minute; sum up the one before if alerts were held back."""
+        if self.held:
+            held = sum(self.held.values())
+            kinds = ", ".join(f"{k}={v}" for k, v in sorted(self.held.items()))
+            evidence = f"{self._new} new access points, {held} alerts held back ({kinds})"
+            self.on_event(WirelessEvent(now, CHECKS["beacon_flood"], self._flood_bssid, evidence))
+        self.held.clear()
+        self._window, self._sent, self._new, self._flood_bssid = now, 0, 0, ""
+
+    def close(self) -> None:
+        """End of capture: sum up a minute that still holds alerts back."""
+        if self.held:
+            self._roll(self.last)
 
     def take_changed(self) -> list[AccessPoint]:
         """APs updated since the last call (for a `wireless_aps` snapshot)."""
-        out = [ap for ap in self.aps.values() if ap.dirty]
-        for ap in out:
-            ap.dirty = False
+        out = list(self._dirty.values())
+        self._dirty.clear()
         return out

@@ -53,6 +53,8 @@ class SourceStats:
     bytes_total: int | None = None
     frames: int = 0
     kernel_drops: int = 0
+    bytes_lost: int = 0
+    """Bytes of the file left unread because of damage (a corrupt record, block or stream)."""
     errors: Counter[str] = field(default_factory=Counter)
 
 

@@ -13,6 +13,7 @@ import logging
 import mmap
 import os
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,20 @@ from sensor.capture.base import Buffer, FrameBatch, SourceStats
 from sensor.capture.pcapng import PcapngWalker
 from sensor.errors import CaptureError
 
-__all__ = ["MAX_RECORD", "CaptureFile", "open_capture"]
+__all__ = ["MAX_RECORD", "MAX_WIRE", "CaptureFile", "open_capture"]
 
 log = logging.getLogger(__name__)
 
 MAX_RECORD = 0x40000  # 256 KiB: larger captured lengths mean a corrupt record header
 BLOCK_BYTES = 8 << 20
+MAX_WIRE = 0x40000
+"""Largest believable wire length (GRO/TSO super-frames included); a larger one (0xFFFFFFFF)
+is a forged header and counts as the captured length, not as 256 KiB of traffic."""
+MAX_EXPANSION = 100
+"""Real captures compress 2-20x; a stream that inflates 100x more is a bomb (zeros or one
+frame repeated), not traffic, and is stopped before it costs minutes and gigabytes."""
+EXPANSION_FLOOR = 16 << 20
+"""Below this many inflated bytes the ratio is not judged (tiny files compress oddly)."""
 _HDR_COLS = np.arange(16, dtype=np.int64)
 _CAP_COLS = np.arange(8, 12, dtype=np.int64)
 _PCAP_MAGIC = {
@@ -56,6 +65,7 @@ def open_capture(path: str | os.PathLike[str], block_bytes: int = BLOCK_BYTES) -
         head = raw.peek(2)[:2]  # type: ignore[attr-defined]
     stream: BinaryIO = raw
     if head == b"\x1f\x8b":
+        raw = _Counted(raw)  # type: ignore[assignment]
         stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
     try:
         magic = stream.read(4)
@@ -77,6 +87,28 @@ def _release(data: mmap.mmap, begin: int, end: int) -> None:
     if end - start >= page and hasattr(data, "madvise"):
         with contextlib.suppress(OSError, ValueError):
             data.madvise(mmap.MADV_DONTNEED, start, (end - start) // page * page)
+
+
+class _Counted:
+    """The compressed side of a gzip stream, counting what was read (pipes have no tell)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f = f
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.f.read(n)
+        self.count += len(data)
+        return data
+
+    def seekable(self) -> bool:
+        return self.f.seekable()
+
+    def fileno(self) -> int:
+        return self.f.fileno()
+
+    def close(self) -> None:
+        self.f.close()
 
 
 def _size(f: BinaryIO) -> int | None:
@@ -106,6 +138,10 @@ class CaptureFile:
         self._block = block_bytes
         self._pipe = not raw.seekable()
         """From a pipe, process what has arrived instead of waiting for a whole block."""
+        self._gzip = isinstance(raw, _Counted)
+        self._inflated = 0
+        self._ended = False
+        """The stream is damaged or over its limits: nothing more is read from it."""
 
     def close(self) -> None:
         """Close the file."""
@@ -113,16 +149,58 @@ class CaptureFile:
         self._raw.close()
 
     def _read(self, n: int) -> bytes:
+        if self._ended:
+            return b""
+        if self._gzip:
+            return self._read_gzip(n)
         try:
             data = self._stream.read1(n) if self._pipe else self._stream.read(n)  # type: ignore[attr-defined]
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
+        except OSError as e:
             self._error("unreadable_data", f"read failed: {e}")
+            self._ended = True
             return b""
         if self._pipe:
             self.stats.bytes_read += len(data)
         else:
             self.stats.bytes_read = self._raw.tell()
         return data
+
+    def _read_gzip(self, n: int) -> bytes:
+        """Up to `n` inflated bytes, piece by piece, so a stream cut short or corrupt further on
+        still gives back everything before the damage (GzipFile.read would discard it)."""
+        parts: list[bytes] = []
+        got = 0
+        while got < n:
+            try:
+                part = self._stream.read1(n - got)  # type: ignore[attr-defined]
+            except EOFError:
+                self._stop("truncated_gzip", "compressed stream cut short: kept what came before")
+                break
+            except (OSError, zlib.error) as e:  # BadGzipFile is an OSError
+                self._stop("corrupt_gzip", f"compressed stream damaged, kept what came before: {e}")
+                break
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+            if self._pipe:
+                break
+        self._inflated += got
+        packed = self._raw.count  # type: ignore[attr-defined]
+        self.stats.bytes_read = packed
+        if self._inflated > max(EXPANSION_FLOOR, MAX_EXPANSION * packed):
+            self._stop(
+                "decompression_limit",
+                f"{packed} compressed bytes inflate to over {self._inflated}: "
+                f"more than {MAX_EXPANSION}x is not a capture; stopped",
+            )
+        return b"".join(parts)
+
+    def _stop(self, reason: str, detail: str) -> None:
+        self._error(reason, detail)
+        self._ended = True
+        if self.stats.bytes_total is not None:
+            self.stats.bytes_lost = max(self.stats.bytes_total - self.stats.bytes_read, 0)
 
     def _error(self, reason: str, detail: str) -> None:
         if not self.stats.errors[reason]:
@@ -143,7 +221,8 @@ class CaptureFile:
         if len(rest) < 20:
             raise CaptureError(f"{self.name}: truncated pcap file header")
         _, _, _, _, snaplen, linktype = struct.unpack(endian + "HHiIII", rest)
-        fmt = _PcapFormat(endian, ts_mul, linktype & 0x0FFFFFFF, max(snaplen, MAX_RECORD))
+        limit = min(max(snaplen, 65535), MAX_RECORD)  # a forged 2^31 must not lift the bound
+        fmt = _PcapFormat(endian, ts_mul, linktype & 0x0FFFFFFF, limit)
         mapped = self._map()
         if mapped is not None:
             yield from self._pcap_mapped(mapped, fmt)
@@ -167,15 +246,17 @@ class CaptureFile:
             self.stats.bytes_read = pos
             if offs:
                 self.stats.frames += len(offs)
-                yield _pcap_batch(data, offs, fmt)
+                yield self._counted(_pcap_batch(data, offs, fmt))
             _release(data, begin, pos)
             if corrupt:
                 self._error("corrupt_record", f"corrupt record header at byte {pos}: stopped")
+                self.stats.bytes_lost = n - pos
                 return
             if not offs:
                 break
         if pos < n:
             self._error("truncated_record", "capture ends inside a record")
+            self.stats.bytes_lost = n - pos
 
     def _pcap_stream(self, fmt: _PcapFormat) -> Iterator[FrameBatch]:
         carry = b""
@@ -187,14 +268,16 @@ class CaptureFile:
             offs, end, corrupt = _walk_pcap(data, 0, len(data), fmt)
             if offs:
                 self.stats.frames += len(offs)
-                yield _pcap_batch(data, offs, fmt)
+                yield self._counted(_pcap_batch(data, offs, fmt))
             if corrupt:
                 self._error("corrupt_record", "corrupt record header: stopped")
+                self._lost(len(data) - end)
                 return
             carry = data[end:]
             if not chunk:
                 if carry:
                     self._error("truncated_record", "capture ends inside a record")
+                    self._lost(len(carry))
                 return
 
     # -- pcapng ---------------------------------------------------------------------------
@@ -207,12 +290,29 @@ class CaptureFile:
             end = yield from walker.walk(data, final=not chunk)
             self.stats.frames = walker.frames
             if walker.stopped:
+                self._lost(walker.bytes_lost)
                 return
             carry = data[end:]
             if not chunk:
                 if carry:
                     self._error("truncated_record", "capture ends inside a block")
+                self._lost(walker.bytes_lost + len(carry))
                 return
+
+    def _counted(self, made: tuple[FrameBatch, int]) -> FrameBatch:
+        """Count records whose wire length was not believable (set to the captured one)."""
+        batch, bad = made
+        if bad:
+            self._error("bad_wire_length", f"{bad} records claim a wire length over {MAX_WIRE}")
+            self.stats.errors["bad_wire_length"] += bad - 1
+        return batch
+
+    def _lost(self, n: int) -> None:
+        """Count bytes that gave no frames, plus whatever of the file is left unread."""
+        unread = 0
+        if self.stats.bytes_total is not None and not self._ended:
+            unread = max(self.stats.bytes_total - self.stats.bytes_read, 0)
+        self.stats.bytes_lost += n + unread
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,12 +371,15 @@ def _check_lengths(data: Buffer, offs: list[int], pos: int, fmt: _PcapFormat) ->
     return at, True
 
 
-def _pcap_batch(data: Buffer, offs: list[int], fmt: _PcapFormat) -> FrameBatch:
-    """Gather the 16-byte record headers with one fancy index and view them as u32 columns."""
+def _pcap_batch(data: Buffer, offs: list[int], fmt: _PcapFormat) -> tuple[FrameBatch, int]:
+    """Gather the 16-byte record headers with one fancy index and view them as u32 columns;
+    also say how many wire lengths were past belief."""
     u8 = np.frombuffer(data, dtype=np.uint8)
     starts = np.array(offs, dtype=np.int64)
     hdr = u8[starts[:, None] + _HDR_COLS].view(fmt.endian + "u4").astype(np.int64)
     caplens = hdr[:, 2]
-    wirelens = np.clip(hdr[:, 3], caplens, max(MAX_RECORD, 65535 + 64))
+    wire = hdr[:, 3]
+    wirelens = np.where(wire > MAX_WIRE, caplens, np.maximum(wire, caplens))
     ts = hdr[:, 0] * 1_000_000_000 + hdr[:, 1] * fmt.ts_mul
-    return FrameBatch(fmt.linktype, data, starts + 16, caplens, wirelens, ts)
+    bad = int(np.count_nonzero(wire > MAX_WIRE))
+    return FrameBatch(fmt.linktype, data, starts + 16, caplens, wirelens, ts), bad

@@ -19,6 +19,9 @@ __all__ = ["PcapngWalker"]
 
 SHB, IDB, PB, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
 MAX_BLOCK = 16 << 20
+MAX_WIRE = 0x40000  # as pcapfile.MAX_WIRE (that module imports this one)
+_RESYNC_ARRAY = np.array([IDB, PB, SPB, 4, 5, EPB], dtype=np.uint32)
+"""Block types a damaged region is skipped to (SHB is not: it needs its byte-order magic)."""
 _OPT_TSRESOL, _OPT_TSOFFSET = 9, 14
 
 
@@ -37,6 +40,9 @@ class PcapngWalker:
         self.name = name
         self.frames = 0
         self.stopped = False
+        self.bytes_lost = 0
+        """Bytes skipped over damaged blocks."""
+        self._skipping = False
         self._error = error
         self._endian = "<"
         self._ifaces: list[_Interface] = []
@@ -52,11 +58,20 @@ class PcapngWalker:
                 break
             blen = struct.unpack_from(self._endian + "I", data, pos + 4)[0]
             if blen < 12 or blen % 4 or blen > MAX_BLOCK:
-                self._error("corrupt_record", f"corrupt pcapng block at byte {pos}: stopped")
-                self.stopped = True
-                break
+                nxt = self._resync(data, pos, final)
+                if nxt is None:
+                    break
+                pos = nxt
+                continue
             if pos + blen > n:
                 break
+            if struct.unpack_from(self._endian + "I", data, pos + blen - 4)[0] != blen:
+                nxt = self._resync(data, pos, final)  # length field and trailer disagree
+                if nxt is None:
+                    break
+                pos = nxt
+                continue
+            self._skipping = False
             batch = self._block(data, pos, btype, blen)
             if batch is not None:
                 yield batch
@@ -65,6 +80,35 @@ class PcapngWalker:
         if batch is not None:
             yield batch
         return pos
+
+    def _resync(self, data: bytes, pos: int, final: bool) -> int | None:
+        """Skip a damaged block: the next offset that holds a whole, well-formed block (its
+        length repeated in its trailer), so only the damaged part of a file is lost.
+
+        None: no such block in `data`. Then the walk stops at the end of the file, or waits
+        for more data keeping at most one block's worth, so garbage cannot grow the buffer.
+        """
+        if not self._skipping:
+            self._error("corrupt_block", f"corrupt pcapng block at byte {pos}: skipped")
+            self._skipping = True
+        e, n = self._endian, len(data)
+        words = np.frombuffer(data, dtype=e + "u4", count=(n - pos) // 4, offset=pos)
+        for k in np.flatnonzero(np.isin(words[1:-2], _RESYNC_ARRAY)).tolist():
+            p = pos + 4 * (k + 1)
+            blen = int(words[k + 2])
+            if blen < 12 or blen % 4 or blen > MAX_BLOCK or p + blen > n:
+                continue
+            if struct.unpack_from(e + "I", data, p + blen - 4)[0] == blen:
+                self.bytes_lost += p - pos
+                return p
+        if final:
+            self.bytes_lost += n - pos
+            self.stopped = True
+            return None
+        keep = (n - MAX_BLOCK) & ~3 if n - pos > 2 * MAX_BLOCK else pos
+        keep = pos + ((keep - pos) & ~3)
+        self.bytes_lost += keep - pos
+        return None if keep == pos else keep
 
     def _section(self, data: bytes, pos: int) -> bool:
         if pos + 12 > len(data):
@@ -106,14 +150,18 @@ class PcapngWalker:
 
     def _interface(self, data: bytes, pos: int, blen: int) -> None:
         e = self._endian
+        if blen < 20:  # too short for link type and snaplen: packets on it will be counted
+            self._error("bad_interface", "interface block too short")
+            self._ifaces.append(_Interface(-1, 0, 1_000_000, 0))
+            return
         linktype, _, snaplen = struct.unpack_from(e + "HHI", data, pos + 8)
         units, offset = 1_000_000, 0
         opt, end = pos + 16, pos + blen - 4
         while opt + 4 <= end:
             code, olen = struct.unpack_from(e + "HH", data, opt)
-            if code == 0:
-                break
             val = opt + 4
+            if code == 0 or val + olen > end:  # an option cut by its block: ignore the rest
+                break
             if code == _OPT_TSRESOL and olen >= 1:
                 r = data[val]
                 units = 2 ** (r & 0x7F) if r & 0x80 else 10**r
@@ -148,6 +196,9 @@ class PcapngWalker:
         if not 0 <= ts < 1 << 63:
             self._error("bad_timestamp", "timestamp out of range; using the previous one")
             ts = prev
+        if wire > MAX_WIRE:  # forged (0xFFFFFFFF): count the bytes captured, not 4 GB
+            self._error("bad_wire_length", "wire length past belief; using the captured one")
+            wire = cap
         self._rows.append((start, cap, max(wire, cap), ts))
         self.frames += 1
         return flushed

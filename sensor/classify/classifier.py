@@ -8,6 +8,7 @@ signature, then the lower id), and the site policy turns it into an action.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ VERDICT_FIELDS = (
 
 
 _NONE = ("none", "none", "none")
+_QUERY = re.compile(r"(http\.uri=[^?;]*)\?[^;]*")
+"""The query string of a request target quoted as evidence: content, not kept by default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +143,8 @@ class Classifier:
         if best is None:
             return None
         conf, _, _, sig, evidence = best
+        if not self.policy.cfg.store_uri_query:
+            evidence = _QUERY.sub(r"\1", evidence)
         d = self.policy.decide(v, sig.id, sig.provision)
         return Verdict(sig, round(conf, 3), evidence, d.action, d.severity, d.alert, d.note)
 
@@ -147,6 +152,8 @@ class Classifier:
         """Classify and write the verdict into the flow's fields (every record gets an action)."""
         verdict = self.classify(flow)
         meta = flow.meta
+        if self.policy.cfg.store_uri_query and "http.uri" in meta:
+            meta["http.path"] = meta["http.uri"]
         if verdict is None:
             self.matched[_NONE] += 1
             self.matched_bytes[_NONE] += flow.bytes_ts + flow.bytes_tc

@@ -155,8 +155,17 @@ class WirelessPolicy:
     deauth_burst: int = 20
     deauth_seconds: float = 10.0
     oui_database: str = "/usr/share/wireshark/manuf"
+    max_aps: int = 20_000
+    """Access points (and deauth targets) remembered; a beacon flood evicts the oldest."""
+    ap_expiry_seconds: float = 86_400.0
+    """An access point not heard for this long is forgotten (it alerts again if it returns)."""
+    alerts_per_minute: int = 10
+    """More wireless alerts than this in a minute are held back and summed up in one
+    `beacon_flood` alert with their count, so a flood of fake BSSIDs is one alert."""
 
     def __post_init__(self) -> None:
+        if self.max_aps < 1 or self.alerts_per_minute < 1 or not self.ap_expiry_seconds > 0:
+            raise ValueError("max_aps, alerts_per_minute and ap_expiry_seconds must be positive")
         for m in (*self.approved_bssids, *self.approved_ouis):
             if not all(len(x) == 2 for x in m.replace("-", ":").split(":")):
                 raise ValueError(f"not a MAC address or prefix: {m!r}")
@@ -183,6 +192,10 @@ class PolicyConfig:
     approved: tuple[ApprovedService, ...] = ()
     provisions: dict[str, ProvisionPolicy] = field(default_factory=dict)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    store_uri_query: bool = False
+    """Keep the query string (`?q=...`) of HTTP request targets in records, evidence and
+    alerts. Off: Policy 2503 forbids storing content, and a search query is content.
+    Signatures still see the whole target while the flow is inspected."""
 
     def __post_init__(self) -> None:
         parse_cidrs(self.exempt_hosts)

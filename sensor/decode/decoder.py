@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 from collections import Counter
 
 import numpy as np
@@ -59,7 +60,10 @@ class Decoder:
 
     def _scalar(self, batch: FrameBatch, cols: PacketColumns, i: int) -> None:
         off, cap = int(batch.offsets[i]), int(batch.caplens[i])
-        res = decode_frame(batch.linktype, batch.data, off, cap, self.frags)
+        try:
+            res = decode_frame(batch.linktype, batch.data, off, cap, self.frags)
+        except (struct.error, IndexError, ValueError):  # a bounds check a parser missed
+            res = "malformed"
         if isinstance(res, str):
             (self.skipped if res in NOT_ERRORS else self.errors)[res] += 1
             return

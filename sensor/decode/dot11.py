@@ -52,13 +52,15 @@ def _radiotap(data: Buffer, off: int, end: int) -> tuple[int, int | None, int | 
     """(header length, channel, antenna signal dBm) from a radiotap header."""
     rt_len = struct.unpack_from("<H", data, off + 2)[0]
     present = struct.unpack_from("<I", data, off + 4)[0]
+    stop = min(off + rt_len, end)  # a header longer than its frame: read what is there
     p = off + 8
     word = present
-    while word & 0x80000000:  # skip extended bitmaps
+    while word & 0x80000000:  # skip extended bitmaps; a forged chain stops at the header end
+        if p + 4 > stop:
+            return rt_len, None, None
         word = struct.unpack_from("<I", data, p)[0]
         p += 4
     chan = sig = None
-    stop = off + rt_len
 
     def align(pos: int, n: int) -> int:
         return off + ((pos - off + n - 1) & ~(n - 1))
@@ -81,12 +83,13 @@ def _radiotap(data: Buffer, off: int, end: int) -> tuple[int, int | None, int | 
     return rt_len, chan, sig
 
 
-def _prism(data: Buffer, off: int) -> tuple[int, int | None, int | None]:
+def _prism(data: Buffer, off: int, end: int) -> tuple[int, int | None, int | None]:
     """(header length, channel, signal) from a Prism header (DIDs: channel, signal)."""
     size = struct.unpack_from("<I", data, off + 4)[0]
     chan = sig = None
     p = off + 24
-    while p + 12 <= off + size:  # items: DID, status, length, 32-bit value
+    stop = min(off + size, end)  # a forged size (0xFFFFFFF0) must not walk off the frame
+    while p + 12 <= stop:  # items: DID, status, length, 32-bit value
         did, status, _ = struct.unpack_from("<IHH", data, p)
         value = struct.unpack_from("<i", data, p + 8)[0]
         kind = (did >> 16) & 0xFF  # 0x0003xx44: channel, 0x0006xx44: signal
@@ -105,14 +108,18 @@ def parse_mgmt(linktype: int, data: Buffer, off: int, end: int) -> Mgmt | None:
         if off + 8 > end:
             return None
         n, chan, sig = _radiotap(data, off, end)
+        if n < 8:
+            return None
         off += n
     elif linktype in (PRISM, AVS):
         if off + 8 > end:
             return None
         if linktype == PRISM:
-            n, chan, sig = _prism(data, off)
+            n, chan, sig = _prism(data, off, end)
         else:
             n = struct.unpack_from("!I", data, off + 4)[0]
+        if n < 8:
+            return None
         off += n
     elif linktype != IEEE802_11:
         return None

@@ -12,7 +12,11 @@ from typing import Any, Protocol
 
 from sensor.flow.state import FlowState
 
-__all__ = ["HANDOFF", "REPROBE", "Extractor", "set_server_name"]
+__all__ = ["HANDOFF", "MAX_NAME", "REPROBE", "Extractor", "set_server_name"]
+
+MAX_NAME = 255
+"""Longest host name kept (DNS names are at most 253 characters): a 60 k "SNI" is payload,
+not a name, and is cut like URIs and User-Agents are."""
 
 REPROBE = "reprobe"
 """What `feed` returns when a tunnel opened (HTTP CONNECT, SOCKS): the flow's next payload

@@ -14,6 +14,7 @@ __all__ = ["DnsExtractor"]
 
 PORTS = frozenset({53, 5353, 5355})
 _MAX_MESSAGES = 4
+_MAX_PENDING = 8
 
 
 class DnsExtractor:
@@ -47,10 +48,10 @@ class DnsExtractor:
             msg = parse_dns(raw)
             if msg is None:
                 continue
-            self._record(flow, msg, ts)
+            matched = self._matches(msg, from_client, scratch)
+            self._record(flow, msg, ts, matched)
             scratch["n"] = scratch.get("n", 0) + 1
-            answered_query = "dns.query" in flow.meta and not flow.meta.get("_dns_from_resp")
-            if msg.response and answered_query and self._unicast(flow):
+            if matched and self._unicast(flow):  # not before: a forged answer may come first
                 return True
         return bool(scratch.get("n", 0) >= _MAX_MESSAGES)
 
@@ -70,7 +71,20 @@ class DnsExtractor:
         scratch[key] = buf[:4096]
         return out
 
-    def _record(self, flow: FlowState, msg: DnsMessage, ts: int) -> None:
+    @staticmethod
+    def _matches(msg: DnsMessage, from_client: bool, scratch: dict[str, Any]) -> bool:
+        """Whether a response answers a query this flow's client sent (same transaction id
+        and name, on this flow's addresses and ports, from the server's side). Anyone on the
+        path can forge an answer "to" a host; only an answer to its own question may name
+        that host's later flows, or a forged one frames it (issue 13)."""
+        pending: set[tuple[int, str]] = scratch.setdefault("q", set())
+        if not msg.response:
+            if from_client and msg.qname and len(pending) < _MAX_PENDING:
+                pending.add((msg.ident, msg.qname))
+            return False
+        return not from_client and (msg.ident, msg.qname or "") in pending
+
+    def _record(self, flow: FlowState, msg: DnsMessage, ts: int, matched: bool) -> None:
         m = flow.meta
         # a query names the flow; a response only when no query was seen (one-way capture)
         if msg.qname and ("dns.query" not in m or (not msg.response and m.get("_dns_from_resp"))):
@@ -83,7 +97,10 @@ class DnsExtractor:
         if msg.answers:
             m["dns.answers"] = ",".join(a[3] for a in msg.answers[:16])
         if msg.qname and self._unicast(flow):
-            self._learn(flow, msg, ts)
+            if matched:
+                self._learn(flow, msg, ts)
+            elif msg.answers:
+                self._names.unmatched += 1
 
     @staticmethod
     def _unicast(flow: FlowState) -> bool:

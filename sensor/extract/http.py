@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensor.extract.base import REPROBE, set_server_name
+from sensor.extract.base import MAX_NAME, REPROBE, set_server_name
 from sensor.flow.state import FlowState
 
 __all__ = ["HttpExtractor", "parse_head"]
@@ -53,6 +53,7 @@ def _host(value: str) -> str | None:
     elif host.count(":") == 1:
         host = host.split(":", 1)[0]
     host = host.rstrip(".")
+    host = host[:MAX_NAME]
     return host if host and host.isprintable() and " " not in host else None
 
 
@@ -102,7 +103,8 @@ class HttpExtractor:
         m["app_proto"] = "http"
         if len(first) >= 2:
             m["http.method"] = first[0]
-            m["http.uri"] = first[1][:_MAX_URI]
+            m["http.uri"] = first[1][:_MAX_URI]  # whole, for signatures (tracker announces)
+            m["http.path"] = first[1].split("?", 1)[0][:_MAX_URI]  # stored unless site says
         host = _host(headers.get("host", ""))
         if host:
             m["http.host"] = host

@@ -40,6 +40,8 @@ class DnsNames:
         self._size = size
         self._min = int(min_seconds * _NS)
         self._map: OrderedDict[tuple[int, int, int, int], tuple[str, int, int]] = OrderedDict()
+        self.unmatched = 0
+        """Answers not learnt: they matched no query seen from that client (forged?)."""
 
     def __len__(self) -> int:
         return len(self._map)

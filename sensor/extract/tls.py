@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensor.extract.base import set_server_name
+from sensor.extract.base import MAX_NAME, set_server_name
 from sensor.extract.certs import describe_certificate
 from sensor.extract.tlsparse import (
     VERSION_NAMES,
@@ -95,8 +95,9 @@ def record_client_hello(flow: FlowState, ch: ClientHello, transport: str) -> Non
     m = flow.meta
     prefix = "tls" if transport == "t" else "quic"
     if ch.sni:
-        m[f"{prefix}.sni"] = ch.sni
-        set_server_name(flow, ch.sni, prefix)
+        sni = ch.sni[:MAX_NAME]
+        m[f"{prefix}.sni"] = sni
+        set_server_name(flow, sni, prefix)
     ja3, ja4_, version, alpn = _fingerprints(ch, transport)
     if alpn:
         m["tls.alpn"] = alpn

@@ -36,6 +36,8 @@ class FlowState:
     lru_ts: int = 0
     lru_class: int = 0
     inspecting: bool = False
+    answered: bool = False
+    """Both sides have sent: no longer a candidate to shed when the table is full."""
     meta: dict[str, Any] = field(default_factory=dict)
     """Application-layer fields found by extractors, by dotted name (`tls.sni`)."""
     syn_seq: int = -1

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from sensor.decode.columns import PacketColumns
 from sensor.flow.group import Runs, runs_of_batch
@@ -40,6 +41,10 @@ class PayloadSink(Protocol):
 
     def feed(self, flow: FlowState, data: bytes, from_client: bool, ts: int, seq: int) -> None:
         """One payload packet, in capture order; sets flow.inspecting False when done."""
+        ...
+
+    def release(self, flow: FlowState) -> None:
+        """The flow ended while still inspected: free what it held (budgeted memory)."""
         ...
 
 
@@ -100,9 +105,19 @@ class FlowTable:
         self._inspector = inspector
         self._payloads: _Payloads | None = None
         self._flows: dict[FlowKey, FlowState] = {}
-        self._lru: tuple[dict[FlowKey, FlowState], ...] = ({}, {}, {}, {})
+        # OrderedDict, not dict: popping a plain dict from the front leaves dummies that every
+        # later next(iter()) walks past, which made one expiry sweep quadratic under a flood.
+        self._lru: tuple[OrderedDict[FlowKey, FlowState], ...] = tuple(
+            OrderedDict() for _ in range(4)
+        )
+        self._unanswered: OrderedDict[FlowKey, FlowState] = OrderedDict()
+        """Flows that have heard only one side yet, oldest first: a full table makes room
+        from these (a SYN flood's half-open flows) before it touches an established flow."""
         self.now = 0
+        self._top = (0, 0)
         self.created = 0
+        self.shed = 0
+        """Unanswered flows evicted to make room (the flood's share of `evicted`)."""
         self.ended: Counter[str] = Counter()
 
     def __len__(self) -> int:
@@ -137,7 +152,10 @@ class FlowTable:
                     )
                     if flow.inspecting and r.payload[i]:
                         self._inspect(cols, r, flow, r.starts[i], r.ends[i])
-            self.now = max(self.now, int(cols.ts[sel].max()))
+            # the clock is the second latest packet time: one packet stamped 2106 must not
+            # end every open flow as idle; a jump that a second packet confirms is followed
+            self._top = _top_two(cols.ts[sel], self._top)
+            self.now = max(self.now, self._top[0])
         self.expire(self.now)
 
     def _walk(self, cols: PacketColumns, r: Runs, i: int) -> None:
@@ -219,6 +237,9 @@ class FlowTable:
         if flow is None:
             flow = self._create(key, t0, flags0, fwd0, r, i)
         flow.add(fwd, rev, t1)
+        if not flow.answered and flow.pkts_ts and flow.pkts_tc:
+            flow.answered = True
+            del self._unanswered[key]
         if flow.closed and flow.lru_class != _CLOSED:
             self._reclass(flow, _CLOSED, t1)
         return flow
@@ -256,6 +277,7 @@ class FlowTable:
             self._inspector.start(flow)
         self._flows[key] = flow
         self._lru[cls][key] = flow
+        self._unanswered[key] = flow
         self.created += 1
         return flow
 
@@ -272,10 +294,19 @@ class FlowTable:
     def _end(self, flow: FlowState, reason: str) -> None:
         del self._flows[flow.key]
         del self._lru[flow.lru_class][flow.key]
+        if not flow.answered:
+            del self._unanswered[flow.key]
+        if flow.ext is not None and self._inspector is not None:
+            self._inspector.release(flow)
         self.ended[reason] += 1
         self._on_end(flow, reason)
 
     def _evict_one(self) -> None:
+        """Make room: the oldest flow nobody answered, else the least recently queued one."""
+        if self._unanswered:
+            self.shed += 1
+            self._end(next(iter(self._unanswered.values())), "evicted")
+            return
         fronts = [next(iter(d.values())) for d in self._lru if d]
         self._end(min(fronts, key=lambda f: f.lru_ts), "evicted")
 
@@ -290,9 +321,8 @@ class FlowTable:
                 if flow.ts_last + timeout < now:
                     self._end(flow, flow.closed or "idle")
                 else:  # touched since it was queued: queue it again at its last packet
-                    del lru[flow.key]
                     flow.lru_ts = flow.ts_last
-                    lru[flow.key] = flow
+                    lru.move_to_end(flow.key)
 
     def flush(self, reason: str) -> None:
         """End every flow (`eof` after a replay, `shutdown` on stop).
@@ -302,6 +332,16 @@ class FlowTable:
         for flow in list(self._flows.values()):
             timed_out = flow.ts_last + self._class_to[flow.lru_class] < self.now
             self._end(flow, flow.closed or ("idle" if timed_out else reason))
+
+
+def _top_two(ts: npt.NDArray[np.int64], top: tuple[int, int]) -> tuple[int, int]:
+    """The two latest times among `top` and the batch's."""
+    cand = [*top, int(ts[0])]
+    if len(ts) >= 2:
+        part = np.partition(ts, len(ts) - 2)[-2:]
+        cand[2:] = [int(part[0]), int(part[1])]
+    a, b = sorted(cand)[-2:]
+    return a, b
 
 
 def _client_is_src(proto: int, flags0: int, key: FlowKey, fwd0: bool) -> bool:

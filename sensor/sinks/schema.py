@@ -213,7 +213,12 @@ APP_COLUMNS: tuple[Column, ...] = (
     Column("http_method", "VARCHAR", _S, "HTTP request method.", "http.method"),
     Column("http_host", "VARCHAR", _S, "HTTP Host header (lowercase, port removed).", "http.host"),
     Column(
-        "http_uri", "VARCHAR", _S, "HTTP request target, truncated to 256 characters.", "http.uri"
+        "http_uri",
+        "VARCHAR",
+        _S,
+        "HTTP request target without its query string (content; kept only where the site sets "
+        "policy.store_uri_query), truncated to 256 characters.",
+        "http.path",
     ),
     Column("http_user_agent", "VARCHAR", _S, "HTTP User-Agent header.", "http.user_agent"),
     Column(

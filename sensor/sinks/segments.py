@@ -39,6 +39,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _US_PER_DAY = 86_400_000_000
+_MAX_DAYS = 64
+"""Day partitions one flush may write. Past that (a forged or broken clock: 20,000 distinct
+days made 40,004 files once) the rows of the rarest days are filed under the busiest day;
+their own `ts` is kept. Several captures of different dates replayed together stay apart."""
 _SCHEMA_PARTITION = "sensor=_schema/date=1970-01-01"
 
 
@@ -92,6 +96,8 @@ class StoreStats:
     last_flush_seconds: float = 0.0
     flush_seconds_total: float = 0.0
     flushes: int = 0
+    rows_misdated: int = 0
+    """Rows filed under their flush's busiest day: their flush spanned too many days."""
 
 
 class SegmentWriter:
@@ -182,6 +188,12 @@ class SegmentWriter:
 
     def _write_table(self, table: pa.Table) -> None:
         day_of = table.column(self.time_column).cast(pa.int64()).to_numpy() // _US_PER_DAY
+        days_u, counts = np.unique(day_of, return_counts=True)
+        if len(days_u) > _MAX_DAYS:
+            keep = days_u[np.argsort(-counts, kind="stable")[:_MAX_DAYS]]
+            far = ~np.isin(day_of, keep)
+            self.stats.rows_misdated += int(far.sum())
+            day_of = np.where(far, keep[0], day_of)
         days = np.unique(day_of).tolist()
         for day in days:
             part = table if len(days) == 1 else table.filter(pa.array(day_of == day))
