@@ -1,5 +1,5 @@
 """Command-line interface: `sensor replay`, `sensor run`, `sensor ship`, `sensor catalog`,
-`sensor query`, `sensor report`, `sensor signatures check|test|coverage`."""
+`sensor query`, `sensor report`, `sensor signatures check|test|coverage|update`."""
 
 from __future__ import annotations
 
