@@ -1,9 +1,10 @@
 """Command-line interface: `sensor replay`, `sensor run`, `sensor ship`, `sensor catalog`,
-`sensor query`, `sensor report`, `sensor signatures check|test|coverage`."""
+`sensor query`, `sensor report`, `sensor signatures check|test|coverage|update`."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import logging
 import os
 import signal
@@ -13,14 +14,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from sensor import __version__
 from sensor.analyst import query
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
-from sensor.classify import Classifier, build_classifier, shipped_dir
+from sensor.classify import Classifier, build_classifier, feed_dirs, shipped_dir
+from sensor.classify.feeds import load_feeds
 from sensor.config import IpfixConfig, SensorConfig, ShipConfig, SyslogConfig, load_config
 from sensor.errors import CaptureError, ConfigError, SensorError, StorageError, UsageError
+from sensor.feedupdate import UpdateOptions, update_feeds
 from sensor.live import LiveOptions, run_live
 from sensor.logfmt import SafeFormatter
 from sensor.metrics import collector_for, serve
@@ -220,7 +224,24 @@ def _parser() -> argparse.ArgumentParser:
         help="CSV of ndpi_name,provision (default: ../shared/corpus/ndpi-to-provision.csv)",
     )
     cov.add_argument("--missing", action="store_true", help="print only the rows with a problem")
+    _update_parser(ssub)
     return p
+
+
+def _update_parser(ssub: Any) -> None:
+    u = ssub.add_parser(
+        "update",
+        help="refresh the address and domain feeds from their publishers",
+        description="Fetch every feed that has an update source, validate it and write it "
+        "into the writable feeds directory (config signatures.feeds_dir), which overrides "
+        "the shipped snapshot; one line per feed. A publisher that cannot be reached leaves "
+        "the current copy (exit 0); a download that is not a valid list is refused (exit 1). "
+        "Reload the sensor (SIGHUP) to use the new feeds.",
+    )
+    u.add_argument("-c", "--config", type=Path, help="site configuration YAML")
+    u.add_argument("--feeds-dir", type=Path, help="writable feeds directory (default: config)")
+    u.add_argument("--timeout", type=float, default=20.0, help="seconds per download")
+    u.add_argument("--force", action="store_true", help="accept a list that shrank by half")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -536,6 +557,8 @@ def _signatures(args: argparse.Namespace) -> int:
         return 1 if sigs.errors else 0
     if args.action == "coverage":
         return _coverage(args, cfg)
+    if args.action == "update":
+        return _update_feeds(args, cfg)
     corpus = args.corpus if args.corpus.is_dir() else None
     results = run_tests(cfg, corpus, args.ids)
     failed = [r for r in results if not r.ok]
@@ -546,6 +569,22 @@ def _signatures(args: argparse.Namespace) -> int:
     skipped = sum(1 for r in results if "skipped" in r.detail)
     print(f"{len(results)} cases, {len(failed)} failed, {skipped} skipped")
     return 1 if failed else 0
+
+
+def _update_feeds(args: argparse.Namespace, cfg: SensorConfig) -> int:
+    feeds_dir = args.feeds_dir or cfg.signatures.feeds_dir
+    if feeds_dir is None:
+        raise ConfigError("no writable feeds directory: give --feeds-dir or signatures.feeds_dir")
+    sig_cfg = replace(cfg.signatures, feeds_dir=feeds_dir)
+    feeds = load_feeds(feed_dirs(sig_cfg))
+    if feeds.errors:
+        raise ConfigError("feed error(s):\n  " + "\n  ".join(feeds.errors))
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    opts = UpdateOptions(feeds_dir, today, timeout=args.timeout, force=args.force)
+    results = update_feeds(feeds.feeds.values(), opts)
+    for r in results:
+        print(r.line)
+    return 1 if any(r.status == "rejected" for r in results) else 0
 
 
 def _coverage(args: argparse.Namespace, cfg: SensorConfig) -> int:

@@ -21,6 +21,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from sensor import __version__
+from sensor.classify.feeds import Feed
 from sensor.errors import ConfigError
 from sensor.pipeline import Pipeline
 from sensor.ship.shipper import ShipStats
@@ -202,6 +203,7 @@ class SensorCollector(Collector):
         for pid, prov in sorted(clf.provisions.items()):
             titles.add_metric([*vals, pid], {"title": prov.title})
         yield titles
+        yield _feeds(clf.feeds, b)
         yield _by(
             "sensor_reloads_total",
             "Signature and policy reloads (SIGHUP), by result.",
@@ -292,6 +294,19 @@ class SensorCollector(Collector):
 def _counter(name: str, doc: str, base: Mapping[str, str], value: float) -> CounterMetricFamily:
     fam = CounterMetricFamily(name.removesuffix("_total"), doc, labels=list(base))
     fam.add_metric(list(base.values()), value)
+    return fam
+
+
+def _feeds(feeds: Iterable[Feed], base: Mapping[str, str]) -> InfoMetricFamily:
+    """One sample per loaded feed (a handful of files, so the labels stay bounded): which
+    copy of each list the running classifier uses, and when it was taken from its source."""
+    fam = InfoMetricFamily(
+        "sensor_feed",
+        "Address and domain feeds in the running signature set: version and fetch date.",
+        labels=[*base, "feed"],
+    )
+    for f in sorted(feeds, key=lambda f: f.name):
+        fam.add_metric([*base.values(), f.name], {"version": f.version, "fetched": f.fetched})
     return fam
 
 

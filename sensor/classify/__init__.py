@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 
 from sensor.classify.classifier import VERDICT_FIELDS, Classifier, Verdict
+from sensor.classify.feeds import Feed, load_feeds
 from sensor.classify.policy import PolicyConfig, SitePolicy
 from sensor.classify.provisions import Provision, load_provisions
 from sensor.classify.signatures import Signature, SignatureSet, load_signatures
@@ -15,6 +16,7 @@ from sensor.errors import ConfigError
 __all__ = [
     "VERDICT_FIELDS",
     "Classifier",
+    "Feed",
     "PolicyConfig",
     "Provision",
     "Signature",
@@ -22,6 +24,7 @@ __all__ = [
     "SignaturesConfig",
     "Verdict",
     "build_classifier",
+    "feed_dirs",
     "load_rules",
     "shipped_dir",
 ]
@@ -41,6 +44,10 @@ class SignaturesConfig:
     directory: Path | None = None
     """Where the shipped signatures and provisions.yaml are (default: installed with the
     package)."""
+    feeds_dir: Path | None = None
+    """Writable directory of refreshed feeds (`sensor signatures update` writes there; the
+    services use /var/lib/sensor/feeds). A feed found there replaces the shipped snapshot in
+    `<directory>/feeds/` of the same name."""
 
 
 def shipped_dir() -> Path:
@@ -55,8 +62,20 @@ def load_rules(cfg: SignaturesConfig) -> tuple[dict[str, Provision], SignatureSe
     """Provisions and signatures as configured; content errors are in the set's `errors`."""
     base = cfg.directory or shipped_dir()
     provisions = load_provisions(base / "provisions.yaml")
-    sigs = load_signatures([base] if cfg.shipped else [], list(cfg.paths), provisions, cfg.disabled)
+    feeds = load_feeds(feed_dirs(cfg))
+    sigs = load_signatures(
+        [base] if cfg.shipped else [], list(cfg.paths), provisions, cfg.disabled, feeds.feeds
+    )
+    sigs.errors[:0] = feeds.errors
+    sigs.feeds = feeds.feeds
     return provisions, sigs
+
+
+def feed_dirs(cfg: SignaturesConfig) -> list[Path]:
+    """Where feeds are read from, later ones winning: the shipped snapshots, then the
+    refreshed copies."""
+    base = cfg.directory or shipped_dir()
+    return [base / "feeds", *([cfg.feeds_dir] if cfg.feeds_dir else [])]
 
 
 def build_classifier(sig_cfg: SignaturesConfig, policy_cfg: PolicyConfig) -> Classifier:
@@ -68,4 +87,4 @@ def build_classifier(sig_cfg: SignaturesConfig, policy_cfg: PolicyConfig) -> Cla
         policy = SitePolicy(policy_cfg, provisions)
     except ValueError as e:
         raise ConfigError(f"policy: {e}") from None
-    return Classifier(sigs.signatures, policy, sigs.version)
+    return Classifier(sigs.signatures, policy, sigs.version, tuple(sigs.feeds.values()))

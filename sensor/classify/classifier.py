@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sensor.classify.feeds import Feed
 from sensor.classify.matchers.base import GATE_RANK
 from sensor.classify.matchers.domain import suffixes
 from sensor.classify.policy import SitePolicy
@@ -66,10 +67,13 @@ class Classifier:
         signatures: Sequence[Signature],
         policy: SitePolicy,
         version: str = "",
+        feeds: Sequence[Feed] = (),
     ) -> None:
         self.signatures = list(signatures)
         self.policy = policy
         self.version = version
+        self.feeds = tuple(feeds)
+        """The feeds loaded with the signatures (their versions are exported as metrics)."""
         self.index: dict[str, dict[Any, list[Signature]]] = {k: {} for k in GATE_RANK}
         self.ungated: list[Signature] = []
         for sig in self.signatures:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from sensor.classify.feeds import Feed
 from sensor.classify.matchers import Matcher, compile_clause
 from sensor.classify.provisions import Provision
 
@@ -70,9 +71,19 @@ class SignatureSet:
     errors: list[str] = field(default_factory=list)
     version: str = ""
     files: list[Path] = field(default_factory=list)
+    feeds: dict[str, Feed] = field(default_factory=dict)
+    """The feeds loaded alongside (by name), for metrics and `sensor signatures update`."""
 
     def by_id(self) -> dict[int, Signature]:
         return {s.id: s for s in self.signatures}
+
+
+@dataclass(frozen=True, slots=True)
+class _Refs:
+    """What a signature may name: provisions, and feeds for `{feed: NAME}` clauses."""
+
+    provisions: Mapping[str, Provision]
+    feeds: Mapping[str, Feed]
 
 
 class _Dict(dict[str, Any]):
@@ -112,15 +123,18 @@ def load_signatures(
     site: Sequence[Path],
     provisions: Mapping[str, Provision],
     disabled: Iterable[int] = (),
+    feeds: Mapping[str, Feed] | None = None,
 ) -> SignatureSet:
     """Load shipped files, then site files (which may override by id), then drop `disabled`.
+    `feeds` (by name) resolve `{feed: NAME}` clauses; their versions are part of the set's.
 
     Never raises for content problems: they are collected in `errors`, so `sensor signatures
     check` can list them all; the sensor refuses to start when there is any.
     """
     result = SignatureSet()
     active: dict[int, Signature] = {}
-    digest = hashlib.sha256()
+    refs = _Refs(provisions, feeds or {})
+    digest = hashlib.sha256(" ".join(sorted(f.label for f in refs.feeds.values())).encode())
     for is_site, files in ((False, signature_files(shipped)), (True, signature_files(site))):
         for path in files:
             result.files.append(path)
@@ -130,7 +144,7 @@ def load_signatures(
                 result.errors.append(f"{path}: cannot read: {e.strerror}")
                 continue
             digest.update(path.name.encode() + b"\0" + text.encode())
-            _load_file(path, text, is_site, provisions, active, result.errors)
+            _load_file(path, text, is_site, refs, active, result.errors)
     off = set(disabled)
     for sid in sorted(off - set(active)):
         result.errors.append(f"signatures.disabled: no signature with id {sid}")
@@ -144,7 +158,7 @@ def _load_file(
     path: Path,
     text: str,
     is_site: bool,
-    provisions: Mapping[str, Provision],
+    refs: _Refs,
     active: dict[int, Signature],
     errors: list[str],
 ) -> None:
@@ -182,7 +196,7 @@ def _load_file(
             else:
                 del active[sid]
             continue
-        sig = _compile(raw, where, provisions, errors)
+        sig = _compile(raw, where, refs, errors)
         if sig is None:
             continue
         if old is not None:
@@ -216,9 +230,7 @@ def _id_range(doc: _Dict, path: Path, errors: list[str]) -> tuple[int, int]:
     return 1, 2**31 - 1
 
 
-def _compile(
-    raw: _Dict, where: str, provisions: Mapping[str, Provision], errors: list[str]
-) -> Signature | None:
+def _compile(raw: _Dict, where: str, refs: _Refs, errors: list[str]) -> Signature | None:
     sid = raw["id"]
     head = f"{where}: signature {sid}"
     unknown = set(raw) - _KEYS
@@ -235,9 +247,9 @@ def _compile(
     if not isinstance(name, str) or not name:
         errors.append(f"{head}: name: required")
         return None
-    prov = provisions.get(str(raw.get("provision")))
+    prov = refs.provisions.get(str(raw.get("provision")))
     if prov is None:
-        known = ", ".join(sorted(provisions))
+        known = ", ".join(sorted(refs.provisions))
         errors.append(f"{head}: provision: unknown {raw.get('provision')!r} (known: {known})")
         return None
     conf = raw.get("confidence", 0.9)
@@ -248,7 +260,7 @@ def _compile(
         errors.append(f"{head}: match: required")
         return None
     try:
-        matcher = compile_clause(raw["match"])
+        matcher = compile_clause(raw["match"], feeds=refs.feeds)
     except ValueError as e:
         line = getattr(raw["match"], "line", None)
         at = f"{where.rsplit(':', 1)[0]}:{line}" if line else where

@@ -2,6 +2,7 @@
 
 Clause grammar (see signatures/README.md):
   {field: F, <kind>: value}        one test: domain, equals, regex, cidr, port
+  {field: F, cidr|domain: {feed: NAME}}  the same test on a feed's entries (signatures/feeds/)
   {boundary: ...} / {behaviour: ...}  tests without a field
   {any: [clauses]} / {all: [clauses]} / {not: clause}; a list means all
   optional `weight: 0..1` on any clause
@@ -10,7 +11,7 @@ Clause grammar (see signatures/README.md):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sensor.classify.matchers.base import Evidence, Gate, Matcher
 from sensor.classify.matchers.behaviour import BehaviourMatcher
@@ -24,6 +25,9 @@ from sensor.classify.matchers.payload import PayloadMatcher
 from sensor.classify.matchers.port import PortMatcher
 from sensor.classify.matchers.regex import RegexMatcher
 from sensor.classify.matchers.unlisted import UnlistedMatcher
+
+if TYPE_CHECKING:
+    from sensor.classify.feeds import Feed
 
 __all__ = ["MATCHERS", "Evidence", "Gate", "Matcher", "compile_clause"]
 
@@ -48,11 +52,22 @@ MATCHERS: dict[str, _Kind] = {
 
 _LOGIC = ("any", "all", "not")
 
+_FEED_KINDS: dict[str, type[CidrMatcher] | type[DomainMatcher]] = {
+    "cidr": CidrMatcher,
+    "domain": DomainMatcher,
+}
+"""Kinds whose value may be `{feed: NAME}` instead of a list."""
 
-def compile_clause(spec: Any, path: str = "match") -> Matcher:
-    """Compile one clause; ValueError messages start with the clause's path (`match.any[1]`)."""
+_NO_FEEDS: Mapping[str, Feed] = {}
+
+
+def compile_clause(
+    spec: Any, path: str = "match", feeds: Mapping[str, Feed] = _NO_FEEDS
+) -> Matcher:
+    """Compile one clause; ValueError messages start with the clause's path (`match.any[1]`).
+    `feeds` resolves `{feed: NAME}` values now, so a missing feed fails the load."""
     if isinstance(spec, list):
-        return _weighted(AllOf(_parts(spec, path)), None, path)
+        return _weighted(AllOf(_parts(spec, path, feeds)), None, path)
     if not isinstance(spec, Mapping) or not spec:
         raise ValueError(f"{path}: expected a mapping or a list of clauses")
     keys = set(spec) - {"field", "weight"}
@@ -73,23 +88,38 @@ def compile_clause(spec: Any, path: str = "match") -> Matcher:
         op = logic.pop()
         value = spec[op]
         if op == "not":
-            m: Matcher = NotOf(compile_clause(value, f"{path}.not"))
+            m: Matcher = NotOf(compile_clause(value, f"{path}.not", feeds))
         elif not isinstance(value, list) or not value:
             raise ValueError(f"{path}.{op}: expected a non-empty list of clauses")
         else:
-            parts = _parts(value, f"{path}.{op}")
+            parts = _parts(value, f"{path}.{op}", feeds)
             m = AnyOf(parts) if op == "any" else AllOf(parts)
     else:
         kind = kinds.pop()
         try:
-            m = MATCHERS[kind].parse(field, spec[kind])
+            m = _leaf(kind, field, spec[kind], feeds)
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
     return _weighted(m, spec.get("weight") if isinstance(spec, Mapping) else None, path)
 
 
-def _parts(items: list[Any], path: str) -> tuple[Matcher, ...]:
-    return tuple(compile_clause(c, f"{path}[{i}]") for i, c in enumerate(items))
+def _parts(items: list[Any], path: str, feeds: Mapping[str, Feed]) -> tuple[Matcher, ...]:
+    return tuple(compile_clause(c, f"{path}[{i}]", feeds) for i, c in enumerate(items))
+
+
+def _leaf(kind: str, field: str | None, value: Any, feeds: Mapping[str, Feed]) -> Matcher:
+    """One test; a `{feed: NAME}` value takes the entries of that feed."""
+    if kind not in _FEED_KINDS or not isinstance(value, Mapping):
+        return MATCHERS[kind].parse(field, value)
+    if set(value) != {"feed"}:
+        raise ValueError(f"{kind}: expected a list or {{feed: NAME}}")
+    feed = feeds.get(str(value["feed"]))
+    if feed is None:
+        known = ", ".join(sorted(feeds)) or "none loaded"
+        raise ValueError(f"{kind}: unknown feed {value['feed']!r} (known: {known})")
+    if feed.format != kind:
+        raise ValueError(f"{kind}: feed {feed.name} holds {feed.format} entries")
+    return _FEED_KINDS[kind].from_feed(field, list(feed.entries), feed.label)
 
 
 def _weighted(m: Matcher, weight: Any, path: str) -> Matcher:

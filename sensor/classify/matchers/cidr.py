@@ -15,11 +15,13 @@ __all__ = ["CidrMatcher"]
 class CidrMatcher:
     kind: ClassVar[str] = "cidr"
 
-    __slots__ = ("field", "nets")
+    __slots__ = ("feed", "field", "nets")
 
-    def __init__(self, field: str, nets: NetSet) -> None:
+    def __init__(self, field: str, nets: NetSet, feed: str = "") -> None:
         self.field = field
         self.nets = nets
+        self.feed = f" (feed {feed})" if feed else ""
+        """Said after the evidence when the networks come from a feed (`name@version`)."""
 
     @classmethod
     def parse(cls, field: str | None, value: Any) -> CidrMatcher:
@@ -31,12 +33,18 @@ class CidrMatcher:
         except ValueError as e:
             raise ValueError(f"cidr: {e}") from None
 
+    @classmethod
+    def from_feed(cls, field: str | None, entries: list[str], label: str) -> CidrMatcher:
+        """The feed's networks, its `name@version` quoted in the evidence."""
+        m = cls.parse(field, entries)
+        return cls(m.field, m.nets, label)
+
     def match(self, v: FlowView) -> Evidence | None:
         addr = v.dest_ip if self.field == "dest_ip" else v.src_ip
         net = self.nets.match(v.ver, addr)
         if net is None:
             return None
-        return (f"{self.field}={v.ip_text(addr)} in {net}", 1.0)
+        return (f"{self.field}={v.ip_text(addr)} in {net}{self.feed}", 1.0)
 
     def gate(self) -> Gate | None:
         """The server's /16 (IPv4) or /32 (IPv6) buckets the networks cover."""

@@ -37,15 +37,23 @@ def normalise(domain: str) -> str:
 class DomainMatcher:
     kind: ClassVar[str] = "domain"
 
-    __slots__ = ("domains", "field")
+    __slots__ = ("domains", "feed", "field")
 
-    def __init__(self, field: str, domains: frozenset[str]) -> None:
+    def __init__(self, field: str, domains: frozenset[str], feed: str = "") -> None:
         self.field = field
         self.domains = domains
+        self.feed = f" (feed {feed})" if feed else ""
+        """Said after the evidence when the domains come from a feed (`name@version`)."""
 
     @classmethod
     def parse(cls, field: str | None, value: Any) -> DomainMatcher:
         return cls(field or "names", frozenset(normalise(d) for d in as_list(value, "domain")))
+
+    @classmethod
+    def from_feed(cls, field: str | None, entries: list[str], label: str) -> DomainMatcher:
+        """The feed's domains, its `name@version` quoted in the evidence."""
+        m = cls.parse(field, entries)
+        return cls(m.field, m.domains, label)
 
     def match(self, v: FlowView) -> Evidence | None:
         if self.field == "names":
@@ -58,7 +66,10 @@ class DomainMatcher:
             for s in suffixes(name):
                 if s in doms:
                     weak = f == "server_name" and v.meta.get("server_name_source") == "dns"
-                    return (f"{f}{'(dns)' if weak else ''}={name}", DNS_NAME_WEIGHT if weak else 1)
+                    return (
+                        f"{f}{'(dns)' if weak else ''}={name}{self.feed}",
+                        DNS_NAME_WEIGHT if weak else 1,
+                    )
         return None
 
     def gate(self) -> Gate | None:
