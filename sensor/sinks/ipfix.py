@@ -58,6 +58,12 @@ detected, forced end, lack of resources)."""
 _NP_TYPE = {1: ">u1", 2: ">u2", 4: ">u4", 8: ">u8"}
 _STRINGS = ("applicationName", "serverName", "policyProvision", "policyAction", "policyCategory")
 _STRING_COLS = ("app_proto", "server_name", "provision", "action", "category")
+_COLUMNS = (
+    "ip_version", "src_ip", "dest_ip", "src_port", "dest_port", "proto", "ts_start", "ts_end",
+    "end_reason", "flow_id", "signature_id", "pkts_toserver", "bytes_toserver",
+    "pkts_toclient", "bytes_toclient", *_STRING_COLS,
+)  # fmt: skip
+"""The record columns the data records use: only these are split by IP version."""
 
 
 def _elements(protocol: int) -> tuple[tuple[str, int, int, bool], ...]:
@@ -138,6 +144,7 @@ class IpfixExporter:
         if self._udp and time.monotonic() >= self._next_templates:
             self._next_templates = time.monotonic() + self.cfg.template_seconds
             msgs.append(self._message(self._templates, 0))
+        table = table.select([c for c in _COLUMNS if c in table.column_names])
         for version in (4, 6):
             rows = table.filter(pc.equal(table.column("ip_version"), pa.scalar(version, pa.int8())))
             if len(rows):
