@@ -27,6 +27,11 @@ __all__ = ["Pipeline", "ReadInterrupted", "Summary", "rebuild_classifier"]
 
 log = logging.getLogger(__name__)
 
+SUB_BATCH = 16_384
+"""Frames processed between two looks at a pending reload or stop: a file block or ring
+block of a SYN flood holds over 100,000 frames, seconds of work when every frame is a new
+flow (a SIGHUP once waited 40 s). Batches are cut, never merged: the records are the same."""
+
 
 class ReadInterrupted(BaseException):
     """Raised by a stop request into a read that would block (a BaseException, so no reader's
@@ -81,6 +86,18 @@ class Summary:
         return out
 
 
+def _part(batch: FrameBatch, lo: int, hi: int) -> FrameBatch:
+    """Frames [lo, hi) of a batch: views of its arrays over the same buffer, no copy."""
+    return FrameBatch(
+        batch.linktype,
+        batch.data,
+        batch.offsets[lo:hi],
+        batch.caplens[lo:hi],
+        batch.wirelens[lo:hi],
+        batch.ts[lo:hi],
+    )
+
+
 def _fmt(c: Counter[str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v)
 
@@ -127,6 +144,8 @@ class Pipeline:
 
     def _on_end(self, flow: FlowState, reason: str) -> None:
         self.summary.records += 1
+        if self._reload is not None:  # a mass expiry ends 100,000s of flows in one sweep
+            self._maybe_reload()
         try:
             self.classifier.apply(flow)
         except Exception:  # a bad signature must not lose the record
@@ -148,8 +167,9 @@ class Pipeline:
             raise ReadInterrupted
 
     def request_reload(self, build: Callable[[], Classifier]) -> None:
-        """Ask for a new classifier (SIGHUP); it is built and swapped between two batches,
-        so no flow is lost or classified by half a rule set."""
+        """Ask for a new classifier (SIGHUP); it is built and swapped before the next
+        sub-batch (SUB_BATCH frames) or the next flow record, whichever comes first, so no
+        flow is lost or classified by half a rule set, and a flood does not delay it."""
         self._reload = build
 
     def _maybe_reload(self) -> None:
@@ -173,9 +193,19 @@ class Pipeline:
         self.classifier = new
 
     def process(self, batch: FrameBatch) -> None:
-        """Decode a batch and account it to flows."""
+        """Decode a batch and account it to flows, SUB_BATCH frames at a time."""
         if self._reload is not None:
             self._maybe_reload()
+        n = len(batch)
+        if n <= SUB_BATCH:
+            self._process(batch)
+            return
+        for at in range(0, n, SUB_BATCH):
+            if self._reload is not None:
+                self._maybe_reload()
+            self._process(_part(batch, at, at + SUB_BATCH))
+
+    def _process(self, batch: FrameBatch) -> None:
         if not len(batch):
             return
         if batch.linktype in WIFI_LINKTYPES:  # a monitor-mode radio: access points too

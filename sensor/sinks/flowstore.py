@@ -19,6 +19,7 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sensor.errors import StorageError
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import check_catalog_path, ensure_catalog
 from sensor.sinks.records import RecordBuffer
@@ -97,6 +98,8 @@ class FlowStore:
         """Where each flushed batch also goes (EVE flow lines, IPFIX), as the same table."""
         self.data_dir = self._writer.data_dir
         ensure_catalog(cfg.catalog, self.data_dir, cfg.adopt)
+        self._catalog_missing = False
+        """The catalog was found deleted and could not be made again yet (said once)."""
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         """Buffer the flow's record; writes a segment when enough rows are waiting."""
@@ -121,8 +124,27 @@ class FlowStore:
                 log.exception("rollup of %d rows failed", len(table))
         self._writer.write_pending(final)
         self._rollups.write_pending(final)
+        self._restore_catalog()
         if self._clock() >= self._next_retention:
             self.retain()
+
+    def _restore_catalog(self) -> None:
+        """Make the catalog again if someone deleted it (a clean-up job, an analyst's `rm`):
+        the segments are all there, only the views that read them are gone. One stat per
+        flush; said once per disappearance, and retried at each flush until it works."""
+        catalog = self.cfg.catalog
+        if catalog.exists():
+            self._catalog_missing = False
+            return
+        try:
+            ensure_catalog(catalog, self.data_dir, self.cfg.adopt)
+        except (StorageError, OSError) as e:
+            if not self._catalog_missing:
+                log.error("catalog %s was deleted and cannot be made again yet: %s", catalog, e)
+            self._catalog_missing = True
+            return
+        self._catalog_missing = False
+        log.warning("catalog %s was deleted; made it again (the segments were kept)", catalog)
 
     def _export(self, table: pa.Table) -> None:
         for exp in self.exports:

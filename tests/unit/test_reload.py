@@ -58,3 +58,41 @@ def test_a_failed_reload_keeps_the_old_rules(tmp_path: Path) -> None:
     for batch in open_capture(_tls(tmp_path / "a.pcap", WORK, "chatgpt.com")).batches():
         pipe.process(batch)
     assert pipe.classifier is old and pipe.reloads["failed"] == 1
+
+
+def test_a_reload_waits_for_neither_a_whole_batch_nor_a_whole_sweep(tmp_path: Path) -> None:
+    """A flood's batch is cut into SUB_BATCH frames and a reload is also taken between two
+    flow records, so a SIGHUP is not held up by 100,000s of frames or expiring flows."""
+    from sensor.capture.pcapfile import open_capture as opened
+    from sensor.pipeline import SUB_BATCH
+    from tests.tools.synflood import pcap_header, syn_flood
+
+    n = 4 * SUB_BATCH
+    pcap = tmp_path / "flood.pcap"
+    mac = b"\x02\x00\x00\x00\x0f\x02"  # 6.5 s of SYNs, 1 s timeout: flows end all along
+    pcap.write_bytes(pcap_header() + syn_flood(n, "10.231.7.0", "10.231.7.1", t0=WORK,
+                                               pps=10_000, dmac=mac))  # fmt: skip
+    cfg = SensorConfig()
+    cfg = replace(cfg, flow=replace(cfg.flow, timeouts=replace(cfg.flow.timeouts, tcp=1.0)))
+    seen: list[tuple[int, Classifier]] = []
+    asked_at: list[int] = []
+
+    class Watch(Keep):
+        def write_flow(self, flow: FlowState, reason: str) -> None:
+            seen.append((pipe.summary.packets, pipe.classifier))
+            if len(seen) == 1:
+                pipe.request_reload(build)
+
+    def build() -> Classifier:
+        asked_at.append(len(seen))
+        return build_classifier(cfg.signatures, cfg.policy)
+
+    pipe = Pipeline(cfg, [Watch()])
+    batches = list(opened(pcap).batches())
+    assert len(batches) == 1 and len(batches[0]) == n  # one block: the sweep is inside it
+    first = pipe.classifier
+    pipe.process(batches[0])
+    assert asked_at == [1] and pipe.reloads["ok"] == 1  # taken at the very next record
+    assert seen[0][1] is first and all(c is not first for _, c in seen[1:])
+    # records came between sub-batches: the batch was cut (packets counted per sub-batch)
+    assert sorted({p for p, _ in seen}) == list(range(0, n, SUB_BATCH))
