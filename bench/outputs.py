@@ -39,24 +39,29 @@ def _drain_udp(sock: socket.socket, got: list[int]) -> None:
 
 
 def _config(work: Path, which: set[str], syslog_port: int, ipfix_port: int) -> Path:
+    """The store is the config's own (`storage.catalog`, no --db): replaying into another
+    store than the config's turns syslog and IPFIX off, so they would not be measured."""
     lines = {
         "eve_flows": f"  eve_flows: {work / 'eve-flows.json'}",
         "syslog": f"  syslog: {{address: '127.0.0.1:{syslog_port}', transport: tcp}}",
         "ipfix": f"  ipfix: {{address: '127.0.0.1:{ipfix_port}', transport: udp}}",
     }
-    cfg = work / "outputs.yaml"
-    cfg.write_text("outputs:\n" + "".join(v + "\n" for k, v in lines.items() if k in which))
+    cfg = work / ("outputs.yaml" if which else "off.yaml")
+    body = "".join(v + "\n" for k, v in lines.items() if k in which)
+    cfg.write_text(
+        f"storage:\n  catalog: {work / 'bench.duckdb'}\n" + (f"outputs:\n{body}" if body else "")
+    )
     return cfg
 
 
-def _run(pcaps: list[str], work: Path, cfg: Path | None) -> float:
+def _run(pcaps: list[str], work: Path, cfg: Path) -> float:
     """One replay in a child; returns its CPU seconds (user + system)."""
     db = work / "bench.duckdb"
     subprocess.run(
         ["rm", "-rf", str(db), str(db.with_suffix(".data")), str(work / "eve-flows.json")]
     )
-    args = [str(REPO / ".venv/bin/sensor"), "replay", *pcaps, "--db", str(db), "-q"]
-    args += ["--progress", "never", *(["-c", str(cfg)] if cfg else [])]
+    args = [str(REPO / ".venv/bin/sensor"), "replay", *pcaps, "-c", str(cfg), "-q"]
+    args += ["--progress", "never"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
@@ -82,10 +87,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         which = set(a.outputs.split(","))
-        cfg = _config(work, which, srv.getsockname()[1], udp.getsockname()[1])
+        ports = srv.getsockname()[1], udp.getsockname()[1]
+        cfg, cfg_off = _config(work, which, *ports), _config(work, set(), *ports)
         off, on = [], []
         for r in range(a.rounds):
-            off.append(_run(pcaps, work, None))
+            off.append(_run(pcaps, work, cfg_off))
             on.append(_run(pcaps, work, cfg))
             print(f"round {r + 1}: off {off[-1]:.2f} s CPU, on {on[-1]:.2f} s CPU", flush=True)
         eve = work / "eve-flows.json"

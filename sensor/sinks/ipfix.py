@@ -18,7 +18,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -58,6 +58,12 @@ detected, forced end, lack of resources)."""
 _NP_TYPE = {1: ">u1", 2: ">u2", 4: ">u4", 8: ">u8"}
 _STRINGS = ("applicationName", "serverName", "policyProvision", "policyAction", "policyCategory")
 _STRING_COLS = ("app_proto", "server_name", "provision", "action", "category")
+_COLUMNS = (
+    "ip_version", "src_ip", "dest_ip", "src_port", "dest_port", "proto", "ts_start", "ts_end",
+    "end_reason", "flow_id", "signature_id", "pkts_toserver", "bytes_toserver",
+    "pkts_toclient", "bytes_toclient", *_STRING_COLS,
+)  # fmt: skip
+"""The record columns the data records use: only these are split by IP version."""
 
 
 def _elements(protocol: int) -> tuple[tuple[str, int, int, bool], ...]:
@@ -138,6 +144,7 @@ class IpfixExporter:
         if self._udp and time.monotonic() >= self._next_templates:
             self._next_templates = time.monotonic() + self.cfg.template_seconds
             msgs.append(self._message(self._templates, 0))
+        table = table.select([c for c in _COLUMNS if c in table.column_names])
         for version in (4, 6):
             rows = table.filter(pc.equal(table.column("ip_version"), pa.scalar(version, pa.int8())))
             if len(rows):
@@ -176,10 +183,10 @@ def _records(t: pa.Table, version: int, protocol: int = 10) -> np.ndarray[Any, A
     fwd = np.zeros(n, dtype=dt)
     fwd["src"], fwd["dst"] = src, dst
     fwd["sourceTransportPort"], fwd["destinationTransportPort"] = sport, dport
-    fwd["protocolIdentifier"] = _proto_numbers([str(p) for p in t.column("proto").to_pylist()])
+    fwd["protocolIdentifier"] = _per_value(t.column("proto"), _proto_number, ">u1", 255)
     fwd["flowStartMilliseconds"] = _ints(t, "ts_start") // 1000
     fwd["flowEndMilliseconds"] = _ints(t, "ts_end") // 1000
-    fwd["flowEndReason"] = [END_REASONS.get(str(r), 4) for r in t.column("end_reason").to_pylist()]
+    fwd["flowEndReason"] = _per_value(t.column("end_reason"), _end_reason, ">u1", 4)
     fwd["flowId"] = _ints(t, "flow_id")
     have = set(dt.names or ())
     if "policySignatureId" in have and "signature_id" in t.column_names:
@@ -212,36 +219,37 @@ def _ints(t: pa.Table, col: str) -> np.ndarray[Any, Any]:
 _PROTO_NUMBERS = {name: n for n, name in PROTO_NAMES.items()}
 
 
-def _proto_numbers(names: Sequence[str]) -> list[int]:
-    out = []
-    for p in names:
-        n = _PROTO_NUMBERS.get(p)
-        out.append(n if n is not None else (int(p) if p.isdigit() else 255))
+def _proto_number(p: str) -> int:
+    n = _PROTO_NUMBERS.get(p)
+    return n if n is not None else (int(p) if p.isdigit() else 255)
+
+
+def _end_reason(r: str) -> int:
+    return END_REASONS.get(r, 4)
+
+
+def _per_value(col: Any, fn: Callable[[Any], Any], dtype: str, null: Any) -> np.ndarray[Any, Any]:
+    """fn(value) for every row, called once per distinct value (hosts, names and reasons
+    repeat), `null` where the row has none."""
+    enc: Any = pc.dictionary_encode(col.combine_chunks())
+    values = [fn(v) for v in enc.dictionary.to_pylist()]
+    table = np.array([*values, null], dtype=dtype)
+    out: np.ndarray[Any, Any] = table[enc.indices.fill_null(len(values)).to_numpy()]
     return out
 
 
 def _packed(fam: int, col: Any) -> np.ndarray[Any, Any]:
-    """Address text -> network-order bytes, once per distinct address (hosts repeat)."""
-    memo: dict[str, bytes] = {}
-    out = []
-    for a in col.to_numpy(zero_copy_only=False).tolist():
-        b = memo.get(a)
-        if b is None:
-            b = memo[a] = socket.inet_pton(fam, a)
-        out.append(b)
-    return np.array(out)
+    """Address text -> network-order bytes."""
+    n = 4 if fam == socket.AF_INET else 16
+    return _per_value(col, lambda a: socket.inet_pton(fam, a), f"S{n}", b"")
 
 
-def _fixed(t: pa.Table, col: str, width: int) -> list[bytes]:
-    """UTF-8, cut at `width` bytes without splitting a character (numpy pads with NULs);
-    once per distinct value, since these columns hold few."""
+def _fixed(t: pa.Table, col: str, width: int) -> Any:
+    """UTF-8, cut at `width` bytes without splitting a character (numpy pads with NULs)."""
     if col not in t.column_names:
-        return [b""] * len(t)
-    memo: dict[str | None, bytes] = {None: b""}
-    out = []
-    for v in t.column(col).to_numpy(zero_copy_only=False).tolist():
-        b = memo.get(v)
-        if b is None:
-            b = memo[v] = str(v).encode()[:width].decode("utf-8", "ignore").encode()
-        out.append(b)
-    return out
+        return b""
+
+    def cut(v: Any) -> bytes:
+        return str(v).encode()[:width].decode("utf-8", "ignore").encode()
+
+    return _per_value(t.column(col), cut, f"S{width}", b"")

@@ -1,6 +1,6 @@
-"""Analysts query while the sensor writes: one process replays captures at full speed for a
-minute (SENSOR_CONCURRENCY_SECONDS) while this one opens the catalog read-only and runs
-analyst queries in a loop. Zero query errors, zero write errors, and the final row count
+"""Analysts query while the sensor writes: one process replays captures at full speed for
+half a minute (SENSOR_CONCURRENCY_SECONDS, default 30) while this one opens the catalog
+read-only and runs analyst queries in a loop. Zero query errors, zero write errors, and the final row count
 equals a single-process replay of the same captures."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import corpus_pcaps
 
-SECONDS = float(os.environ.get("SENSOR_CONCURRENCY_SECONDS", "60"))
+SECONDS = float(os.environ.get("SENSOR_CONCURRENCY_SECONDS", "30"))
 QUERIES = [
     "SELECT count(*) FROM flows",
     "SELECT provision, count(*) FROM violations_by_day GROUP BY 1",
