@@ -1,7 +1,7 @@
 """Analysts query while the sensor writes: one process replays captures at full speed for
 half a minute (SENSOR_CONCURRENCY_SECONDS, default 30) while this one opens the catalog
-read-only and runs analyst queries in a loop. Zero query errors, zero write errors, and the final row count
-equals a single-process replay of the same captures."""
+read-only and runs analyst queries in a loop. Zero query errors, zero write errors, and the
+final row count equals a single-process replay of the same captures."""
 
 from __future__ import annotations
 
