@@ -30,7 +30,7 @@ from sensor.classify import build_classifier
 from sensor.config import SensorConfig
 from sensor.errors import CaptureError, SensorError
 from sensor.metrics import SensorCollector, ShipCollector, collector_for, serve
-from sensor.pipeline import Pipeline, rebuild_classifier
+from sensor.pipeline import Pipeline, flow_heavy_gc, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
 from sensor.ship import ShipThread, build_shipper
 from sensor.sinks import default_sinks
@@ -211,21 +211,22 @@ def _worker(
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_hup)
     next_report = time.monotonic()
-    try:
-        for batch in src.batches():
-            pipe.guarded(batch)
-            now = time.monotonic()
-            if now >= next_report:
-                next_report = now + _REPORT_SECONDS
-                pipe.tick(time.time_ns())
-                src.kernel_counts()
-                pipe.summary.capture_errors.update()
-                _report(conn, collector)
-    finally:
-        src.close()
-        pipe.finish("shutdown")
-        _report(conn, collector)
-        conn.close()
+    with flow_heavy_gc():
+        try:
+            for batch in src.batches():
+                pipe.guarded(batch)
+                now = time.monotonic()
+                if now >= next_report:
+                    next_report = now + _REPORT_SECONDS
+                    pipe.tick(time.time_ns())
+                    src.kernel_counts()
+                    pipe.summary.capture_errors.update()
+                    _report(conn, collector)
+        finally:
+            src.close()
+            pipe.finish("shutdown")
+            _report(conn, collector)
+            conn.close()
 
 
 def _report(conn: Connection, collector: SensorCollector) -> None:

@@ -42,6 +42,8 @@ VERDICT_FIELDS = (
 
 
 _NONE = ("none", "none", "none")
+_BARE_CACHE = 4096
+_NumberGates = tuple[int, int, int, int, int]
 _QUERY = re.compile(r"(http\.uri=[^?;]*)\?[^;]*")
 """The query string of a request target quoted as evidence: content, not kept by default."""
 
@@ -97,6 +99,9 @@ class Classifier:
         matched)."""
         self.matched_bytes: Counter[tuple[str, str, str]] = Counter()
         """Bytes (both directions) of those records."""
+        self._bare: dict[_NumberGates, list[Signature]] = {}
+        """Candidates of flows without any field (a flood's half-open flows), by what selects
+        them: destination port, network, volume and transport."""
 
     @property
     def provisions(self) -> Mapping[str, Provision]:
@@ -104,34 +109,54 @@ class Classifier:
 
     def candidates(self, v: FlowView) -> list[Signature]:
         """Signatures whose gate the flow passes, each once, plus the ungated ones."""
-        found: dict[int, Signature] = {}
         meta = v.meta
+        if not meta:
+            return self._bare_candidates(v)
         lists: list[Sequence[Signature]] = []
-        if meta:
-            by_domain = self.by_domain
-            for _, name in v.names():
-                lists += [by_domain[s] for s in suffixes(name) if s in by_domain]
-            proto = meta.get("app_proto")
-            if proto is not None:
-                by_proto = self.by_proto
-                lists += [by_proto[p] for p in str(proto).split("/") if p in by_proto]
-            by_field = self._by_field
-            lists += [by_field[f] for f in meta if f in by_field]
-            for head in (HEAD_TS, HEAD_TC):
-                b = meta.get(head)
-                if b:
-                    lists.append(self._by_byte.get(b[0], ()))
-        lists.append(self.by_port.get(v.dest_port, ()))
-        if self._by_net:
-            shift = 16 if v.ver == 4 else 96
-            lists.append(self._by_net.get((v.ver, v.dest_ip >> shift), ()))
-        lists.append(self._by_volume.get((v.bytes_ts + v.bytes_tc).bit_length(), ()))
-        lists.append(self._by_transport.get(TRANSPORTS.get(v.proto, ""), ()))
+        by_domain = self.by_domain
+        for _, name in v.names():
+            lists += [by_domain[s] for s in suffixes(name) if s in by_domain]
+        proto = meta.get("app_proto")
+        if proto is not None:
+            by_proto = self.by_proto
+            lists += [by_proto[p] for p in str(proto).split("/") if p in by_proto]
+        by_field = self._by_field
+        lists += [by_field[f] for f in meta if f in by_field]
+        for head in (HEAD_TS, HEAD_TC):
+            b = meta.get(head)
+            if b:
+                lists.append(self._by_byte.get(b[0], ()))
+        return self._merge(lists, self._gates_of_numbers(v))
+
+    def _gates_of_numbers(self, v: FlowView) -> _NumberGates:
+        """What selects signatures by a flow's numbers: port, network, volume, transport."""
+        net = v.dest_ip >> (16 if v.ver == 4 else 96) if self._by_net else -1
+        return (v.dest_port, v.ver, net, (v.bytes_ts + v.bytes_tc).bit_length(), v.proto)
+
+    def _merge(self, lists: list[Sequence[Signature]], gates: _NumberGates) -> list[Signature]:
+        port, ver, net, volume, proto = gates
+        lists.append(self.by_port.get(port, ()))
+        if net >= 0:
+            lists.append(self._by_net.get((ver, net), ()))
+        lists.append(self._by_volume.get(volume, ()))
+        lists.append(self._by_transport.get(TRANSPORTS.get(proto, ""), ()))
         lists.append(self.ungated)
+        found: dict[int, Signature] = {}
         for sigs in lists:
             for sig in sigs:
                 found[sig.id] = sig
         return list(found.values())
+
+    def _bare_candidates(self, v: FlowView) -> list[Signature]:
+        """Candidates of a flow with no field at all depend only on its numbers' gates, so
+        a SYN flood's half-open flows share a few cached lists instead of an index walk each."""
+        gates = self._gates_of_numbers(v)
+        found = self._bare.get(gates)
+        if found is None:
+            if len(self._bare) >= _BARE_CACHE:
+                self._bare.clear()
+            found = self._bare[gates] = self._merge([], gates)
+        return found
 
     def classify(self, flow: FlowState) -> Verdict | None:
         """The best matching signature and the policy's decision, or None."""
@@ -162,10 +187,11 @@ class Classifier:
             self.matched[_NONE] += 1
             self.matched_bytes[_NONE] += flow.bytes_ts + flow.bytes_tc
             meta["policy.action"] = "none"
-            meta.pop("_verdict", None)
-            for f in VERDICT_FIELDS:
-                if f != "policy.action":
-                    meta.pop(f, None)
+            if len(meta) > 1:  # fields of an earlier verdict (an interim record) go
+                meta.pop("_verdict", None)
+                for f in VERDICT_FIELDS:
+                    if f != "policy.action":
+                        meta.pop(f, None)
             return None
         sig = verdict.signature
         meta["policy.category"] = sig.category

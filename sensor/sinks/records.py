@@ -56,6 +56,8 @@ _PAIRED_ICMP = np.array(
     ]
 )
 _PORT_PROTOS = np.array([1, 6, 17, 58, 132])
+_NUMS = 18
+_CID_TEXT = np.dtype("S30")
 _CID4 = np.dtype(
     [
         ("seed", ">u2"),
@@ -87,53 +89,57 @@ class RecordBuffer:
 
     def __init__(self, seed: int = 0, site: str = "default") -> None:
         self._site = site
-        self._rows: list[tuple[Any, ...]] = []
+        self._nums: list[int] = []
+        """_NUMS numbers per record, flat: one numpy conversion at flush, no per-row tuple."""
+        self._reasons: list[str] = []
+        self._metas: list[dict[str, Any] | None] = []
         self._schema = arrow_schema(RECORD_COLUMNS)
         self._seed = seed
         self._v6_text: dict[tuple[int, int], str] = {}
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._reasons)
 
     def append(self, f: FlowState, reason: str) -> None:
         """Copy the numbers of `f` now: the flow object goes on changing after an interim."""
         k = f.key
-        self._rows.append(
-            (
-                f.flow_id,
-                f.segment,
-                f.ts_start,
-                f.ts_last,
-                k[0],
-                k[1],
-                k[2],
-                k[3],
-                k[4],
-                f.client_is_lo,
-                f.pkts_ts,
-                f.pkts_tc,
-                f.bytes_ts,
-                f.bytes_tc,
-                f.flags_ts,
-                f.flags_tc,
-                f.vlan,
-                f.tunnel,
-                reason,
-                # an interim record must not see fields the live flow gets later
-                (dict(f.meta) if reason == "active" else f.meta) if f.meta else None,
-            )
+        self._nums += (
+            f.flow_id,
+            f.segment,
+            f.ts_start,
+            f.ts_last,
+            k[0],
+            k[1],
+            k[2],
+            k[3],
+            k[4],
+            f.client_is_lo,
+            f.pkts_ts,
+            f.pkts_tc,
+            f.bytes_ts,
+            f.bytes_tc,
+            f.flags_ts,
+            f.flags_tc,
+            f.vlan,
+            f.tunnel,
         )
+        self._reasons.append(reason)
+        # an interim record must not see fields the live flow gets later
+        self._metas.append((dict(f.meta) if reason == "active" else f.meta) if f.meta else None)
 
     def take(self) -> pa.Table | None:
         """All buffered records as one Arrow table; the buffer is emptied."""
-        if not self._rows:
+        if not self._reasons:
             return None
-        rows, self._rows = self._rows, []
-        return self._build(rows)
+        nums, reasons, metas = self._nums, self._reasons, self._metas
+        self._nums, self._reasons, self._metas = [], [], []
+        return self._build(nums, reasons, metas)
 
-    def _build(self, rows: list[tuple[Any, ...]]) -> pa.Table:
-        cols = list(zip(*rows, strict=True))
-        num = np.array(cols[:18], dtype=np.int64)  # numbers; bool client_is_lo becomes 0/1
+    def _build(
+        self, nums: list[int], reasons: list[str], metas: list[dict[str, Any] | None]
+    ) -> pa.Table:
+        # one row per number; bool client_is_lo becomes 0/1
+        num = np.ascontiguousarray(np.array(nums, dtype=np.int64).reshape(-1, _NUMS).T)
         (
             fid,
             seg,
@@ -166,7 +172,7 @@ class RecordBuffer:
         arrays = [
             pa.array(fid),
             pa.array(seg.astype(np.int32)),
-            pa.array(self._community_ids(ver, proto, sh, sl, dh, dl, sport, dport)),
+            self._community_ids(ver, proto, sh, sl, dh, dl, sport, dport),
             pa.array(t0 // 1000),
             pa.array(t1 // 1000),
             pa.array(_PROTO[proto]),
@@ -182,11 +188,11 @@ class RecordBuffer:
             pa.array(b_tc),
             pa.array(_HEX[f_ts & 0xFF], mask=~tcp),
             pa.array(_HEX[f_tc & 0xFF], mask=~tcp),
-            pa.array(cols[18], type=pa.string()),
+            pa.array(reasons, type=pa.string()),
             pa.array(vlan.astype(np.int32), mask=vlan < 0),
             pa.array(_TUNNEL[tun]),
-            *_app_arrays(cols[19]),
-            pa.array([self._site] * len(rows), type=pa.string()),
+            *_app_arrays(metas),
+            pa.array([self._site] * len(reasons), type=pa.string()),
         ]
         return pa.Table.from_arrays(
             [a.cast(f.type) for a, f in zip(arrays, self._schema, strict=True)],
@@ -217,8 +223,9 @@ class RecordBuffer:
 
     def _community_ids(
         self, ver: I64, proto: I64, sh: I64, sl: I64, dh: I64, dl: I64, sp: I64, dp: I64
-    ) -> list[str]:
-        """Community ID v1 for every row: byte strings packed with numpy, SHA-1 per row."""
+    ) -> pa.Array[Any]:
+        """Community ID v1 for every row: byte strings packed with numpy, SHA-1 per row,
+        base64 for all rows at once."""
         ush, usl, udh, udl = (x.view(np.uint64) for x in (sh, sl, dh, dl))
         one_way = np.isin(proto, (1, 58)) & ~np.isin(sp, _PAIRED_ICMP)
         greater = (ush > udh) | ((ush == udh) & ((usl > udl) | ((usl == udl) & (sp > dp))))
@@ -226,7 +233,7 @@ class RecordBuffer:
         s_h, s_l = np.where(swap, udh, ush), np.where(swap, udl, usl)
         d_h, d_l = np.where(swap, ush, udh), np.where(swap, usl, udl)
         s_p, d_p = np.where(swap, dp, sp), np.where(swap, sp, dp)
-        out: list[str] = [""] * len(ver)
+        out = np.zeros(len(ver), dtype=_CID_TEXT)
         for is6 in (False, True):
             rows = np.flatnonzero((ver == 6) == is6)
             if len(rows) == 0:
@@ -243,23 +250,31 @@ class RecordBuffer:
                 )
             else:
                 rec["s"], rec["d"] = s_l[rows], d_l[rows]
-            _hash_rows(rec, np.isin(proto[rows], _PORT_PROTOS), rows.tolist(), out)
-        return out
+            out[rows] = _hash_rows(rec, np.isin(proto[rows], _PORT_PROTOS))
+        return pa.array(out).cast(pa.string())
 
 
-def _hash_rows(
-    rec: np.ndarray, ported: npt.NDArray[np.bool_], rows: list[int], out: list[str]
-) -> None:
+def _hash_rows(rec: np.ndarray, ported: npt.NDArray[np.bool_]) -> npt.NDArray[np.void]:
+    """`1:` + base64(SHA-1) of each packed row (the last 4 bytes, ports, only if `ported`)."""
     size = rec.dtype.itemsize
     buf = rec.tobytes()
-    sha1, b64 = hashlib.sha1, binascii.b2a_base64
-    for n, (i, has_ports) in enumerate(zip(rows, ported.tolist(), strict=True)):
-        at = n * size
-        data = buf[at : at + size] if has_ports else buf[at : at + size - 4]
-        out[i] = "1:" + b64(sha1(data).digest(), newline=False).decode("ascii")
+    sha1 = hashlib.sha1
+    starts = np.arange(0, len(rec) * size, size)
+    ends = starts + np.where(ported, size, size - 4)
+    digests = b"".join(
+        [sha1(buf[a:b]).digest() for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    )
+    # 20-byte digests padded to 21 encode to 28 characters each, the pad character last
+    padded = np.zeros((len(rec), 21), dtype=np.uint8)
+    padded[:, :20] = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)
+    text = np.full((len(rec), 30), ord("="), dtype=np.uint8)
+    text[:, 0], text[:, 1] = ord("1"), ord(":")
+    encoded = binascii.b2a_base64(padded.tobytes(), newline=False)
+    text[:, 2:29] = np.frombuffer(encoded, dtype=np.uint8).reshape(-1, 28)[:, :27]
+    return text.view(_CID_TEXT)[:, 0]
 
 
-def _app_arrays(metas: tuple[dict[str, Any] | None, ...]) -> list[pa.Array[Any]]:
+def _app_arrays(metas: list[dict[str, Any] | None]) -> list[pa.Array[Any]]:
     """One array per APP_COLUMNS entry; unnamed fields go to the app_meta map.
 
     One pass over the records that have fields at all (most flows have none or few).

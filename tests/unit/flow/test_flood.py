@@ -88,3 +88,40 @@ def test_one_packet_from_2105_ends_no_flow(tmp_path: Path, replay) -> None:  # t
     db, _ = replay([p])
     reasons = dict(db.execute("SELECT end_reason, count(*) FROM flows GROUP BY 1").fetchall())
     assert reasons == {"eof": 51}
+
+
+def _conversations(n: int) -> list[tuple[float, bytes]]:
+    """n packets of 20-packet TCP conversations (bench/flood.py's normal traffic, TCP half)."""
+    out = []
+    for i in range(n):
+        conv = i // 20
+        c, s, port = 0x0A010000 + conv % 500, 0x0A020000 + conv % 50, 20000 + conv % 40000
+        ip = tcp(c, port, s, 443, 0x10) if i % 2 == 0 else tcp(s, 443, c, port, 0x10)
+        out.append((T0 + i * 20e-6, ETH + ip))
+    return out
+
+
+def test_a_half_open_flow_costs_the_same_at_any_flood_size(
+    tmp_path: Path,
+    replay,  # type: ignore[no-untyped-def]
+) -> None:
+    """End to end (table, classifier, records, segments), each SYN of a flood is a flow and a
+    record: its cost must not grow with the number of flows alive at once (the collector
+    rescanning every live flow made it), nor drift far from a packet of normal traffic."""
+    sizes = {"normal": 20_000, "small": 20_000, "big": 120_000}
+    caps = {k: tmp_path / f"{k}.pcap" for k in sizes}
+    caps["normal"].write_bytes(pcap(_conversations(sizes["normal"])))
+    caps["small"].write_bytes(pcap(_syns(sizes["small"])))
+    caps["big"].write_bytes(pcap(_syns(sizes["big"])))
+    per: dict[str, list[float]] = {k: [] for k in sizes}
+    for run in range(3):  # interleaved: machine load hits all alike
+        for kind, p in caps.items():
+            db, summary = replay([p], name=f"{kind}{run}")
+            db.close()
+            assert summary.records == (sizes[kind] // 20 if kind == "normal" else sizes[kind])
+            per[kind].append(summary.seconds / sizes[kind])
+    growth = min(per["big"]) / min(per["small"])
+    vs_normal = min(per["small"]) / min(per["normal"])
+    print(f"cost per SYN, 120k vs 20k flows: {growth:.2f}x; SYN vs normal packet: {vs_normal:.1f}x")
+    assert growth < 1.5
+    assert vs_normal < 15.0
