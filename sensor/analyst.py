@@ -16,12 +16,13 @@ import duckdb
 import numpy as np
 
 from sensor.errors import StorageError, UsageError
-from sensor.text import escape_text
+from sensor.text import escape_text, first_line
 
-__all__ = ["query"]
+__all__ = ["open_catalog", "query"]
 
 
-def _connect(catalog: Path) -> duckdb.DuckDBPyConnection:
+def open_catalog(catalog: Path) -> duckdb.DuckDBPyConnection:
+    """The catalog opened read-only (beside a running sensor), or a one-line StorageError."""
     if not catalog.exists():
         raise StorageError(
             f"{catalog}: no such catalog (run `sensor replay` or `sensor run` first)"
@@ -29,7 +30,7 @@ def _connect(catalog: Path) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(catalog), read_only=True)
     except duckdb.Error as e:
-        raise StorageError(f"{catalog}: cannot open the catalog: {_first_line(e)}") from None
+        raise StorageError(f"{catalog}: cannot open the catalog: {first_line(e)}") from None
 
 
 def query(catalog: Path, sql: str, fmt: str, out: Path | None, stream: TextIO = sys.stdout) -> int:
@@ -40,17 +41,17 @@ def query(catalog: Path, sql: str, fmt: str, out: Path | None, stream: TextIO = 
         raise UsageError("--format parquet needs --output FILE")
     if out is not None and not out.parent.is_dir():
         raise StorageError(f"{out}: folder {out.parent} does not exist")
-    con = _connect(catalog)
+    con = open_catalog(catalog)
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as e:
-        raise UsageError(f"query failed: {_first_line(e)}") from None
+        raise UsageError(f"query failed: {first_line(e)}") from None
     texts: list[str] = []
     for st in statements:
         try:
             rel = con.sql(st.query)
         except duckdb.Error as e:
-            raise UsageError(f"query failed: {_first_line(e)}") from None
+            raise UsageError(f"query failed: {first_line(e)}") from None
         if rel is None:
             continue
         if fmt == "parquet":
@@ -66,10 +67,6 @@ def query(catalog: Path, sql: str, fmt: str, out: Path | None, stream: TextIO = 
     else:
         stream.write(text)
     return 0
-
-
-def _first_line(e: BaseException) -> str:
-    return escape_text(str(e).strip().splitlines()[0]) if str(e).strip() else type(e).__name__
 
 
 def _render(rel: duckdb.DuckDBPyRelation, fmt: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["escape_text"]
+__all__ = ["escape_text", "first_line"]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -26,3 +26,10 @@ def escape_text(text: str) -> str:
     if not _CONTROL.search(text) and "\\" not in text:
         return text
     return _CONTROL.sub(_one, text.replace("\\", "\\\\"))
+
+
+def first_line(e: BaseException) -> str:
+    """An error's first line, escaped: DuckDB and OS messages can span lines (and quote
+    text from the wire), while the sensor's errors are one line."""
+    text = str(e).strip()
+    return escape_text(text.splitlines()[0]) if text else type(e).__name__

@@ -408,3 +408,18 @@ def test_a_test_replay_with_the_site_config_feeds_no_site_system(tmp_path: Path)
     assert not (tmp_path / "prod-flows.jsonl").exists()
     assert len((tmp_path / "test.eve-flows.jsonl").read_text().splitlines()) == 7
     assert not (tmp_path / "prod.duckdb").exists() and not (tmp_path / "fleet").exists()
+
+
+def test_an_analysts_table_named_like_a_sensor_view_is_not_taken_for_a_catalog(
+    tmp_path: Path,
+) -> None:
+    """Catalogs from before the marker table are recognised by their views; a database whose
+    own *table* is called `flows` is someone else's and is refused, never dropped."""
+    mine = tmp_path / "mine.duckdb"
+    con = duckdb.connect(str(mine))
+    con.execute("CREATE TABLE flows AS SELECT 'my own rows' AS note")
+    con.close()
+    before = _digest(mine)
+    res = _sensor("replay", "--db", str(mine), cwd=tmp_path)
+    _one_line_error(res, 3, "a DuckDB database the sensor did not create (it holds flows)")
+    assert _digest(mine) == before

@@ -13,12 +13,14 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
+from sensor.analyst import open_catalog
 from sensor.classify import SignaturesConfig, load_rules
 from sensor.errors import StorageError, UsageError
 from sensor.report.data import Report, compute, resolve_period
 from sensor.report.html import render_html
 from sensor.report.text import render_text
 from sensor.report.words import Names
+from sensor.text import first_line
 
 __all__ = ["Report", "build", "names_for", "render_html", "render_text", "report"]
 
@@ -40,17 +42,6 @@ def names_for(signatures: SignaturesConfig) -> Names:
     return Names({p.id: p.title for p in provisions.values()}, services, by_name)
 
 
-def _connect(catalog: Path) -> duckdb.DuckDBPyConnection:
-    if not catalog.exists():
-        raise StorageError(
-            f"{catalog}: no such catalog (run `sensor replay` or `sensor run` first)"
-        )
-    try:
-        return duckdb.connect(str(catalog), read_only=True)
-    except duckdb.Error as e:
-        raise StorageError(f"{catalog}: cannot open the catalog: {e}") from None
-
-
 def _check_site(con: duckdb.DuckDBPyConnection, site: str) -> None:
     """A misspelt --site is an error, not an empty report."""
     sites = [r[0] for r in con.execute(
@@ -64,7 +55,7 @@ def build(
     catalog: Path, since: str, until: str | None, tz: str, site: str | None, detail: bool
 ) -> Report | None:
     """Every figure of the report for the period; None if the store has no flow record."""
-    con = _connect(catalog)
+    con = open_catalog(catalog)
     try:
         if site is not None:
             _check_site(con, site)
@@ -73,7 +64,7 @@ def build(
             return None
         return compute(con, period, detail)
     except duckdb.Error as e:
-        raise StorageError(f"{catalog}: report query failed: {e}") from None
+        raise StorageError(f"{catalog}: report query failed: {first_line(e)}") from None
     finally:
         con.close()
 

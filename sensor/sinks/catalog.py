@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from sensor.errors import StorageError
 from sensor.sinks import schema as s
+from sensor.text import first_line
 
 __all__ = [
     "MARKER",
@@ -281,7 +282,7 @@ def _rebuild(tmp: Path, catalog: Path, data_dir: Path, fresh: bool, force: bool)
     try:
         con = _connect_new(tmp) if fresh else duckdb.connect(str(tmp))
     except duckdb.Error as e:
-        raise StorageError(f"{catalog}: cannot open the catalog: {_first_line(e)}") from None
+        raise StorageError(f"{catalog}: cannot open the catalog: {first_line(e)}") from None
     try:
         ours = _claim(con, catalog, force)
         made = _create_objects(con, data_dir, ours)
@@ -292,10 +293,6 @@ def _rebuild(tmp: Path, catalog: Path, data_dir: Path, fresh: bool, force: bool)
         con.executemany(f"INSERT INTO {MARKER} VALUES (?, ?)", sorted(made))
     finally:
         con.close()
-
-
-def _first_line(e: BaseException) -> str:
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def _ident(name: str) -> str:
@@ -324,17 +321,26 @@ def _claim(con: duckdb.DuckDBPyConnection, catalog: Path, force: bool) -> set[tu
     if ("table", MARKER) in objects:
         rows = con.execute(f"SELECT kind, name FROM {MARKER}").fetchall()
         return {(str(k), str(n)) for k, n in rows} & objects
-    names = {n for _, n in objects}
-    if names <= _LEGACY:  # a catalog of a sensor version before the marker table
+    if not objects or _legacy(objects):  # new, empty, or made before the marker table
         return objects
     if not force:
-        shown = ", ".join(sorted(names - _LEGACY)[:5])
+        names = {n for _, n in objects}
+        shown = ", ".join(sorted(names - _LEGACY or names)[:5])
         raise StorageError(
             f"{catalog}: a DuckDB database the sensor did not create (it holds {shown}); "
             "refusing to adopt it. Give --db a new file, or --force to add the sensor's views "
             "to it (its own objects are kept)"
         )
     return set()
+
+
+def _legacy(objects: set[tuple[str, str]]) -> bool:
+    """Only what an older sensor made, each of its kind: the `flows` view, views and macros
+    of the sensor's names, the `oui` table. An analyst's own table called `flows` is not."""
+    return ("view", "flows") in objects and all(
+        (k == "table" and n == "oui") or (k in ("view", "macro") and n in _LEGACY)
+        for k, n in objects
+    )
 
 
 def _create_objects(
@@ -355,7 +361,7 @@ def _create_objects(
             con.execute(sql)
             made.add((kind, name))
         except duckdb.Error as e:  # a view is a convenience, never a reason to stop
-            log.error("catalog: cannot create %s: %s", name, _first_line(e))
+            log.error("catalog: cannot create %s: %s", name, first_line(e))
 
     try:
         create("view", "oui", _oui_sql(data_dir))
@@ -437,7 +443,7 @@ def check_catalog_path(catalog: Path, adopt: bool = False) -> None:
         con = duckdb.connect(str(tmp))
     except (OSError, duckdb.Error) as e:
         _remove(tmp)
-        raise StorageError(f"{catalog}: cannot open the catalog: {_first_line(e)}") from None
+        raise StorageError(f"{catalog}: cannot open the catalog: {first_line(e)}") from None
     try:
         _claim(con, catalog, adopt)
     finally:
