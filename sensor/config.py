@@ -26,6 +26,7 @@ from sensor.flow.table import FlowTimeouts
 __all__ = [
     "FlowConfig",
     "IpfixConfig",
+    "LimitsConfig",
     "OutputsConfig",
     "SensorConfig",
     "SensorInfo",
@@ -68,17 +69,33 @@ class InspectConfig:
     dns_min_seconds: float = 60.0
     """An answer names its client's flows to the address for at least this long, whatever
     its TTL: programs connect right after a TTL-0 answer, and nDPI's cache keeps 60 s too."""
-    hold_mb: float = 64.0
+    hold_mb: float | None = None
     """Out-of-order TCP segments held for reassembly, all flows together, in MB; past it,
-    segments are not held (counted: sensor_inspect_hold_refused_total)."""
+    segments are not held (counted: sensor_inspect_hold_refused_total). Unset: the `holds`
+    share of limits.memory_mb (64 MB of the default 512); set, it never exceeds that share."""
 
     def __post_init__(self) -> None:
         if self.max_packets < 1 or self.dns_names < 0 or self.dns_min_seconds < 0:
             raise ValueError(
                 "max_packets must be at least 1, dns_names and dns_min_seconds not negative"
             )
-        if not 0 <= self.hold_mb < 1 << 20:
+        if self.hold_mb is not None and not 0 <= self.hold_mb < 1 << 20:
             raise ValueError("hold_mb must be between 0 and 1048576")
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    """The sensor's one memory budget (sensor/budget.py splits it into shares)."""
+
+    memory_mb: float = 512.0
+    """MB for everything held per flow and per device, per sensor (divided among capture
+    workers): flow table, records waiting for their segment, held TCP segments, TLS/QUIC
+    handshake buffers, DNS answer cache, access point tables. Not included: the interpreter
+    and libraries (about 240 MB) and the kernel's capture ring. 512 fits a 2-4 GB box."""
+
+    def __post_init__(self) -> None:
+        if not 8 <= self.memory_mb < 1 << 20:
+            raise ValueError("memory_mb must be between 8 and 1048576")
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +254,7 @@ class SensorConfig:
     sensor: SensorInfo = field(default_factory=SensorInfo)
     flow: FlowConfig = field(default_factory=FlowConfig)
     inspect: InspectConfig = field(default_factory=InspectConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     signatures: SignaturesConfig = field(default_factory=SignaturesConfig)

@@ -189,6 +189,9 @@ def _worker(
         log.error("worker %d: %s", index, e)
         raise SystemExit(2) from None
     classifier = build_classifier(cfg.signatures, cfg.policy)
+    # one memory budget for the sensor: each worker holds its share of it
+    limits = replace(cfg.limits, memory_mb=max(8.0, cfg.limits.memory_mb / opts.workers))
+    cfg = replace(cfg, limits=limits)
     # each worker is its own IPFIX exporting process: its own sequence numbers, so its own
     # observation domain (RFC 7011 section 3.1), or collectors see sequence errors
     ipfix = cfg.outputs.ipfix

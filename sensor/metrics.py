@@ -4,7 +4,8 @@ time, in its own registry, served over HTTP (loopback by default).
 Nothing on the packet path touches Prometheus objects: the pipeline keeps plain ints and
 Counters, and `collect()` copies them when Prometheus asks (a C-level dict copy under the
 GIL, so the capture thread never waits). Labels are bounded: sensor, site, and the policy's
-own vocabularies (category, provision, action, severity, reason, extractor, table); never
+own vocabularies (category, provision, action, severity, reason, extractor, table,
+structure); never
 addresses, names or SNI, which belong in DuckDB.
 """
 
@@ -21,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 
 from sensor import __version__
+from sensor.budget import STRUCTURES, refused, used_bytes
 from sensor.classify.feeds import Feed
 from sensor.errors import ConfigError
 from sensor.pipeline import Pipeline
@@ -138,13 +140,19 @@ class SensorCollector(Collector):
         yield _gauge(
             "sensor_inspect_held_bytes", "Out-of-order TCP bytes held (all flows).", b, hold.held
         )
-        yield _gauge("sensor_inspect_hold_limit_bytes", "inspect.hold_mb in bytes.", b, hold.limit)
+        yield _gauge(
+            "sensor_inspect_hold_limit_bytes",
+            "Out-of-order TCP bytes that may be held (the holds share, or inspect.hold_mb).",
+            b,
+            hold.limit,
+        )
         yield _counter(
             "sensor_inspect_hold_refused_total",
             "Out-of-order segments not held because the budget was spent.",
             b,
             hold.refused,
         )
+        yield from self._memory_metrics(keys, vals)
         yield _counter(
             "sensor_dns_unmatched_answers_total",
             "DNS answers not learnt for naming flows: no matching query from that client.",
@@ -230,6 +238,45 @@ class SensorCollector(Collector):
             )
         yield from self._store_metrics(keys, vals)
         yield from self._output_metrics(keys, vals)
+
+    def _memory_metrics(self, keys: list[str], vals: list[str]) -> Iterator[Any]:
+        """limits.memory_mb by structure (sensor/budget.py): each share, the estimated bytes
+        held in it, the entry limit derived from it, and what was given up at that limit."""
+        pipe = self.pipeline
+        budget = pipe.budget
+        flows = next((st for name, st in self.stores if name == "flows"), None)
+        used = used_bytes(pipe, flows.backlog if flows is not None else 0)
+        k = [*keys, "structure"]
+        share = GaugeMetricFamily(
+            "sensor_memory_budget_bytes",
+            "Share of limits.memory_mb given to each structure (per worker).",
+            labels=k,
+        )
+        held = GaugeMetricFamily(
+            "sensor_memory_used_bytes",
+            "Bytes each structure holds now: exact for holds and tls_quic, else its entries "
+            "times the measured bytes of one.",
+            labels=k,
+        )
+        limit = GaugeMetricFamily(
+            "sensor_memory_limit_entries",
+            "Limit derived from each share: flows, records per segment write, bytes (holds, "
+            "tls_quic), DNS answers, access points.",
+            labels=k,
+        )
+        for name in STRUCTURES:
+            share.add_metric([*vals, name], budget.shares[name])
+            held.add_metric([*vals, name], used[name])
+            limit.add_metric([*vals, name], budget.limits()[name])
+        gone = CounterMetricFamily(
+            "sensor_memory_refused",
+            "Given up because a structure was at its limit: flows evicted, segments not held, "
+            "flows whose handshake was not buffered, DNS answers and access points pushed out.",
+            labels=k,
+        )
+        for name, n in refused(pipe).items():
+            gone.add_metric([*vals, name], n)
+        yield from (share, held, limit, gone)
 
     def _output_metrics(self, keys: list[str], vals: list[str]) -> Iterator[Any]:
         msgs = CounterMetricFamily(

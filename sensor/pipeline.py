@@ -11,15 +11,16 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sensor.budget import memory_budget
 from sensor.capture.base import FrameBatch, PacketSource
 from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
 from sensor.decode.decoder import Decoder
 from sensor.decode.wifi import WIFI_LINKTYPES
-from sensor.extract import DnsNames, Inspector, default_extractors
+from sensor.extract import ByteBudget, DnsNames, Inspector, default_extractors
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable
 from sensor.sinks.base import Sink
@@ -149,15 +150,20 @@ class Pipeline:
         """Time of each source's first frame (ns), by source name."""
         self.reloads: Counter[str] = Counter()
         self.decoder = Decoder()
-        self.wireless = WirelessMonitor(cfg.policy.wireless, self._on_wireless, self.decoder.errors)
-        self.names = DnsNames(cfg.inspect.dns_names, cfg.inspect.dns_min_seconds)
+        self.budget = budget = memory_budget(cfg)
+        """limits.memory_mb split into shares; every structure below gets its limit here."""
+        wpolicy = replace(cfg.policy.wireless, max_aps=budget.max_aps)
+        self.wireless = WirelessMonitor(wpolicy, self._on_wireless, self.decoder.errors)
+        self.names = DnsNames(budget.dns_names, cfg.inspect.dns_min_seconds)
+        self.buffers = ByteBudget(budget.buffer_bytes)
+        """TLS records and QUIC CRYPTO frames being reassembled, all flows."""
         self.inspector = Inspector(
-            default_extractors(self.names),
+            default_extractors(self.names, self.buffers),
             cfg.inspect.max_packets,
             self.names,
-            int(cfg.inspect.hold_mb * (1 << 20)),
+            budget.hold_bytes,
         )
-        self.table = FlowTable(cfg.flow.timeouts, cfg.flow.max_flows, self._on_end, self.inspector)
+        self.table = FlowTable(cfg.flow.timeouts, budget.max_flows, self._on_end, self.inspector)
         self.summary = Summary(
             decode_errors=self.decoder.errors,
             skipped=self.decoder.skipped,

@@ -104,6 +104,9 @@ class WirelessMonitor:
         """By last advert, oldest first: eviction and expiry take from the front."""
         self.frames = 0
         self.evicted = 0
+        """Access points pushed out of the full table (oldest advert first)."""
+        self.deauths_evicted = 0
+        """Deauthentication windows pushed out of the full table."""
         self.held: Counter[str] = Counter()
         """Alerts held back in the current minute, by check (summed up in beacon_flood)."""
         self._dirty: dict[str, AccessPoint] = {}
@@ -210,6 +213,7 @@ class WirelessMonitor:
             window = self._deauths[bssid] = deque(maxlen=self.policy.deauth_burst)
             if len(self._deauths) > self.policy.max_aps:
                 self._deauths.popitem(last=False)
+                self.deauths_evicted += 1
         else:
             self._deauths.move_to_end(bssid)
         window.append(ts)
@@ -249,6 +253,11 @@ class WirelessMonitor:
         """End of capture: sum up a minute that still holds alerts back."""
         if self.held:
             self._roll(self.last)
+
+    @property
+    def deauth_targets(self) -> int:
+        """BSSIDs with a deauthentication window in the table now."""
+        return len(self._deauths)
 
     def take_changed(self) -> list[AccessPoint]:
         """APs updated since the last call (for a `wireless_aps` snapshot)."""

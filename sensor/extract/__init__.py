@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sensor.extract.banners import RdpExtractor, SshExtractor, VncExtractor
-from sensor.extract.base import Extractor
+from sensor.extract.base import ByteBudget, Extractor
 from sensor.extract.bittorrent import BitTorrentExtractor
 from sensor.extract.dhcp import DhcpExtractor
 from sensor.extract.dns import DnsExtractor
@@ -24,13 +24,15 @@ from sensor.extract.starttls import StartTlsExtractor
 from sensor.extract.stun import StunExtractor
 from sensor.extract.tls import TlsExtractor
 
-__all__ = ["DnsNames", "Extractor", "Inspector", "default_extractors"]
+__all__ = ["ByteBudget", "DnsNames", "Extractor", "Inspector", "default_extractors"]
 
 
-def default_extractors(names: DnsNames) -> list[Extractor]:
-    """Every extractor, in probe order (cheap and specific first)."""
+def default_extractors(names: DnsNames, buffers: ByteBudget | None = None) -> list[Extractor]:
+    """Every extractor, in probe order (cheap and specific first). `buffers`: the budget of
+    handshake bytes TLS and QUIC may buffer, all flows together (None: unbounded)."""
+    buffers = buffers if buffers is not None else ByteBudget(1 << 62)
     return [
-        TlsExtractor(),
+        TlsExtractor(buffers),
         HttpExtractor(),
         SshExtractor(),
         RdpExtractor(),
@@ -40,7 +42,7 @@ def default_extractors(names: DnsNames) -> list[Extractor]:
         BitTorrentExtractor(),
         GnutellaExtractor(),
         OpenVpnExtractor(),
-        QuicExtractor(),
+        QuicExtractor(buffers),
         DtlsExtractor(),
         GquicExtractor(),
         DnsExtractor(names),

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sensor.flow.state import FlowState
 
-__all__ = ["HANDOFF", "MAX_NAME", "REPROBE", "Extractor", "set_server_name"]
+__all__ = ["HANDOFF", "MAX_NAME", "REPROBE", "ByteBudget", "Extractor", "set_server_name"]
 
 MAX_NAME = 255
 """Longest host name kept (DNS names are at most 253 characters): a 60 k "SNI" is payload,
@@ -29,6 +29,34 @@ after its STUN checks, on the same UDP flow): the probes get it again."""
 # Where `server_name` may come from, strongest first: a name the client sent in this flow
 # beats one learnt from an earlier DNS answer.
 NAME_SOURCES = ("tls", "quic", "http", "sip", "dns")
+
+
+class ByteBudget:
+    """Bytes that all flows hold in one kind of buffer, against one limit (a share of
+    limits.memory_mb): `take` before holding, `give` when the bytes are dropped."""
+
+    __slots__ = ("held", "limit", "peak", "refused")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.peak = 0
+        self.refused = 0
+        """Requests turned down because the budget was spent."""
+
+    def take(self, n: int) -> bool:
+        """Hold `n` more bytes if the limit allows (else count a refusal and say no)."""
+        if self.held + n > self.limit:
+            self.refused += 1
+            return False
+        self.held += n
+        if self.held > self.peak:
+            self.peak = self.held
+        return True
+
+    def give(self, n: int) -> None:
+        """`n` bytes taken earlier are no longer held."""
+        self.held -= n
 
 
 class Extractor(Protocol):
@@ -55,6 +83,8 @@ class Extractor(Protocol):
         REPROBE when what follows is another protocol, or HANDOFF when this payload is.
 
         `scratch` is this extractor's private state for this flow (empty at first).
+        An extractor that buffers bytes against a ByteBudget also has `release(scratch)`,
+        which the Inspector calls when it drops that scratch (done, flow ended, tunnel).
         """
         ...
 

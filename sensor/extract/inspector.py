@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sensor.extract.base import HANDOFF, REPROBE, Extractor
+from sensor.extract.base import HANDOFF, REPROBE, ByteBudget, Extractor
 from sensor.extract.names import DnsNames
 from sensor.flow.state import FlowState
 
@@ -37,18 +37,12 @@ def _has_port(flow: FlowState, ports: frozenset[int]) -> bool:
     return (pp >> 24) & 0xFFFF in ports or (pp >> 8) & 0xFFFF in ports
 
 
-class HoldBudget:
-    """Bytes of out-of-order TCP segments held by all flows, against one limit: 8 segments
-    per direction looks small, but 50,000 flows x 8 x 1,460 B was 895 MB."""
+class HoldBudget(ByteBudget):
+    """Bytes of out-of-order TCP segments held by all flows, against one limit (the `holds`
+    share of limits.memory_mb): 8 segments per direction looks small, but 50,000 flows x 8 x
+    1,460 B was 895 MB. `refused`: segments not held (their flow may miss a field)."""
 
-    __slots__ = ("held", "limit", "peak", "refused")
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.held = 0
-        self.peak = 0
-        self.refused = 0
-        """Segments not held because the budget was spent (their flow may miss a field)."""
+    __slots__ = ()
 
 
 class _Stream:
@@ -79,12 +73,9 @@ class _Stream:
         if ahead:
             b = self.budget
             if len(self.pending) < _MAX_PENDING and seq not in self.pending:
-                if b.held + len(data) > b.limit:
-                    b.refused += 1
+                if not b.take(len(data)):
                     return []
                 self.pending[seq] = data
-                b.held += len(data)
-                b.peak = max(b.peak, b.held)
             return []
         out = [data]
         self.next_seq = (seq + len(data)) & 0xFFFFFFFF
@@ -123,6 +114,10 @@ class Inspector:
     ) -> None:
         self.extractors = tuple(extractors)
         self.budget = HoldBudget(hold_bytes)
+        self._releasers: dict[str, Any] = {
+            e.name: rel for e in self.extractors if (rel := getattr(e, "release", None))
+        }
+        """Extractors that buffer against a budget: their scratch is released, not dropped."""
         self._names = names
         self.max_packets = max_packets
         self.errors: Counter[str] = Counter()
@@ -206,11 +201,15 @@ class Inspector:
                     flow.meta["app_proto"] = f"{st.outer}/{proto}"
             if done in (REPROBE, HANDOFF) and st.tunnels < _MAX_TUNNELS:
                 st.tunnels += 1
+                self._release(st)
                 st.active, st.probed = None, 0
                 st.outer = flow.meta.get("app_proto", "")
                 return self._deliver(flow, st, data, from_client, ts) if done == HANDOFF else True
             if done:
                 st.active.remove(ext)
+                rel = self._releasers.get(ext.name)
+                if rel is not None:
+                    rel(st.scratch[ext.name])
         if not st.active:
             self._stop(flow)
             return False
@@ -227,11 +226,20 @@ class Inspector:
         """The flow ended while still inspected: free what it held."""
         self._stop(flow)
 
-    @staticmethod
-    def _stop(flow: FlowState) -> None:
+    def _stop(self, flow: FlowState) -> None:
         flow.inspecting = False
         st = flow.ext
-        if st is not None and st.streams is not None:
-            st.streams[0].release()
-            st.streams[1].release()
+        if st is not None:
+            if st.streams is not None:
+                st.streams[0].release()
+                st.streams[1].release()
+            self._release(st)
         flow.ext = None
+
+    def _release(self, st: _State) -> None:
+        """Give back what the flow's extractors buffered against their budgets."""
+        if self._releasers:
+            for name, scratch in st.scratch.items():
+                rel = self._releasers.get(name)
+                if rel is not None:
+                    rel(scratch)

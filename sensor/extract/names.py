@@ -42,6 +42,8 @@ class DnsNames:
         self._map: OrderedDict[tuple[int, int, int, int], tuple[str, int, int]] = OrderedDict()
         self.unmatched = 0
         """Answers not learnt: they matched no query seen from that client (forged?)."""
+        self.evicted = 0
+        """Answers forgotten before their time because the cache was full (oldest first)."""
 
     def __len__(self) -> int:
         return len(self._map)
@@ -53,6 +55,7 @@ class DnsNames:
         self._map.move_to_end(key)
         if len(self._map) > self._size:
             self._map.popitem(last=False)
+            self.evicted += 1
 
     def annotate(self, flow: FlowState) -> None:
         """Give a flow without a server name the name its client resolved for the server."""

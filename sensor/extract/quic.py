@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sensor.extract.base import ByteBudget
 from sensor.extract.quicparse import (
     client_initial_keys,
     crypto_frames,
@@ -29,6 +30,10 @@ class QuicExtractor:
     first_bytes: frozenset[int] | None = frozenset(range(0xC0, 0x100))
     ports: frozenset[int] | None = None
 
+    def __init__(self, budget: ByteBudget | None = None) -> None:
+        self.budget = budget if budget is not None else ByteBudget(1 << 62)
+        """CRYPTO bytes buffered by all flows (the tls_quic share, shared with TLS)."""
+
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A client Initial of a version we can decrypt."""
         return from_client and parse_initial(data) is not None
@@ -45,7 +50,9 @@ class QuicExtractor:
             pkt = parse_initial(data, pos)
             if pkt is None:
                 break
-            self._packet(flow, data, pkt, scratch)
+            if not self._packet(flow, data, pkt, scratch):  # over budget: give this flow up
+                self.release(scratch)
+                return True
             pos = pkt.end
         hello = self._hello(scratch)
         if hello is not None:
@@ -55,22 +62,34 @@ class QuicExtractor:
             return True
         return bool(scratch["n"] >= _MAX_PACKETS)
 
-    @staticmethod
-    def _packet(flow: FlowState, data: bytes, pkt: Any, scratch: dict[str, Any]) -> None:
+    def release(self, scratch: dict[str, Any]) -> None:
+        """The flow's CRYPTO chunks are dropped: give their bytes back to the budget."""
+        self.budget.give(scratch.pop("held", 0))
+        scratch.pop("crypto", None)
+
+    def _packet(self, flow: FlowState, data: bytes, pkt: Any, scratch: dict[str, Any]) -> bool:
+        """Keep the packet's CRYPTO frames; False when the budget cannot hold them."""
         keys = scratch.get("keys")
         if keys is None:  # the client's first DCID keys all its Initials
             keys = scratch["keys"] = client_initial_keys(pkt.version, pkt.dcid)
             flow.meta["app_proto"] = "quic"
             flow.meta["quic.version"] = f"0x{pkt.version:08x}"
         if keys is None:
-            return
+            return True
         plain = decrypt_initial(data, pkt, keys)
         if plain is None:
-            return
+            return True
         chunks = scratch.setdefault("crypto", {})
         for offset, chunk in crypto_frames(plain):
             if offset < _MAX_CRYPTO:
+                grown = len(chunk) - len(chunks.get(offset, b""))
+                if grown > 0 and not self.budget.take(grown):
+                    return False
+                if grown < 0:
+                    self.budget.give(-grown)
+                scratch["held"] = scratch.get("held", 0) + grown
                 chunks[offset] = chunk
+        return True
 
     @staticmethod
     def _hello(scratch: dict[str, Any]) -> bytes | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensor.extract.base import MAX_NAME, set_server_name
+from sensor.extract.base import MAX_NAME, ByteBudget, set_server_name
 from sensor.extract.certs import describe_certificate
 from sensor.extract.tlsparse import (
     VERSION_NAMES,
@@ -63,11 +63,17 @@ class _Side:
 
 
 class _FlowTls:
-    __slots__ = ("client", "client_done", "server", "server_done")
+    __slots__ = ("client", "client_done", "held", "server", "server_done")
 
     def __init__(self) -> None:
         self.client, self.server = _Side(), _Side()
         self.client_done = self.server_done = False
+        self.held = 0
+        """Bytes of both sides' buffers taken from the extractor's ByteBudget."""
+
+    def size(self) -> int:
+        c, s = self.client, self.server
+        return len(c.raw) + len(c.hs) + len(s.raw) + len(s.hs)
 
 
 _FP_CACHE: dict[tuple[object, ...], tuple[str, str, str, str | None]] = {}
@@ -115,6 +121,10 @@ class TlsExtractor:
     first_bytes: frozenset[int] | None = frozenset({0x16})
     ports: frozenset[int] | None = None
 
+    def __init__(self, budget: ByteBudget | None = None) -> None:
+        self.budget = budget if budget is not None else ByteBudget(1 << 62)
+        """Handshake bytes buffered by all flows (the tls_quic share, shared with QUIC)."""
+
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A handshake record carrying a ClientHello (client) or ServerHello (server)."""
         return (
@@ -134,7 +144,15 @@ class TlsExtractor:
             st = scratch["tls"] = _FlowTls()
             flow.meta["app_proto"] = "tls"
         side = st.client if from_client else st.server
-        if not side.push(data):
+        ok = side.push(data)
+        grown = st.size() - st.held
+        if grown > 0 and not self.budget.take(grown):  # over budget: give this flow up
+            self.release(scratch)
+            return True
+        st.held += grown
+        if grown < 0:
+            self.budget.give(-grown)
+        if not ok:
             st.client_done = st.client_done or from_client
             st.server_done = st.server_done or not from_client
         elif from_client and not st.client_done:
@@ -142,6 +160,15 @@ class TlsExtractor:
         elif not from_client and not st.server_done:
             st.server_done = self._server(flow, side)
         return st.client_done and st.server_done
+
+    def release(self, scratch: dict[str, Any]) -> None:
+        """The flow's buffers are dropped: give their bytes back to the budget."""
+        st = scratch.get("tls")
+        if st is not None:
+            self.budget.give(st.held)
+            st.held = 0
+            st.client, st.server = _Side(), _Side()
+            st.client_done = st.server_done = True
 
     @staticmethod
     def _client(flow: FlowState, side: _Side) -> bool:

@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+from sensor.budget import memory_budget
 from sensor.classify import Provision
 from sensor.config import SensorConfig
 from sensor.sinks.alerts import AlertSink
@@ -39,7 +40,7 @@ def store_config(cfg: SensorConfig, retain: bool = False) -> StoreConfig:
         catalog=st.catalog,
         sensor=cfg.sensor.name,
         data_dir=st.data_dir,
-        flush_rows=st.flush_rows,
+        flush_rows=memory_budget(cfg).flush_rows,  # min(flush_rows, the records share)
         flush_seconds=st.flush_seconds,
         max_buffered_rows=st.max_buffered_rows,
         site=cfg.sensor.site,

@@ -1,0 +1,180 @@
+"""One memory budget (`limits.memory_mb`) split into stated shares, one per structure the
+sensor holds per flow or per device, and the limits each structure is given from its share.
+
+This module only hands out limits and reports estimates: every structure keeps its own
+counters and enforces its own limit (the flow table evicts, the reassembler refuses a
+segment, the TLS/QUIC extractors stop buffering a flow, the DNS cache and the AP tables drop
+their oldest entry). Structures that count bytes report exact bytes; the others report their
+entries times the bytes one entry was measured to take (tracemalloc, CPython 3.11-3.13,
+64-bit; `tests/test_memory_budget.py` measures them again and fails if a figure here is
+below what it measures).
+
+The budget is per worker: `sensor run -w N` gives each worker `memory_mb / N`. It does not
+cover the interpreter and libraries themselves (about 240 MB of RSS before the first
+packet), nor the capture ring (`capture.ring_blocks`), which the kernel owns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sensor.config import SensorConfig
+
+if TYPE_CHECKING:
+    from sensor.pipeline import Pipeline
+
+__all__ = [
+    "AP_BYTES",
+    "DEAUTH_BYTES",
+    "DNS_ENTRY_BYTES",
+    "FLOW_BYTES",
+    "HEADROOM",
+    "RECORD_BYTES",
+    "SHARES",
+    "STRUCTURES",
+    "MemoryBudget",
+    "memory_budget",
+    "refused",
+    "used_bytes",
+]
+
+MB = 1 << 20
+
+SHARES: dict[str, float] = {
+    "flows": 0.50,
+    "records": 0.10,
+    "holds": 0.125,
+    "tls_quic": 0.05,
+    "dns": 0.075,
+    "wireless": 0.05,
+}
+"""Fraction of `memory_mb` for each structure, and why that much:
+
+- flows (50%): the flow table is what a sensor is for and what a SYN flood fills; at the
+  default 512 MB it holds about 150,000 flows with their fields, far more than a department's
+  concurrent conversations (a full table sheds half-open flows first).
+- records (10%): ended flows waiting for the next Parquet segment (their numbers and
+  fields); a smaller share only means smaller, more frequent segments, never lost records.
+- holds (12.5%): out-of-order TCP segments held so a ClientHello split over segments
+  arrives whole; 64 MB at the default, what `inspect.hold_mb` defaulted to before.
+- tls_quic (5%): TLS handshake records and QUIC CRYPTO frames being reassembled; a hello is
+  2-3 KB, so 25 MB is some 10,000 hellos in flight at once (at most 64 KB per flow).
+- dns (7.5%): the DNS answer cache that names IP-only and ECH flows; about 80,000 answers
+  at the default, many minutes of a department's lookups (each lives for its TTL, >= 60 s).
+- wireless (5%): access points and their deauthentication windows, from a monitor radio;
+  17,000 APs at the default, a hundred times what a building hears, so only a beacon flood
+  reaches it.
+
+The rest (HEADROOM) is not handed out."""
+
+HEADROOM = 1.0 - sum(SHARES.values())
+"""10%: what no structure is given, for what is not held per flow or device: a sub-batch's
+decoded columns, the Arrow tables built when a segment is written, the allocator's slack."""
+
+STRUCTURES = tuple(SHARES)
+
+FLOW_BYTES = 1792
+"""One flow in the table: its FlowState with the fields of a TLS flow (server name, SNI,
+ALPN, version, JA3, JA4, first payload bytes: 1,348 B measured) and its entries in the
+table's index dicts and queues (about 340 B: a SYN-only flow measured 887 B in the table).
+A flood's half-open flows take about half of this, so the bound is conservative for them."""
+
+RECORD_BYTES = 1216
+"""One ended flow waiting for its segment: 18 numbers (376 B measured) and the flow's field
+dict, which the buffer keeps (about 840 B for a TLS flow)."""
+
+DNS_ENTRY_BYTES = 480
+"""One DNS answer in the cache: key, (name, seen, expires) and the LRU links (463 B measured
+with 23-character names)."""
+
+AP_BYTES = 576
+"""One access point (535 B measured: BSSID, an SSID, vendor, indicators, LRU links)."""
+
+DEAUTH_BYTES = 960
+"""One BSSID's deauthentication window (928 B measured: a deque of up to `deauth_burst`
+times and its LRU links). `max_aps` bounds both tables, so each slot of it costs both."""
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBudget:
+    """The shares in bytes and the limits derived from them (for one worker)."""
+
+    total: int
+    """limits.memory_mb in bytes (divided among workers)."""
+    shares: dict[str, int]
+    """Bytes per structure (STRUCTURES)."""
+    max_flows: int
+    """min(flow.max_flows, flows share / FLOW_BYTES)."""
+    flush_rows: int
+    """min(storage.flush_rows, records share / RECORD_BYTES)."""
+    hold_bytes: int
+    """The holds share, or inspect.hold_mb if that is set and smaller."""
+    buffer_bytes: int
+    """The tls_quic share: TLS and QUIC handshake bytes buffered by all flows."""
+    dns_names: int
+    """min(inspect.dns_names, dns share / DNS_ENTRY_BYTES)."""
+    max_aps: int
+    """min(policy.wireless.max_aps, wireless share / (AP_BYTES + DEAUTH_BYTES))."""
+
+    def limits(self) -> dict[str, int]:
+        """The derived entry limits by structure (bytes for the byte-counted ones)."""
+        return {
+            "flows": self.max_flows,
+            "records": self.flush_rows,
+            "holds": self.hold_bytes,
+            "tls_quic": self.buffer_bytes,
+            "dns": self.dns_names,
+            "wireless": self.max_aps,
+        }
+
+
+def memory_budget(cfg: SensorConfig, workers: int = 1) -> MemoryBudget:
+    """Split `limits.memory_mb` (over `workers` capture processes) into its shares and
+    derive every structure's limit. An explicit count in the config (flow.max_flows,
+    inspect.dns_names, policy.wireless.max_aps, storage.flush_rows, inspect.hold_mb) still
+    applies when it is lower: the budget only ever lowers a limit."""
+    total = int(cfg.limits.memory_mb * MB) // max(1, workers)
+    shares = {k: int(total * f) for k, f in SHARES.items()}
+    hold = shares["holds"]
+    per_ap = AP_BYTES + DEAUTH_BYTES
+    if cfg.inspect.hold_mb is not None:
+        hold = min(hold, int(cfg.inspect.hold_mb * MB))
+    return MemoryBudget(
+        total=total,
+        shares=shares,
+        max_flows=max(1, min(cfg.flow.max_flows, shares["flows"] // FLOW_BYTES)),
+        flush_rows=max(1, min(cfg.storage.flush_rows, shares["records"] // RECORD_BYTES)),
+        hold_bytes=hold,
+        buffer_bytes=shares["tls_quic"],
+        dns_names=min(cfg.inspect.dns_names, shares["dns"] // DNS_ENTRY_BYTES),
+        max_aps=max(1, min(cfg.policy.wireless.max_aps, shares["wireless"] // per_ap)),
+    )
+
+
+def used_bytes(pipe: Pipeline, records_waiting: int = 0) -> dict[str, int]:
+    """Estimated bytes each structure holds now: exact where the structure counts bytes
+    (holds, tls_quic), else its entries times the measured size of one."""
+    w = pipe.wireless
+    return {
+        "flows": len(pipe.table) * FLOW_BYTES,
+        "records": records_waiting * RECORD_BYTES,
+        "holds": pipe.inspector.budget.held,
+        "tls_quic": pipe.buffers.held,
+        "dns": len(pipe.names) * DNS_ENTRY_BYTES,
+        "wireless": len(w.aps) * AP_BYTES + w.deauth_targets * DEAUTH_BYTES,
+    }
+
+
+def refused(pipe: Pipeline) -> dict[str, int]:
+    """What each structure gave up at its limit: flows evicted from a full table, segments
+    not held, flows whose handshake was not buffered, DNS answers and access points (or
+    deauth windows) pushed out. Records have none: a full buffer is written early."""
+    w = pipe.wireless
+    return {
+        "flows": pipe.table.ended.get("evicted", 0),
+        "holds": pipe.inspector.budget.refused,
+        "tls_quic": pipe.buffers.refused,
+        "dns": pipe.names.evicted,
+        "wireless": w.evicted + w.deauths_evicted,
+    }
