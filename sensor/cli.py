@@ -18,6 +18,7 @@ from typing import Any
 
 from sensor import __version__
 from sensor.analyst import query
+from sensor.budget import memory_budget
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier, feed_dirs, shipped_dir
@@ -339,7 +340,8 @@ def _own_outputs(cfg: SensorConfig, db: Path) -> SensorConfig:
 def _replay(args: argparse.Namespace) -> int:
     cfg = _config(args)
     paths = args.pcaps or [demo_capture()]
-    sources: list[PacketSource] = [open_capture(p) for p in paths]  # fail before any work
+    block = memory_budget(cfg).block_bytes
+    sources: list[PacketSource] = [open_capture(p, block) for p in paths]  # fail before work
     classifier = build_classifier(cfg.signatures, cfg.policy)
     sinks = default_sinks(cfg, dict(classifier.provisions))
     ledger = CaptureLedger(store_config(cfg))

@@ -7,6 +7,8 @@ from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
+import pyarrow as pa
+
 from sensor.budget import memory_budget
 from sensor.classify import Provision
 from sensor.config import SensorConfig
@@ -76,6 +78,14 @@ def _rows_lost(flows: FlowStore, alerts: AlertSink, wireless: WirelessStore) -> 
     return flows.rows_lost + alerts.store_stats.rows_dropped + wireless.store_stats.rows_dropped
 
 
+def use_system_allocator() -> None:
+    """Arrow allocates from the C library's malloc, not its bundled mimalloc: mimalloc keeps
+    freed pages in per-thread heaps (Arrow's compute threads too), and a 300,000-SYN flood
+    replayed with limits.memory_mb 64 peaked 29 MB higher with it, outside any budget. The
+    segments are the same; writing them is as fast."""
+    pa.set_memory_pool(pa.system_memory_pool())
+
+
 def default_sinks(
     cfg: SensorConfig, provisions: dict[str, Provision], retain: bool = False
 ) -> Sinks:
@@ -87,6 +97,7 @@ def default_sinks(
     outputs of `outputs:` (syslog, EVE flow lines, IPFIX) hang off these two sinks.
     """
     outputs = build_outputs(cfg.outputs, cfg.sensor.name)  # a bad address stops us first
+    use_system_allocator()
     scfg = store_config(cfg, retain)
     a = cfg.policy.alerts
     if a.jsonl is None:

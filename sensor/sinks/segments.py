@@ -250,7 +250,8 @@ class RowTable:
         return len(self.rows) + self.writer.pending_rows
 
     def flush(self, force: bool = False) -> None:
-        if not self._timer.due(force):
+        # by rows too: a beacon flood makes a row per fake access point, 200,000 in seconds
+        if not self._timer.due(force or len(self.rows) >= self.writer.cfg.flush_rows):
             return
         if self.rows:
             rows, self.rows = self.rows, []
