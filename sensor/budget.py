@@ -37,6 +37,7 @@ __all__ = [
     "MemoryBudget",
     "memory_budget",
     "refused",
+    "summary_line",
     "used_bytes",
 ]
 
@@ -189,3 +190,20 @@ def refused(pipe: Pipeline) -> dict[str, int]:
         "dns": pipe.names.evicted,
         "wireless": w.evicted + w.deauths_evicted,
     }
+
+
+def summary_line(pipe: Pipeline) -> str:
+    """One line for the replay summary: per structure, the highest estimated MB it held
+    (sampled after every sub-batch) against its share, and what it gave up at its limit."""
+    b, gone = pipe.budget, refused(pipe)
+    peak = dict(pipe.memory_peak)  # the byte-counted ones know their own exact peak
+    peak["holds"] = max(peak["holds"], pipe.inspector.budget.peak)
+    peak["tls_quic"] = max(peak["tls_quic"], pipe.buffers.peak)
+    parts = []
+    for name in STRUCTURES:
+        if name == "records":  # written early when full: bounded by construction
+            parts.append(f"records <={b.flush_rows:,} rows/{b.shares[name] / MB:.1f}")
+            continue
+        part = f"{name} {peak[name] / MB:.1f}/{b.shares[name] / MB:.1f}"
+        parts.append(part + (f" ({gone[name]:,} refused)" if gone.get(name) else ""))
+    return f"memory peak/budget MB (limits.memory_mb={b.total / MB:g}): " + ", ".join(parts)

@@ -18,7 +18,7 @@ from typing import Any
 
 from sensor import __version__
 from sensor.analyst import query
-from sensor.budget import memory_budget
+from sensor.budget import memory_budget, summary_line
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier, feed_dirs, shipped_dir
@@ -467,6 +467,7 @@ def _print_summary(
     )
     for line in _policy_lines(pipe.classifier, sinks.alerts):
         print(line)
+    print(summary_line(pipe))
     if _losses(summary, sinks, ledger):
         print(
             f"LOSSES: {_losses(summary, sinks, ledger)} rows or lines could not be kept "

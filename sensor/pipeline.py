@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sensor.budget import memory_budget
+from sensor.budget import STRUCTURES, memory_budget, used_bytes
 from sensor.capture.base import FrameBatch, PacketSource
 from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
@@ -164,6 +164,8 @@ class Pipeline:
             budget.hold_bytes,
         )
         self.table = FlowTable(cfg.flow.timeouts, budget.max_flows, self._on_end, self.inspector)
+        self.memory_peak = dict.fromkeys(STRUCTURES, 0)
+        """Highest estimated bytes of each structure, sampled after every sub-batch."""
         self.summary = Summary(
             decode_errors=self.decoder.errors,
             skipped=self.decoder.skipped,
@@ -240,6 +242,10 @@ class Pipeline:
             self.wireless.process(batch)
         cols = self.decoder.decode(batch)
         self.table.update(cols)
+        peak = self.memory_peak
+        for k, v in used_bytes(self).items():
+            if v > peak[k]:
+                peak[k] = v
         s = self.summary
         s.packets += len(batch)
         s.bytes += int(batch.wirelens.sum())

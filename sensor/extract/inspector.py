@@ -18,7 +18,7 @@ from sensor.extract.base import HANDOFF, REPROBE, ByteBudget, Extractor
 from sensor.extract.names import DnsNames
 from sensor.flow.state import FlowState
 
-__all__ = ["HEAD_BYTES", "HEAD_TC", "HEAD_TS", "HoldBudget", "Inspector"]
+__all__ = ["HEAD_BYTES", "HEAD_TC", "HEAD_TS", "SEGMENT_OVERHEAD", "HoldBudget", "Inspector"]
 
 HEAD_BYTES = 64
 """First payload bytes kept per direction for `payload` signatures. The field names start
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 _PROBE_PACKETS = 3  # payload packets without any claim before a flow is given up
 _MAX_TUNNELS = 2  # protocols stacked by CONNECT/SOCKS that are followed
 _MAX_PENDING = 8  # out-of-order TCP segments held per direction
+SEGMENT_OVERHEAD = 96
+"""Bytes a held segment costs beyond its payload (the bytes object's header, its sequence
+number and dict slot: 85 B measured), counted against the budget with it."""
 
 
 def _has_port(flow: FlowState, ports: frozenset[int]) -> bool:
@@ -57,7 +60,7 @@ class _Stream:
 
     def release(self) -> None:
         """Give the held segments' bytes back to the budget."""
-        self.budget.held -= sum(len(v) for v in self.pending.values())
+        self.budget.give(sum(len(v) + SEGMENT_OVERHEAD for v in self.pending.values()))
         self.pending.clear()
 
     def push(self, seq: int, data: bytes) -> list[bytes]:
@@ -73,7 +76,7 @@ class _Stream:
         if ahead:
             b = self.budget
             if len(self.pending) < _MAX_PENDING and seq not in self.pending:
-                if not b.take(len(data)):
+                if not b.take(len(data) + SEGMENT_OVERHEAD):
                     return []
                 self.pending[seq] = data
             return []
@@ -81,7 +84,7 @@ class _Stream:
         self.next_seq = (seq + len(data)) & 0xFFFFFFFF
         while self.next_seq in self.pending:
             nxt = self.pending.pop(self.next_seq)
-            self.budget.held -= len(nxt)
+            self.budget.give(len(nxt) + SEGMENT_OVERHEAD)
             out.append(nxt)
             self.next_seq = (self.next_seq + len(nxt)) & 0xFFFFFFFF
         return out
