@@ -10,7 +10,7 @@ entries times the bytes one entry was measured to take (tracemalloc, CPython 3.1
 below what it measures).
 
 The budget is per worker: `sensor run -w N` gives each worker `memory_mb / N`. It does not
-cover the interpreter and libraries themselves (about 240 MB of RSS before the first
+cover the interpreter and libraries themselves (about 190 MB of RSS before the first
 packet), nor the capture ring (`capture.ring_blocks`), which the kernel owns.
 """
 

@@ -91,7 +91,7 @@ class LimitsConfig:
     """MB for everything held per flow and per device, per sensor (divided among capture
     workers): flow table, records waiting for their segment, held TCP segments, TLS/QUIC
     handshake buffers, DNS answer cache, access point tables. Not included: the interpreter
-    and libraries (about 240 MB) and the kernel's capture ring. 512 fits a 2-4 GB box."""
+    and libraries (about 190 MB) and the kernel's capture ring. 512 fits a 2-4 GB box."""
 
     def __post_init__(self) -> None:
         if not 8 <= self.memory_mb < 1 << 20:
