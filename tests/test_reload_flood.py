@@ -27,7 +27,9 @@ def test_a_sighup_during_a_flood_expiry_reloads_within_seconds(tmp_path: Path) -
     os.mkfifo(fifo)
     cfg = tmp_path / "s.yaml"
     db = tmp_path / "x.duckdb"
-    cfg.write_text(f"storage: {{catalog: {db}}}\nflow: {{timeouts: {{tcp: 5}}}}\n")
+    cfg.write_text(  # memory for the whole flood in the table (512 MB holds 150,000 flows)
+        f"storage: {{catalog: {db}}}\nflow: {{timeouts: {{tcp: 5}}}}\nlimits: {{memory_mb: 2048}}\n"
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "sensor", "replay", "-q", "-c", str(cfg), str(fifo)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -49,6 +49,7 @@ def test_after_a_syn_flood_steady_traffic_at_the_same_rate_loses_nothing(
     cfg.write_text(
         f"sensor: {{name: lab-flood}}\nstorage: {{catalog: {db}, flush_seconds: 2}}\n"
         f"metrics: {{listen: ''}}\nflow: {{timeouts: {{tcp: {TCP_TIMEOUT}}}}}\n"
+        "limits: {memory_mb: 2048}\n"  # the whole flood in the table (512 MB: 150,000 flows)
     )
     sensor = lab.start(
         "client",
