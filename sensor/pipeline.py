@@ -240,6 +240,9 @@ class Pipeline:
             return
         if batch.linktype in WIFI_LINKTYPES:  # a monitor-mode radio: access points too
             self.wireless.process(batch)
+            # a beacon flood changes an access point per frame: hand them to the store now,
+            # not after the whole file block (8 MB: 129,000 APs and their rows, 150 MB)
+            self._flush_sinks(force=False)
         cols = self.decoder.decode(batch)
         self.table.update(cols)
         peak = self.memory_peak
