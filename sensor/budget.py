@@ -112,7 +112,7 @@ class MemoryBudget:
     total: int
     """limits.memory_mb in bytes (divided among workers)."""
     shares: dict[str, int]
-    """Bytes per structure (STRUCTURES)."""
+    """Bytes per structure (STRUCTURES); holds is lowered by an explicit inspect.hold_mb."""
     max_flows: int
     """min(flow.max_flows, flows share / FLOW_BYTES)."""
     flush_rows: int
@@ -129,12 +129,11 @@ class MemoryBudget:
     """Capture file block a replay reads and decodes at once (HEADROOM / BLOCK_COST)."""
 
     def limits(self) -> dict[str, int]:
-        """The derived entry limits by structure (bytes for the byte-counted ones)."""
+        """The entry limits derived for the structures that count entries (the others,
+        holds and tls_quic, count bytes against their share itself)."""
         return {
             "flows": self.max_flows,
             "records": self.flush_rows,
-            "holds": self.hold_bytes,
-            "tls_quic": self.buffer_bytes,
             "dns": self.dns_names,
             "wireless": self.max_aps,
         }
@@ -147,10 +146,10 @@ def memory_budget(cfg: SensorConfig, workers: int = 1) -> MemoryBudget:
     applies when it is lower: the budget only ever lowers a limit."""
     total = int(cfg.limits.memory_mb * MB) // max(1, workers)
     shares = {k: int(total * f) for k, f in SHARES.items()}
-    hold = shares["holds"]
     per_ap = AP_BYTES + DEAUTH_BYTES
-    if cfg.inspect.hold_mb is not None:
-        hold = min(hold, int(cfg.inspect.hold_mb * MB))
+    if cfg.inspect.hold_mb is not None:  # an explicit hold_mb may only lower the share
+        shares["holds"] = min(shares["holds"], int(cfg.inspect.hold_mb * MB))
+    hold = shares["holds"]
     return MemoryBudget(
         total=total,
         shares=shares,

@@ -260,14 +260,15 @@ class SensorCollector(Collector):
         )
         limit = GaugeMetricFamily(
             "sensor_memory_limit_entries",
-            "Limit derived from each share: flows, records per segment write, bytes (holds, "
-            "tls_quic), DNS answers, access points.",
+            "Entries allowed by each share: flows, records per segment write, DNS answers, "
+            "access points (holds and tls_quic count bytes against the share itself).",
             labels=k,
         )
         for name in STRUCTURES:
             share.add_metric([*vals, name], budget.shares[name])
             held.add_metric([*vals, name], used[name])
-            limit.add_metric([*vals, name], budget.limits()[name])
+        for name, n in budget.limits().items():
+            limit.add_metric([*vals, name], n)
         gone = CounterMetricFamily(
             "sensor_memory_refused",
             "Given up because a structure was at its limit: flows evicted, segments not held, "

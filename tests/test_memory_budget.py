@@ -75,7 +75,8 @@ def test_explicit_limits_apply_when_lower_and_never_raise_a_share() -> None:
     b = memory_budget(cfg)
     assert (b.max_flows, b.dns_names) == (1000, 10)
     assert b.hold_bytes == 8 * MB  # hold_mb 4096 asked for more than the holds share
-    assert memory_budget(replace(cfg, inspect=InspectConfig(hold_mb=2))).hold_bytes == 2 * MB
+    lower = memory_budget(replace(cfg, inspect=InspectConfig(hold_mb=2)))
+    assert lower.hold_bytes == lower.shares["holds"] == 2 * MB
     assert memory_budget(cfg, workers=4).total == 16 * MB  # one budget, split among workers
 
 
