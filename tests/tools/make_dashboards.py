@@ -294,6 +294,13 @@ def health() -> dict[str, Any]:
             panel(14, "Versions", "table",
                   [(f"max by (sensor, version, python) (sensor_build_info{{{s}}})", "")],
                   0, 48, w=24, h=6, instant=True),
+            panel(15, "Memory budget used by structure (% of its share)", "timeseries",
+                  [(f"100 * sum by (sensor, structure) (sensor_memory_used_bytes{{{s}}}) / "
+                    f"clamp_min(sum by (sensor, structure) (sensor_memory_budget_bytes{{{s}}}), 1)",
+                    "{{sensor}} {{structure}}")], 0, 54, unit="percent"),
+            panel(16, "Refused at the memory budget per second by structure", "timeseries",
+                  [(f"sum by (structure) (rate(sensor_memory_refused_total{{{s}}}{ri}))",
+                    "{{structure}}")], 12, 54, unit="ops"),
         ],
         since="now-6h",
         sensor_var=True,
