@@ -35,7 +35,7 @@ from sensor.capture.pcapfile import open_capture
 from sensor.classify import build_classifier
 from sensor.classify.policy import WirelessPolicy
 from sensor.config import FlowConfig, InspectConfig, LimitsConfig, SensorConfig, load_config
-from sensor.errors import ConfigError
+from sensor.errors import CaptureError, ConfigError
 from sensor.extract import ByteBudget, DnsNames, Inspector, default_extractors
 from sensor.extract.inspector import SEGMENT_OVERHEAD
 from sensor.flow.state import FlowState
@@ -44,7 +44,7 @@ from sensor.pipeline import Pipeline
 from sensor.sinks import default_sinks
 from sensor.sinks.records import RecordBuffer
 from sensor.wireless import WirelessMonitor
-from tests.conftest import REPO
+from tests.conftest import REPO, corpus_pcaps
 from tests.test_wireless_flood import _batch, _flood
 from tests.tools.hostile import ETH, pcap, tcp
 
@@ -296,6 +296,28 @@ def test_quic_crypto_frames_share_the_budget() -> None:
     for scratch in scratches:
         ext.release(scratch)
     assert budget.held == 0
+
+
+@pytest.mark.corpus
+def test_every_buffered_byte_is_given_back_over_the_corpus() -> None:
+    """Handshakes completed, tunnels re-probed, flows ended mid-hello: whichever way a flow's
+    buffers go, their bytes come back to the budgets (none leaks, so none is refused)."""
+    pcaps = corpus_pcaps()
+    if not pcaps:
+        pytest.skip("../shared/corpus is absent")
+    pipe = Pipeline(SensorConfig(), [])
+    sources = []
+    for p in pcaps:
+        try:
+            sources.append(open_capture(p))
+        except CaptureError:
+            continue
+    pipe.run(sources)
+    print(f"\ncorpus: TLS/QUIC buffers peak {pipe.buffers.peak:,} B, "
+          f"holds peak {pipe.inspector.budget.peak:,} B")  # fmt: skip
+    assert pipe.summary.records > 2000 and pipe.buffers.peak > 0
+    assert pipe.buffers.held == 0 and pipe.buffers.refused == 0
+    assert pipe.inspector.budget.held == 0
 
 
 def test_the_memory_metrics(tmp_path: Path) -> None:
