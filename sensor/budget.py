@@ -32,8 +32,10 @@ __all__ = [
     "FLOW_BYTES",
     "HEADROOM",
     "RECORD_BYTES",
+    "RESERVE_MIN",
     "SHARES",
     "STRUCTURES",
+    "WRITE_WORKING",
     "MemoryBudget",
     "memory_budget",
     "refused",
@@ -68,18 +70,27 @@ SHARES: dict[str, float] = {
   17,000 APs at the default, a hundred times what a building hears, so only a beacon flood
   reaches it.
 
-The rest (HEADROOM) is not handed out."""
+The rest is the reserve (below), not handed out. With a reserve above 10% (budgets under
+240 MB), the shares are taken from what is left, in the same proportions."""
 
 HEADROOM = 1.0 - sum(SHARES.values())
-"""10%: what no structure is given, for what is not held per flow or device: the capture
-block being decoded (below), the Arrow tables built when a segment is written, the
-allocator's slack."""
+"""10%: the reserve's usual fraction."""
+
+RESERVE_MIN = 24 * MB
+"""The reserve is at least this (never more than half the budget): what is not held per flow
+or device but is used while the sensor works, whatever the budget: writing a segment (Arrow
+tables, the Parquet writer, rollups; the first write also sets up Arrow and zstd) peaked 16-20
+MB above the table in a 300,000-SYN replay, and a capture block being decoded costs
+BLOCK_COST times its size. A fraction alone left 6 MB of a 64 MB budget for this."""
+
+WRITE_WORKING = 16 * MB
+"""The part of the reserve kept for writing segments; the rest sizes the capture block."""
 
 BLOCK_COST = 4
 """A capture file block costs about this many times its size in RSS while it is decoded,
 for the smallest frames (its mapped pages, one Python int per frame offset, the numpy
 columns): 300,000 SYNs replayed with 8 MB blocks peaked 27 MB higher than with 1 MB blocks.
-So a replay reads blocks of HEADROOM / BLOCK_COST, between 1 and 8 MB."""
+So a replay reads blocks of (reserve - WRITE_WORKING) / BLOCK_COST, between 1 and 8 MB."""
 
 STRUCTURES = tuple(SHARES)
 
@@ -110,7 +121,7 @@ class MemoryBudget:
     """The shares in bytes and the limits derived from them (for one worker)."""
 
     total: int
-    """limits.memory_mb in bytes (divided among workers)."""
+    """limits.memory_mb in bytes (divided among workers): the shares plus the reserve."""
     shares: dict[str, int]
     """Bytes per structure (STRUCTURES); holds is lowered by an explicit inspect.hold_mb."""
     max_flows: int
@@ -126,7 +137,7 @@ class MemoryBudget:
     max_aps: int
     """min(policy.wireless.max_aps, wireless share / (AP_BYTES + DEAUTH_BYTES))."""
     block_bytes: int
-    """Capture file block a replay reads and decodes at once (HEADROOM / BLOCK_COST)."""
+    """Capture file block a replay reads and decodes at once (from the reserve)."""
 
     def limits(self) -> dict[str, int]:
         """The entry limits derived for the structures that count entries (the others,
@@ -145,7 +156,9 @@ def memory_budget(cfg: SensorConfig, workers: int = 1) -> MemoryBudget:
     inspect.dns_names, policy.wireless.max_aps, storage.flush_rows, inspect.hold_mb) still
     applies when it is lower: the budget only ever lowers a limit."""
     total = int(cfg.limits.memory_mb * MB) // max(1, workers)
-    shares = {k: int(total * f) for k, f in SHARES.items()}
+    reserve = min(max(int(total * HEADROOM), RESERVE_MIN), total // 2)
+    rest = (total - reserve) / sum(SHARES.values())
+    shares = {k: int(rest * f) for k, f in SHARES.items()}
     per_ap = AP_BYTES + DEAUTH_BYTES
     if cfg.inspect.hold_mb is not None:  # an explicit hold_mb may only lower the share
         shares["holds"] = min(shares["holds"], int(cfg.inspect.hold_mb * MB))
@@ -159,7 +172,7 @@ def memory_budget(cfg: SensorConfig, workers: int = 1) -> MemoryBudget:
         buffer_bytes=shares["tls_quic"],
         dns_names=min(cfg.inspect.dns_names, shares["dns"] // DNS_ENTRY_BYTES),
         max_aps=max(1, min(cfg.policy.wireless.max_aps, shares["wireless"] // per_ap)),
-        block_bytes=max(MB, min(8 * MB, int(total * HEADROOM) // BLOCK_COST)),
+        block_bytes=max(MB, min(8 * MB, (reserve - WRITE_WORKING) // BLOCK_COST)),
     )
 
 
