@@ -5,11 +5,11 @@ This module only hands out limits and reports estimates: every structure keeps i
 counters and enforces its own limit (the flow table evicts, the reassembler refuses a
 segment, the TLS/QUIC extractors stop buffering a flow, the DNS cache and the AP tables drop
 their oldest entry). Structures that count bytes report exact bytes; the others report their
-entries times the bytes one entry was measured to take (tracemalloc, CPython 3.11-3.13,
-64-bit; `tests/test_memory_budget.py` measures them again and fails if a figure here is
-below what it measures).
+entries times the bytes one entry was measured to take (tracemalloc, CPython 3.11, 64-bit;
+`tests/test_memory_budget.py` measures them again and fails if a figure here is below what
+it measures).
 
-The budget is per worker: `sensor run -w N` gives each worker `memory_mb / N`. It does not
+The budget is the sensor's: `sensor run -w N` gives each worker `memory_mb / N`. It does not
 cover the interpreter and libraries themselves (about 190 MB of RSS before the first
 packet), nor the capture ring (`capture.ring_blocks`), which the kernel owns.
 """
