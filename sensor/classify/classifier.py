@@ -48,6 +48,24 @@ _QUERY = re.compile(r"(http\.uri=[^?;]*)\?[^;]*")
 """The query string of a request target quoted as evidence: content, not kept by default."""
 
 
+_FIELD_KINDS = frozenset({"domain", "app_proto", "field", "first_byte"})
+
+
+def _may_match_bare(m: Any) -> bool:
+    """False when the matcher can only pass on a flow that has some extractor field (every
+    alternative of its gate is a field kind); logic matchers ask their parts."""
+    parts = getattr(m, "parts", None)
+    if parts is not None:
+        if type(m).__name__ == "AllOf":
+            return all(_may_match_bare(p) for p in parts)
+        return any(_may_match_bare(p) for p in parts)
+    part = getattr(m, "part", None)
+    if part is not None:
+        return True if type(m).__name__ == "NotOf" else _may_match_bare(part)
+    gate = m.gate()
+    return gate is None or not all(kind in _FIELD_KINDS for kind, _ in gate)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What one flow record is, which provision it touches and what the policy says."""
@@ -151,6 +169,20 @@ class Classifier:
         """Candidates of a flow with no field at all depend only on its numbers' gates, so
         a SYN flood's half-open flows share a few cached lists instead of an index walk each."""
         gates = self._gates_of_numbers(v)
+        found = self._bare.get(gates)
+        if found is None:
+            if len(self._bare) >= _BARE_CACHE:
+                self._bare.clear()
+            found = self._bare[gates] = self._merge([], gates)
+        return found
+
+    def bare_possible(self, gates: _NumberGates) -> bool:
+        """Could any candidate signature match a flow with no field at all and these number
+        gates (dest_port, ver, net, volume, proto)? False lets a batch of field-less records
+        skip classification: their verdict is none."""
+        return any(_may_match_bare(sig.match) for sig in self._bare_candidates_of(gates))
+
+    def _bare_candidates_of(self, gates: _NumberGates) -> list[Signature]:
         found = self._bare.get(gates)
         if found is None:
             if len(self._bare) >= _BARE_CACHE:

@@ -59,6 +59,9 @@ class Runs:
     tunnel: list[int]
     proto: list[int]
     first_seq: list[int]
+    a: dict[str, npt.NDArray[np.int64]]
+    """The same per-run figures as numpy arrays (plus `pp`, the key's ports and protocol, and
+    `single`: the run is its flow key's only run in the batch), for columnar consumers."""
 
 
 def _canonical(c: PacketColumns, sel: I64) -> tuple[list[I64], BoolA]:
@@ -112,27 +115,51 @@ def runs_of_batch(
     # flows are then created (and queued for expiry) in time order
     p = np.argsort(first_idx, kind="stable")
     st, en = starts[p], ends[p]
+    fi = first_idx[p]
+    runs_per_group = np.bincount(gs[starts], minlength=len(first))
+    f_fwd = np.bitwise_or.reduceat(np.where(f, fl, 0), starts)[p]
+    f_rev = np.bitwise_or.reduceat(np.where(f, 0, fl), starts)[p]
+    a = {
+        "t_first": ts[st],
+        "t_last": np.maximum.reduceat(ts, starts)[p],
+        "first_flags": fl[st],
+        "first_fwd": f[st],
+        "n_fwd": nf[p],
+        "n_rev": en - st - nf[p],
+        "b_fwd": bf[p],
+        "b_rev": (bt - bf)[p],
+        "f_fwd": f_fwd,
+        "f_rev": f_rev,
+        "payload": np.logical_or.reduceat(c.pl_len[idx] > 0, starts)[p],
+        "vlan": c.vlan[fi],
+        "tunnel": c.tunnel[fi],
+        "proto": proto[st],
+        "first_seq": c.seq[fi],
+        "pp": kcols[4][first][gs[st]],
+        "single": runs_per_group[gs[st]] == 1,
+    }
     return Runs(
         keys=[flow_keys[g] for g in gs[st].tolist()],
         order=idx,
         fwd=f,
         starts=st.tolist(),
         ends=en.tolist(),
-        t_first=ts[st].tolist(),
-        t_last=np.maximum.reduceat(ts, starts)[p].tolist(),
-        first_flags=fl[st].tolist(),
-        first_fwd=f[st].tolist(),
-        n_fwd=nf[p].tolist(),
-        n_rev=(en - st - nf[p]).tolist(),
-        b_fwd=bf[p].tolist(),
-        b_rev=(bt - bf)[p].tolist(),
-        f_fwd=np.bitwise_or.reduceat(np.where(f, fl, 0), starts)[p].tolist(),
-        f_rev=np.bitwise_or.reduceat(np.where(f, 0, fl), starts)[p].tolist(),
-        payload=np.logical_or.reduceat(c.pl_len[idx] > 0, starts)[p].tolist(),
-        vlan=c.vlan[first_idx[p]].tolist(),
-        tunnel=c.tunnel[first_idx[p]].tolist(),
-        proto=proto[st].tolist(),
-        first_seq=c.seq[first_idx[p]].tolist(),
+        t_first=a["t_first"].tolist(),
+        t_last=a["t_last"].tolist(),
+        first_flags=a["first_flags"].tolist(),
+        first_fwd=a["first_fwd"].tolist(),
+        n_fwd=a["n_fwd"].tolist(),
+        n_rev=a["n_rev"].tolist(),
+        b_fwd=a["b_fwd"].tolist(),
+        b_rev=a["b_rev"].tolist(),
+        f_fwd=f_fwd.tolist(),
+        f_rev=f_rev.tolist(),
+        payload=a["payload"].tolist(),
+        vlan=a["vlan"].tolist(),
+        tunnel=a["tunnel"].tolist(),
+        proto=a["proto"].tolist(),
+        first_seq=a["first_seq"].tolist(),
+        a=a,
     )
 
 
