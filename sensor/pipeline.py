@@ -118,13 +118,27 @@ def _bare_possible(batch: EndedBatch, clf: Classifier) -> npt.NDArray[np.bool_]:
     d_hi, d_lo = np.where(lo, c["k2"], c["k0"]), np.where(lo, c["k3"], c["k1"])
     net = np.where(ver == 4, (d_lo & 0xFFFFFFFF) >> 16, (d_hi >> 32) & 0xFFFFFFFF)
     volume = np.frexp((s["bytes_ts"] + s["bytes_tc"]).astype(np.float64))[1].astype(np.int64)
-    gates = np.stack([dport, ver, net, volume, pp & 0xFF], axis=1)
-    uniq, inv = np.unique(gates, axis=0, return_inverse=True)
-    ask = clf.bare_possible
-    answers = np.array(
-        [ask((a, b, n if clf.index["net"] else -1, v, p)) for a, b, n, v, p in uniq.tolist()],
-        dtype=np.bool_,
+    proto = pp & 0xFF
+    # one uint64 per row (16 + 1 + 7 + 8 + 32 bits) so that np.unique sorts numbers, not rows
+    packed = (
+        (dport.astype(np.uint64) << np.uint64(48))
+        | ((ver == 6).astype(np.uint64) << np.uint64(47))
+        | (volume.astype(np.uint64) << np.uint64(40))
+        | (proto.astype(np.uint64) << np.uint64(32))
+        | net.astype(np.uint64)
     )
+    _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
+    ask, has_net = clf.bare_possible, bool(clf.index["net"])
+    answers = np.array(
+        [
+            ask((a, b, n if has_net else -1, v, p))
+            for a, b, n, v, p in zip(
+                dport[first].tolist(), ver[first].tolist(), net[first].tolist(),
+                volume[first].tolist(), proto[first].tolist(), strict=True,
+            )
+        ],
+        dtype=np.bool_,
+    )  # fmt: skip
     return answers[inv.reshape(-1)]
 
 

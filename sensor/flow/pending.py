@@ -170,7 +170,6 @@ class PendingFlows:
         if now <= self.next_due:
             return np.zeros(0, dtype=np.int64)
         live = np.flatnonzero(self._live)
-        ints = self._ints
         due = self.due(live, timeouts)
         gone = due < now
         rest = due[~gone]

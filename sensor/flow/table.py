@@ -50,6 +50,10 @@ class PayloadSink(Protocol):
         """The flow ended while still inspected: free what it held (budgeted memory)."""
         ...
 
+    def has_names(self) -> bool:
+        """Could `start` name any flow at all (are DNS answers known)?"""
+        ...
+
     def nameable(self, pairs: list[tuple[int, int, int, int]]) -> list[bool]:
         """Per (client hi, client lo, server hi, server lo): could `start` name such a flow?"""
         ...
@@ -217,7 +221,11 @@ class FlowTable:
         ck = [keys[i] for i in ci.tolist()]
         flows = self._flows
         known = np.fromiter((k in flows for k in ck), dtype=np.bool_, count=len(ck))
-        slots = np.fromiter((slot_of.get(k, -1) for k in ck), dtype=np.int64, count=len(ck))
+        if slot_of:
+            get = slot_of.get
+            slots = np.fromiter((get(k, -1) for k in ck), dtype=np.int64, count=len(ck))
+        else:
+            slots = np.full(len(ck), -1, dtype=np.int64)
         old = slots >= 0
         if old.any():
             todo += self._touch_pending(r, ci[old], slots[old]).tolist()
@@ -264,7 +272,7 @@ class FlowTable:
         client_is_lo = client_is_src == fw
         flow_keys = [keys[i] for i in runs]
         back = np.zeros(len(runs), dtype=np.bool_)
-        if self._inspector is not None:
+        if self._inspector is not None and self._inspector.has_names():
             pairs = [
                 (k[0], k[1], k[2], k[3]) if lo else (k[2], k[3], k[0], k[1])
                 for k, lo in zip(flow_keys, client_is_lo.tolist(), strict=True)
