@@ -30,6 +30,9 @@ _TCP, _UDP, _OTHER, _CLOSED = 0, 1, 2, 3
 _NS = 1_000_000_000
 _FLOW_ID_MASK = (1 << 63) - 1
 _NEVER = (1 << 63) - 1
+_END_CHUNK = 16_384
+"""Pending rows handed on per call when many end at once (a flood's expiry): the pipeline
+looks at a pending reload between two such batches."""
 
 EndHook = Callable[[FlowState, str], None]
 BulkEndHook = Callable[[EndedBatch], None]
@@ -342,13 +345,14 @@ class FlowTable:
             return
         assert self._pending is not None
         reasons = [reason] * len(slots) if isinstance(reason, str) else reason
-        batch = self._pending.take(slots, reasons)
         self.ended.update(reasons)
-        if self._on_end_bulk is not None:
-            self._on_end_bulk(batch)
-            return
-        for flow, why in zip(batch.states(), reasons, strict=True):
-            self._on_end(flow, why)
+        for at in range(0, len(slots), _END_CHUNK):
+            batch = self._pending.take(slots[at : at + _END_CHUNK], reasons[at : at + _END_CHUNK])
+            if self._on_end_bulk is not None:
+                self._on_end_bulk(batch)
+                continue
+            for flow, why in zip(batch.states(), batch.reasons, strict=True):
+                self._on_end(flow, why)
 
     def _walk(self, cols: PacketColumns, r: Runs, i: int) -> None:
         """Apply a run in pieces: it crosses an interim deadline, or its flow is closing.
