@@ -60,8 +60,9 @@ class Runs:
     proto: list[int]
     first_seq: list[int]
     a: dict[str, npt.NDArray[np.int64]]
-    """The same per-run figures as numpy arrays (plus `pp`, the key's ports and protocol, and
-    `single`: the run is its flow key's only run in the batch), for columnar consumers."""
+    """The same per-run figures as numpy arrays (plus the key's columns `k0`..`k3` and `pp`,
+    its 64-bit hash `h`, and `single`: the run is its key's only run in the batch), for
+    columnar consumers."""
 
 
 def _canonical(c: PacketColumns, sel: I64) -> tuple[list[I64], BoolA]:
@@ -75,18 +76,19 @@ def _canonical(c: PacketColumns, sel: I64) -> tuple[list[I64], BoolA]:
     return [lo_h, lo_l, hi_h, hi_l, pp], fwd
 
 
-def _group_ids(cols: list[I64]) -> tuple[I64, I64]:
-    """(first index of each flow, flow number of each packet), exact even on hash collisions."""
+def _group_ids(cols: list[I64]) -> tuple[I64, I64, npt.NDArray[np.uint64]]:
+    """(first index of each flow, flow number of each packet, each packet's key hash),
+    exact even on hash collisions."""
     h = np.zeros(len(cols[0]), dtype=np.uint64)
     for k, col in zip(_K, cols, strict=True):
         h ^= col.view(np.uint64) * k
         h ^= h >> np.uint64(29)
     _, first, inv = np.unique(h, return_index=True, return_inverse=True)
     if all(np.array_equal(col, col[first][inv]) for col in cols):
-        return first, inv
+        return first, inv, h
     packed = np.ascontiguousarray(np.stack(cols, axis=1)).view(np.dtype((np.void, 40)))[:, 0]
     _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
-    return first, inv
+    return first, inv, h
 
 
 def runs_of_batch(
@@ -94,7 +96,7 @@ def runs_of_batch(
 ) -> Runs:
     """Cut the ok packets `sel` of a batch into runs and sum each per direction."""
     kcols, fwd = _canonical(c, sel)
-    first, inv = _group_ids(kcols)
+    first, inv, hashes = _group_ids(kcols)
     order = np.argsort(inv, kind="stable")
     gs = inv[order]
     n = len(order)
@@ -136,6 +138,11 @@ def runs_of_batch(
         "proto": proto[st],
         "first_seq": c.seq[fi],
         "pp": kcols[4][first][gs[st]],
+        "k0": kcols[0][first][gs[st]],
+        "k1": kcols[1][first][gs[st]],
+        "k2": kcols[2][first][gs[st]],
+        "k3": kcols[3][first][gs[st]],
+        "h": hashes[first][gs[st]].view(np.int64),
         "single": runs_per_group[gs[st]] == 1,
     }
     return Runs(

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from sensor.flow.key import FlowKey
 from sensor.flow.state import FlowState
 
 __all__ = ["EndedBatch", "PendingFlows"]
@@ -25,8 +24,10 @@ BoolA = npt.NDArray[np.bool_]
 
 _INTS = (
     "k0", "k1", "k2", "k3", "pp", "flow_id", "ts_first", "ts_last", "pkts", "bytes", "flags",
-    "vlan", "tunnel", "syn_seq", "cls", "seq", "clock",
+    "vlan", "tunnel", "syn_seq", "cls", "seq", "clock", "h", "bucket",
 )  # fmt: skip
+_KEY = ("k0", "k1", "k2", "k3", "pp")
+_EMPTY, _GONE = -1, -2
 _BOOLS = ("from_lo", "client_is_lo")
 _NEVER = np.iinfo(np.int64).max
 
@@ -82,37 +83,97 @@ class EndedBatch:
         rows = zip(
             *cols,
             *(c[k].tolist() for k in ("flow_id", "client_is_lo", "ts_first", "ts_last")),
-            *(c[k].tolist() for k in ("vlan", "tunnel", "syn_seq", "cls")),
+            *(c[k].tolist() for k in ("vlan", "tunnel", "syn_seq", "cls", "h")),
             *(s[k].tolist() for k in ("pkts_ts", "pkts_tc", "bytes_ts", "bytes_tc")),
             *(s[k].tolist() for k in ("flags_ts", "flags_tc")),
             strict=True,
         )
         out = []
-        for k0, k1, k2, k3, pp, fid, cil, t0, t1, vlan, tun, syn, cls, a, b, c_, d, e, f in rows:
+        for k0, k1, k2, k3, pp, fid, cil, t0, t1, vlan, tun, syn, cls, h, a, b, c_, d, e, f in rows:
             st = FlowState((k0, k1, k2, k3, pp), fid, cil, pp & 0xFF, t0, t0, t1, vlan, tun)
             st.pkts_ts, st.pkts_tc, st.bytes_ts, st.bytes_tc = a, b, c_, d
             st.flags_ts, st.flags_tc = e, f
-            st.syn_seq, st.lru_ts, st.lru_class = syn, t0, cls
+            st.syn_seq, st.lru_ts, st.lru_class, st.h = syn, t0, cls, h
             out.append(st)
         return out
 
 
 class PendingFlows:
-    """The columnar tier of one flow table: rows by slot, a dict from key to slot."""
+    """The columnar tier of one flow table: rows by slot, found by key through an
+    open-addressing hash index (linear probing, tombstones) searched with numpy, so a
+    batch's thousands of lookups, inserts and deletes are a few array operations each."""
 
     def __init__(self, capacity: int = 4096) -> None:
         self._ints = {k: np.zeros(capacity, dtype=np.int64) for k in _INTS}
         self._bools = {k: np.zeros(capacity, dtype=np.bool_) for k in _BOOLS}
         self._live = np.zeros(capacity, dtype=np.bool_)
-        self.slot_of: dict[FlowKey, int] = {}
-        self._keys: list[FlowKey | None] = [None] * capacity
+        self._count = 0
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self._seq = 0
+        self._index = np.full(4 * capacity, _EMPTY, dtype=np.int64)
+        """Bucket -> slot (or _EMPTY, _GONE); at most half full, tombstones included."""
+        self._used = 0
+        """Buckets not _EMPTY (live and tombstones)."""
         self.next_due = _NEVER
         """No pending flow times out before this packet time (a lower bound)."""
 
     def __len__(self) -> int:
-        return len(self.slot_of)
+        return self._count
+
+    def find(self, h: I64, key: list[I64]) -> I64:
+        """Slot of each key (hash h, key columns k0..k3, pp), -1 where it is not pending."""
+        n = len(h)
+        out = np.full(n, -1, dtype=np.int64)
+        if not self._count or not n:
+            return out
+        index, mask = self._index, len(self._index) - 1
+        at = h & mask
+        todo = np.arange(n)
+        ints = self._ints
+        while len(todo):
+            s = index[at[todo]]
+            found = np.zeros(len(todo), dtype=np.bool_)
+            occ = np.flatnonzero(s >= 0)
+            if len(occ):
+                sh, th = s[occ], todo[occ]
+                same = ints["h"][sh] == h[th]
+                for name, col in zip(_KEY, key, strict=True):
+                    same &= ints[name][sh] == col[th]
+                out[th[same]] = sh[same]
+                found[occ[same]] = True
+            todo = todo[(s != _EMPTY) & ~found]
+            at[todo] = (at[todo] + 1) & mask
+        return out
+
+    def _place(self, slots: I64) -> None:
+        """Put rows (absent keys, distinct) into the index: free buckets by linear probing,
+        one row per bucket per round when several want the same one."""
+        index, mask = self._index, len(self._index) - 1
+        at = self._ints["h"][slots] & mask
+        todo = np.arange(len(slots))
+        while len(todo):
+            b = at[todo]
+            free = index[b] < 0
+            cand = todo[free]
+            if len(cand):
+                _, first = np.unique(at[cand], return_index=True)
+                win = cand[first]
+                wb = at[win]
+                self._used += int((index[wb] == _EMPTY).sum())
+                index[wb] = slots[win]
+                self._ints["bucket"][slots[win]] = wb
+                placed = np.zeros(len(slots), dtype=np.bool_)
+                placed[win] = True
+                todo = todo[~placed[todo]]
+            at[todo] = (at[todo] + 1) & mask
+
+    def _rebuild(self, size: int) -> None:
+        """A new index of `size` buckets (a power of 2) with the live rows only."""
+        self._index = np.full(size, _EMPTY, dtype=np.int64)
+        self._used = 0
+        live = np.flatnonzero(self._live)
+        if len(live):
+            self._place(live)
 
     def _grow(self, need: int) -> None:
         old = len(self._live)
@@ -125,12 +186,12 @@ class PendingFlows:
         live = np.zeros(size, dtype=np.bool_)
         live[:old] = self._live
         self._live = live
-        self._keys += [None] * (size - old)
         self._free = list(range(size - 1, old - 1, -1)) + self._free
 
-    def add(self, keys: list[FlowKey], cols: dict[str, npt.NDArray[np.int64]]) -> None:
-        """New flows, one per key (none of them in the tier yet), with their columns."""
-        n = len(keys)
+    def add(self, cols: dict[str, npt.NDArray[np.int64]]) -> I64:
+        """New flows (distinct keys, none of them pending yet), with their columns (`h` and
+        the key columns among them); returns their slots."""
+        n = len(cols["h"])
         if n > len(self._free):
             self._grow(n - len(self._free))
         free = self._free
@@ -141,10 +202,13 @@ class PendingFlows:
             (self._bools if k in self._bools else self._ints)[k][slot] = v
         self._ints["seq"][slot] = np.arange(self._seq, self._seq + n)
         self._seq += n
+        if 2 * (self._used + n) > len(self._index):
+            need = 4 * (self._count + n)
+            self._rebuild(max(len(self._index), 1 << (need - 1).bit_length()))  # a power of 2
         self._live[slot] = True
-        self.slot_of.update(zip(keys, slots, strict=True))
-        for key, s in zip(keys, slots, strict=True):
-            self._keys[s] = key
+        self._count += n
+        self._place(slot)
+        return slot
 
     def col(self, name: str) -> npt.NDArray[np.int64] | npt.NDArray[np.bool_]:
         """A column over all slots (index it with slots)."""
@@ -204,11 +268,8 @@ class PendingFlows:
         }
         cols.update({k: v[slots] for k, v in self._bools.items()})
         self._live[slots] = False
-        slot_of, keys = self.slot_of, self._keys
-        for s in slots.tolist():
-            key = keys[s]
-            keys[s] = None
-            del slot_of[key]  # type: ignore[arg-type]
+        self._count -= len(slots)
+        self._index[self._ints["bucket"][slots]] = _GONE
         self._free += slots.tolist()
         return EndedBatch(cols, reasons)
 

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from sensor.decode.columns import PacketColumns
 from sensor.flow.group import Runs, runs_of_batch
-from sensor.flow.key import FlowKey
+from sensor.flow.key import FlowKey, flow_id_of, flow_ids_of
 from sensor.flow.pending import EndedBatch, PendingFlows
 from sensor.flow.state import ACK, FIN, RST, SYN, FlowState
 
@@ -28,8 +28,9 @@ __all__ = ["END_REASONS", "FlowTable", "FlowTimeouts"]
 END_REASONS = ("idle", "active", "fin", "rst", "eof", "evicted", "shutdown")
 _TCP, _UDP, _OTHER, _CLOSED = 0, 1, 2, 3
 _NS = 1_000_000_000
-_FLOW_ID_MASK = (1 << 63) - 1
 _NEVER = (1 << 63) - 1
+_KEY_COLS = ("k0", "k1", "k2", "k3", "pp")
+_FILTER_MASK = (1 << 20) - 1
 _END_CHUNK = 16_384
 """Pending rows handed on per call when many end at once (a flood's expiry): the pipeline
 looks at a pending reload between two such batches."""
@@ -130,6 +131,8 @@ class FlowTable:
             OrderedDict() for _ in range(4)
         )
         self._pending = PendingFlows() if columnar else None
+        self._fcount = np.zeros(_FILTER_MASK + 1, dtype=np.int32)
+        """FlowStates per key-hash bucket: most new keys of a flood need no dict lookup."""
         self._on_end_bulk = on_end_bulk
         self._idle_arr = np.array(self._idle, dtype=np.int64)
         self._unanswered: OrderedDict[FlowKey, FlowState] = OrderedDict()
@@ -212,23 +215,21 @@ class FlowTable:
         quiet = ~a["payload"] & (((a["f_fwd"] | a["f_rev"]) & (FIN | RST)) == 0)
         cand = one_side & quiet & a["single"] & (a["t_last"] - a["t_first"] < self._active)
         todo = np.flatnonzero(~cand).tolist()
-        slot_of = pending.slot_of
-        if slot_of:
-            for i in todo:
-                s = slot_of.get(keys[i])
-                if s is not None:
-                    self._promote(s)
+        if len(pending) and todo:
+            idx = np.array(todo, dtype=np.int64)
+            found = pending.find(a["h"][idx], [a[k][idx] for k in _KEY_COLS])
+            for s in np.unique(found[found >= 0]).tolist():  # a key may have several runs
+                self._promote(s)
         ci = np.flatnonzero(cand)
         if not len(ci):
             return todo, []
-        ck = [keys[i] for i in ci.tolist()]
-        flows = self._flows
-        known = np.fromiter((k in flows for k in ck), dtype=np.bool_, count=len(ck))
-        if slot_of:
-            get = slot_of.get
-            slots = np.fromiter((get(k, -1) for k in ck), dtype=np.int64, count=len(ck))
-        else:
-            slots = np.full(len(ck), -1, dtype=np.int64)
+        # FlowStates: a counting filter by key hash, then the dict for the few it lets by
+        known = self._fcount[a["h"][ci] & _FILTER_MASK] > 0
+        if known.any():
+            flows = self._flows
+            maybe = np.flatnonzero(known)
+            known[maybe] = [keys[i] in flows for i in ci[maybe].tolist()]
+        slots = pending.find(a["h"][ci], [a[k][ci] for k in _KEY_COLS])
         old = slots >= 0
         if old.any():
             todo += self._touch_pending(r, ci[old], slots[old]).tolist()
@@ -295,17 +296,14 @@ class FlowTable:
         if len(take):
             sel = idx[take]
             t0 = a["t_first"][sel]
-            nk = [flow_keys[j] for j in take.tolist()]
             cols = {
-                "k0": np.array([k[0] for k in nk], dtype=np.int64),
-                "k1": np.array([k[1] for k in nk], dtype=np.int64),
-                "k2": np.array([k[2] for k in nk], dtype=np.int64),
-                "k3": np.array([k[3] for k in nk], dtype=np.int64),
+                "k0": a["k0"][sel],
+                "k1": a["k1"][sel],
+                "k2": a["k2"][sel],
+                "k3": a["k3"][sel],
                 "pp": pp[take],
-                "flow_id": np.array(
-                    [hash((k, t)) & _FLOW_ID_MASK for k, t in zip(nk, t0.tolist(), strict=True)],
-                    dtype=np.int64,
-                ),
+                "h": a["h"][sel],
+                "flow_id": flow_ids_of(a["h"][sel], t0),
                 "ts_first": t0,
                 "ts_last": a["t_last"][sel],
                 "pkts": a["n_fwd"][sel] + a["n_rev"][sel],
@@ -321,7 +319,7 @@ class FlowTable:
                 "client_is_lo": client_is_lo[take],
                 "clock": np.full(len(take), self.now, dtype=np.int64),
             }
-            p.add(nk, cols)
+            p.add(cols)
             due = np.maximum(a["t_last"][sel], self.now) + self._idle_arr[cols["cls"]]
             p.next_due = min(p.next_due, int(due.min()))
             self.created += len(take)
@@ -335,6 +333,7 @@ class FlowTable:
             self._inspector.start(flow)
         key = flow.key
         self._flows[key] = flow
+        self._fcount[flow.h & _FILTER_MASK] += 1
         self._lru[flow.lru_class][key] = flow
         self._unanswered[key] = flow
         return flow
@@ -454,9 +453,10 @@ class FlowTable:
         proto = r.proto[i]
         client_is_src = _client_is_src(proto, flags0, key, fwd0)
         cls = _TCP if proto == 6 else _UDP if proto == 17 else _OTHER
+        h = int(r.a["h"][i])
         flow = FlowState(
             key,
-            hash((key, t0)) & _FLOW_ID_MASK,
+            flow_id_of(h, t0),
             fwd0 if client_is_src else not fwd0,
             proto,
             t0,
@@ -471,7 +471,9 @@ class FlowTable:
             flow.syn_seq = r.first_seq[i]
         if self._inspector is not None:
             self._inspector.start(flow)
+        flow.h = h
         self._flows[key] = flow
+        self._fcount[h & _FILTER_MASK] += 1
         self._lru[cls][key] = flow
         self._unanswered[key] = flow
         self.created += 1
@@ -489,6 +491,7 @@ class FlowTable:
 
     def _end(self, flow: FlowState, reason: str) -> None:
         del self._flows[flow.key]
+        self._fcount[flow.h & _FILTER_MASK] -= 1
         del self._lru[flow.lru_class][flow.key]
         if not flow.answered:
             del self._unanswered[flow.key]
@@ -541,6 +544,7 @@ class FlowTable:
             self._end_pending(slots, np.where(idle, "idle", reason).tolist())
         flows = list(self._flows.values())
         self._flows.clear()
+        self._fcount[:] = 0
         for lru in self._lru:
             lru.clear()
         self._unanswered.clear()
