@@ -39,7 +39,6 @@ class Runs:
     Runs are listed in the capture order of their first packets.
     """
 
-    keys: list[tuple[int, int, int, int, int]]
     order: I64  # packet indices (into the batch) sorted by flow, capture order kept
     fwd: BoolA  # per position in `order`: sent from the key's lo side
     starts: list[int]  # first position in `order` of each run
@@ -63,6 +62,18 @@ class Runs:
     """The same per-run figures as numpy arrays (plus the key's columns `k0`..`k3` and `pp`,
     its 64-bit hash `h`, and `single`: the run is its key's only run in the batch), for
     columnar consumers."""
+    _keys: list[tuple[int, int, int, int, int]] | None = None
+
+    @property
+    def keys(self) -> list[tuple[int, int, int, int, int]]:
+        """Each run's flow key as a tuple, made at the first use (a batch whose runs all go
+        to the pending tier never needs them)."""
+        if self._keys is None:
+            a = self.a
+            self._keys = list(
+                zip(*(a[k].tolist() for k in ("k0", "k1", "k2", "k3", "pp")), strict=True)
+            )
+        return self._keys
 
 
 def _canonical(c: PacketColumns, sel: I64) -> tuple[list[I64], BoolA]:
@@ -111,7 +122,6 @@ def runs_of_batch(
     nf = np.add.reduceat(f.astype(np.int64), starts)
     bt = np.add.reduceat(ln, starts)
     bf = np.add.reduceat(np.where(f, ln, 0), starts)
-    flow_keys = list(zip(*(k[first].tolist() for k in kcols), strict=True))
     first_idx = idx[starts]
     # apply runs in the order their first packets were captured, as packet by packet would:
     # flows are then created (and queued for expiry) in time order
@@ -146,7 +156,6 @@ def runs_of_batch(
         "single": runs_per_group[gs[st]] == 1,
     }
     return Runs(
-        keys=[flow_keys[g] for g in gs[st].tolist()],
         order=idx,
         fwd=f,
         starts=st.tolist(),

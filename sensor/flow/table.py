@@ -157,7 +157,7 @@ class FlowTable:
             flows, active = self._flows, self._active
             self._payloads = None
             if self._pending is None:
-                todo: list[int] | range = range(len(r.keys))
+                todo: list[int] | range = range(len(r.starts))
                 late: list[int] = []
             else:
                 todo, late = self._route(r)
@@ -210,7 +210,7 @@ class FlowTable:
         them, and it is learnt only by those runs)."""
         pending = self._pending
         assert pending is not None
-        a, keys = r.a, r.keys
+        a = r.a
         one_side = (a["n_fwd"] == 0) | (a["n_rev"] == 0)
         quiet = ~a["payload"] & (((a["f_fwd"] | a["f_rev"]) & (FIN | RST)) == 0)
         cand = one_side & quiet & a["single"] & (a["t_last"] - a["t_first"] < self._active)
@@ -228,6 +228,7 @@ class FlowTable:
         if known.any():
             flows = self._flows
             maybe = np.flatnonzero(known)
+            keys = r.keys
             known[maybe] = [keys[i] in flows for i in ci[maybe].tolist()]
         slots = pending.find(a["h"][ci], [a[k][ci] for k in _KEY_COLS])
         old = slots >= 0
@@ -263,7 +264,7 @@ class FlowTable:
     def _start_pending(self, r: Runs, runs: list[int]) -> list[int]:
         """Make pending rows of new flows (runs: single-sided, payload-less, no FIN/RST);
         returns the runs that need a FlowState after all (a DNS name, no room)."""
-        p, a, keys = self._pending, r.a, r.keys
+        p, a = self._pending, r.a
         assert p is not None
         idx = np.array(runs, dtype=np.int64)
         pp, ff, fw = a["pp"][idx], a["first_flags"][idx], a["first_fwd"][idx]
@@ -274,9 +275,10 @@ class FlowTable:
         server_like = ((proto == 6) | (proto == 17)) & (sport < 1024) & (dport >= 1024)
         client_is_src = np.where(syn, (ff & ACK) == 0, ~server_like)
         client_is_lo = client_is_src == fw
-        flow_keys = [keys[i] for i in runs]
         back = np.zeros(len(runs), dtype=np.bool_)
         if self._inspector is not None and self._inspector.has_names():
+            keys = r.keys
+            flow_keys = [keys[i] for i in runs]
             pairs = [
                 (k[0], k[1], k[2], k[3]) if lo else (k[2], k[3], k[0], k[1])
                 for k, lo in zip(flow_keys, client_is_lo.tolist(), strict=True)
