@@ -48,6 +48,30 @@ _QUERY = re.compile(r"(http\.uri=[^?;]*)\?[^;]*")
 """The query string of a request target quoted as evidence: content, not kept by default."""
 
 
+def _may_match_bare(m: Any, gates: _NumberGates) -> bool:
+    """Could matcher `m` pass on a flow with no extractor field and these number gates? A
+    leaf passes only on flows that show a key of one alternative of its gate (the index
+    relies on the same rule), and never when it reads payload (`needs_fields`); logic
+    matchers ask their parts; a negation may always pass."""
+    parts = getattr(m, "parts", None)
+    if parts is not None:
+        if type(m).__name__ == "AllOf":
+            return all(_may_match_bare(p, gates) for p in parts)
+        return any(_may_match_bare(p, gates) for p in parts)
+    part = getattr(m, "part", None)
+    if part is not None:
+        return True if type(m).__name__ == "NotOf" else _may_match_bare(part, gates)
+    if getattr(m, "needs_fields", False):
+        return False
+    gate = m.gate()
+    if gate is None:
+        return True
+    port, ver, net, volume, proto = gates
+    shown = {"port": port, "volume": volume, "transport": TRANSPORTS.get(proto, ""),
+             "net": (ver, net)}  # fmt: skip
+    return any(kind in shown and shown[kind] in keys for kind, keys in gate)
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What one flow record is, which provision it touches and what the policy says."""
@@ -102,6 +126,8 @@ class Classifier:
         self._bare: dict[_NumberGates, list[Signature]] = {}
         """Candidates of flows without any field (a flood's half-open flows), by what selects
         them: destination port, network, volume and transport."""
+        self._bare_ok: dict[_NumberGates, bool] = {}
+        """bare_possible() answers, by the same numbers."""
 
     @property
     def provisions(self) -> Mapping[str, Provision]:
@@ -151,6 +177,26 @@ class Classifier:
         """Candidates of a flow with no field at all depend only on its numbers' gates, so
         a SYN flood's half-open flows share a few cached lists instead of an index walk each."""
         gates = self._gates_of_numbers(v)
+        found = self._bare.get(gates)
+        if found is None:
+            if len(self._bare) >= _BARE_CACHE:
+                self._bare.clear()
+            found = self._bare[gates] = self._merge([], gates)
+        return found
+
+    def bare_possible(self, gates: _NumberGates) -> bool:
+        """Could any candidate signature match a flow with no field at all and these number
+        gates (dest_port, ver, net, volume, proto)? False lets a batch of field-less records
+        skip classification: their verdict is none."""
+        ok = self._bare_ok.get(gates)
+        if ok is None:
+            if len(self._bare_ok) >= _BARE_CACHE:
+                self._bare_ok.clear()
+            cands = self._bare_candidates_of(gates)
+            ok = self._bare_ok[gates] = any(_may_match_bare(s.match, gates) for s in cands)
+        return ok
+
+    def _bare_candidates_of(self, gates: _NumberGates) -> list[Signature]:
         found = self._bare.get(gates)
         if found is None:
             if len(self._bare) >= _BARE_CACHE:

@@ -146,6 +146,17 @@ class Inspector:
         if self._names is not None:
             self._names.annotate(flow)
 
+    def has_names(self) -> bool:
+        """Are there DNS answers that `start` could name a flow from?"""
+        return self._names is not None and len(self._names) > 0
+
+    def nameable(self, pairs: list[tuple[int, int, int, int]]) -> list[bool]:
+        """Per (client hi, client lo, server hi, server lo): could `start` name such a flow
+        from DNS? (A flow that could is made a FlowState at once, never a pending row.)"""
+        if self._names is None or not len(self._names):
+            return [False] * len(pairs)
+        return self._names.known(pairs)
+
     def feed(self, flow: FlowState, data: bytes, from_client: bool, ts: int, seq: int) -> None:
         """One payload packet of `flow`, in capture order."""
         st = flow.ext

@@ -57,6 +57,11 @@ class DnsNames:
             self._map.popitem(last=False)
             self.evicted += 1
 
+    def known(self, pairs: list[tuple[int, int, int, int]]) -> list[bool]:
+        """Per (client hi, client lo, server hi, server lo): is there an answer at all?"""
+        m = self._map
+        return [p in m for p in pairs]
+
     def annotate(self, flow: FlowState) -> None:
         """Give a flow without a server name the name its client resolved for the server."""
         if not self._map:

@@ -39,7 +39,6 @@ class Runs:
     Runs are listed in the capture order of their first packets.
     """
 
-    keys: list[tuple[int, int, int, int, int]]
     order: I64  # packet indices (into the batch) sorted by flow, capture order kept
     fwd: BoolA  # per position in `order`: sent from the key's lo side
     starts: list[int]  # first position in `order` of each run
@@ -59,6 +58,22 @@ class Runs:
     tunnel: list[int]
     proto: list[int]
     first_seq: list[int]
+    a: dict[str, npt.NDArray[np.int64]]
+    """The same per-run figures as numpy arrays (plus the key's columns `k0`..`k3` and `pp`,
+    its 64-bit hash `h`, and `single`: the run is its key's only run in the batch), for
+    columnar consumers."""
+    _keys: list[tuple[int, int, int, int, int]] | None = None
+
+    @property
+    def keys(self) -> list[tuple[int, int, int, int, int]]:
+        """Each run's flow key as a tuple, made at the first use (a batch whose runs all go
+        to the pending tier never needs them)."""
+        if self._keys is None:
+            a = self.a
+            self._keys = list(
+                zip(*(a[k].tolist() for k in ("k0", "k1", "k2", "k3", "pp")), strict=True)
+            )
+        return self._keys
 
 
 def _canonical(c: PacketColumns, sel: I64) -> tuple[list[I64], BoolA]:
@@ -72,18 +87,19 @@ def _canonical(c: PacketColumns, sel: I64) -> tuple[list[I64], BoolA]:
     return [lo_h, lo_l, hi_h, hi_l, pp], fwd
 
 
-def _group_ids(cols: list[I64]) -> tuple[I64, I64]:
-    """(first index of each flow, flow number of each packet), exact even on hash collisions."""
+def _group_ids(cols: list[I64]) -> tuple[I64, I64, npt.NDArray[np.uint64]]:
+    """(first index of each flow, flow number of each packet, each packet's key hash),
+    exact even on hash collisions."""
     h = np.zeros(len(cols[0]), dtype=np.uint64)
     for k, col in zip(_K, cols, strict=True):
         h ^= col.view(np.uint64) * k
         h ^= h >> np.uint64(29)
     _, first, inv = np.unique(h, return_index=True, return_inverse=True)
     if all(np.array_equal(col, col[first][inv]) for col in cols):
-        return first, inv
+        return first, inv, h
     packed = np.ascontiguousarray(np.stack(cols, axis=1)).view(np.dtype((np.void, 40)))[:, 0]
     _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
-    return first, inv
+    return first, inv, h
 
 
 def runs_of_batch(
@@ -91,7 +107,7 @@ def runs_of_batch(
 ) -> Runs:
     """Cut the ok packets `sel` of a batch into runs and sum each per direction."""
     kcols, fwd = _canonical(c, sel)
-    first, inv = _group_ids(kcols)
+    first, inv, hashes = _group_ids(kcols)
     order = np.argsort(inv, kind="stable")
     gs = inv[order]
     n = len(order)
@@ -106,33 +122,60 @@ def runs_of_batch(
     nf = np.add.reduceat(f.astype(np.int64), starts)
     bt = np.add.reduceat(ln, starts)
     bf = np.add.reduceat(np.where(f, ln, 0), starts)
-    flow_keys = list(zip(*(k[first].tolist() for k in kcols), strict=True))
     first_idx = idx[starts]
     # apply runs in the order their first packets were captured, as packet by packet would:
     # flows are then created (and queued for expiry) in time order
     p = np.argsort(first_idx, kind="stable")
     st, en = starts[p], ends[p]
+    fi = first_idx[p]
+    runs_per_group = np.bincount(gs[starts], minlength=len(first))
+    f_fwd = np.bitwise_or.reduceat(np.where(f, fl, 0), starts)[p]
+    f_rev = np.bitwise_or.reduceat(np.where(f, 0, fl), starts)[p]
+    a = {
+        "t_first": ts[st],
+        "t_last": np.maximum.reduceat(ts, starts)[p],
+        "first_flags": fl[st],
+        "first_fwd": f[st],
+        "n_fwd": nf[p],
+        "n_rev": en - st - nf[p],
+        "b_fwd": bf[p],
+        "b_rev": (bt - bf)[p],
+        "f_fwd": f_fwd,
+        "f_rev": f_rev,
+        "payload": np.logical_or.reduceat(c.pl_len[idx] > 0, starts)[p],
+        "vlan": c.vlan[fi],
+        "tunnel": c.tunnel[fi],
+        "proto": proto[st],
+        "first_seq": c.seq[fi],
+        "pp": kcols[4][first][gs[st]],
+        "k0": kcols[0][first][gs[st]],
+        "k1": kcols[1][first][gs[st]],
+        "k2": kcols[2][first][gs[st]],
+        "k3": kcols[3][first][gs[st]],
+        "h": hashes[first][gs[st]].view(np.int64),
+        "single": runs_per_group[gs[st]] == 1,
+    }
     return Runs(
-        keys=[flow_keys[g] for g in gs[st].tolist()],
         order=idx,
         fwd=f,
         starts=st.tolist(),
         ends=en.tolist(),
-        t_first=ts[st].tolist(),
-        t_last=np.maximum.reduceat(ts, starts)[p].tolist(),
-        first_flags=fl[st].tolist(),
-        first_fwd=f[st].tolist(),
-        n_fwd=nf[p].tolist(),
-        n_rev=(en - st - nf[p]).tolist(),
-        b_fwd=bf[p].tolist(),
-        b_rev=(bt - bf)[p].tolist(),
-        f_fwd=np.bitwise_or.reduceat(np.where(f, fl, 0), starts)[p].tolist(),
-        f_rev=np.bitwise_or.reduceat(np.where(f, 0, fl), starts)[p].tolist(),
-        payload=np.logical_or.reduceat(c.pl_len[idx] > 0, starts)[p].tolist(),
-        vlan=c.vlan[first_idx[p]].tolist(),
-        tunnel=c.tunnel[first_idx[p]].tolist(),
-        proto=proto[st].tolist(),
-        first_seq=c.seq[first_idx[p]].tolist(),
+        t_first=a["t_first"].tolist(),
+        t_last=a["t_last"].tolist(),
+        first_flags=a["first_flags"].tolist(),
+        first_fwd=a["first_fwd"].tolist(),
+        n_fwd=a["n_fwd"].tolist(),
+        n_rev=a["n_rev"].tolist(),
+        b_fwd=a["b_fwd"].tolist(),
+        b_rev=a["b_rev"].tolist(),
+        f_fwd=f_fwd.tolist(),
+        f_rev=f_rev.tolist(),
+        payload=a["payload"].tolist(),
+        vlan=a["vlan"].tolist(),
+        tunnel=a["tunnel"].tolist(),
+        proto=a["proto"].tolist(),
+        first_seq=a["first_seq"].tolist(),
+        a=a,
     )
 
 

@@ -12,11 +12,46 @@ import hashlib
 import ipaddress
 import struct
 
-__all__ = ["FlowKey", "community_id", "key_addresses", "pack_ports", "unpack_ports"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "FlowKey",
+    "community_id",
+    "flow_id_of",
+    "flow_ids_of",
+    "key_addresses",
+    "pack_ports",
+    "unpack_ports",
+]
 
 FlowKey = tuple[int, int, int, int, int]
 
 _MASK64 = (1 << 64) - 1
+
+
+_M63 = (1 << 63) - 1
+_F1, _F2, _F3 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def flow_id_of(h: int, t0: int) -> int:
+    """A flow's id: its key's 64-bit hash (see flow/group.py) mixed with its first packet's
+    time (splitmix64's finaliser), 63 bits. Computed the same way for a whole batch by
+    `flow_ids_of`, so flows made one by one and as columns get the same id."""
+    x = ((h & _MASK64) ^ ((t0 * _F1) & _MASK64)) & _MASK64
+    x = ((x ^ (x >> 30)) * _F2) & _MASK64
+    x = ((x ^ (x >> 27)) * _F3) & _MASK64
+    return (x ^ (x >> 31)) & _M63
+
+
+def flow_ids_of(h: npt.NDArray[np.int64], t0: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """`flow_id_of` for arrays (uint64 arithmetic wraps like the masks above)."""
+    with np.errstate(over="ignore"):
+        x = h.view(np.uint64) ^ (t0.view(np.uint64) * np.uint64(_F1))
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(_F2)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(_F3)
+        x ^= x >> np.uint64(31)
+    return (x & np.uint64(_M63)).view(np.int64)
 
 
 def pack_ports(lo_port: int, hi_port: int, proto: int, ver: int) -> int:

@@ -42,6 +42,8 @@ class FlowState:
     """Application-layer fields found by extractors, by dotted name (`tls.sni`)."""
     syn_seq: int = -1
     """Sequence number of the client's SYN, where its byte stream starts (-1: not seen)."""
+    h: int = 0
+    """The key's 64-bit hash (flow/group.py), for the table's filter of known keys."""
     ext: Any = None
     """Inspection state while the flow is being inspected (owned by the Inspector)."""
 

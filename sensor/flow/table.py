@@ -19,17 +19,24 @@ import numpy.typing as npt
 
 from sensor.decode.columns import PacketColumns
 from sensor.flow.group import Runs, runs_of_batch
-from sensor.flow.key import FlowKey
-from sensor.flow.state import ACK, SYN, FlowState
+from sensor.flow.key import FlowKey, flow_id_of, flow_ids_of
+from sensor.flow.pending import EndedBatch, PendingFlows
+from sensor.flow.state import ACK, FIN, RST, SYN, FlowState
 
 __all__ = ["END_REASONS", "FlowTable", "FlowTimeouts"]
 
 END_REASONS = ("idle", "active", "fin", "rst", "eof", "evicted", "shutdown")
 _TCP, _UDP, _OTHER, _CLOSED = 0, 1, 2, 3
 _NS = 1_000_000_000
-_FLOW_ID_MASK = (1 << 63) - 1
+_NEVER = (1 << 63) - 1
+_KEY_COLS = ("k0", "k1", "k2", "k3", "pp")
+_FILTER_MASK = (1 << 20) - 1
+_END_CHUNK = 16_384
+"""Pending rows handed on per call when many end at once (a flood's expiry): the pipeline
+looks at a pending reload between two such batches."""
 
 EndHook = Callable[[FlowState, str], None]
+BulkEndHook = Callable[[EndedBatch], None]
 
 
 class PayloadSink(Protocol):
@@ -45,6 +52,14 @@ class PayloadSink(Protocol):
 
     def release(self, flow: FlowState) -> None:
         """The flow ended while still inspected: free what it held (budgeted memory)."""
+        ...
+
+    def has_names(self) -> bool:
+        """Could `start` name any flow at all (are DNS answers known)?"""
+        ...
+
+    def nameable(self, pairs: list[tuple[int, int, int, int]]) -> list[bool]:
+        """Per (client hi, client lo, server hi, server lo): could `start` name such a flow?"""
         ...
 
 
@@ -94,7 +109,12 @@ class FlowTable:
         max_flows: int,
         on_end: EndHook,
         inspector: PayloadSink | None = None,
+        on_end_bulk: BulkEndHook | None = None,
+        columnar: bool = True,
     ) -> None:
+        """`on_end_bulk` takes flows that end as columns together (pending flows); without
+        it they are made FlowStates and go to `on_end`. `columnar=False` keeps every flow a
+        FlowState from its first packet: the reference the columnar tier is tested against."""
         t = timeouts
         self._idle = (int(t.tcp * _NS), int(t.udp * _NS), int(t.other * _NS))
         self._class_to = (*self._idle, int(t.tcp_closed * _NS))
@@ -110,6 +130,11 @@ class FlowTable:
         self._lru: tuple[OrderedDict[FlowKey, FlowState], ...] = tuple(
             OrderedDict() for _ in range(4)
         )
+        self._pending = PendingFlows() if columnar else None
+        self._fcount = np.zeros(_FILTER_MASK + 1, dtype=np.int32)
+        """FlowStates per key-hash bucket: most new keys of a flood need no dict lookup."""
+        self._on_end_bulk = on_end_bulk
+        self._idle_arr = np.array(self._idle, dtype=np.int64)
         self._unanswered: OrderedDict[FlowKey, FlowState] = OrderedDict()
         """Flows that have heard only one side yet, oldest first: a full table makes room
         from these (a SYN flood's half-open flows) before it touches an established flow."""
@@ -122,7 +147,7 @@ class FlowTable:
 
     def __len__(self) -> int:
         """Flows in the table now."""
-        return len(self._flows)
+        return len(self._flows) + (len(self._pending) if self._pending is not None else 0)
 
     def update(self, cols: PacketColumns) -> None:
         """Account every decoded packet of a batch to its flow, then expire idle flows."""
@@ -131,32 +156,204 @@ class FlowTable:
             r = runs_of_batch(cols, sel, self._idle, self._closed)
             flows, active = self._flows, self._active
             self._payloads = None
-            for i, key in enumerate(r.keys):
-                flow = flows.get(key)
-                start = r.t_first[i] if flow is None else flow.ts_start
-                if r.t_last[i] - start >= active or (
-                    flow is not None and flow.closed and r.ends[i] - r.starts[i] > 1
-                ):
-                    self._walk(cols, r, i)
-                else:
-                    flow = self._apply(
-                        key,
-                        r.t_first[i],
-                        r.t_last[i],
-                        r.first_flags[i],
-                        r.first_fwd[i],
-                        (r.n_fwd[i], r.b_fwd[i], r.f_fwd[i]),
-                        (r.n_rev[i], r.b_rev[i], r.f_rev[i]),
-                        r,
-                        i,
-                    )
-                    if flow.inspecting and r.payload[i]:
-                        self._inspect(cols, r, flow, r.starts[i], r.ends[i])
+            if self._pending is None:
+                todo: list[int] | range = range(len(r.starts))
+                late: list[int] = []
+            else:
+                todo, late = self._route(r)
+            for i in todo:
+                self._run(cols, r, i, flows, active)
+            if late:
+                for i in self._start_pending(r, late):
+                    self._run(cols, r, i, flows, active)
             # the clock is the second latest packet time: one packet stamped 2106 must not
             # end every open flow as idle; a jump that a second packet confirms is followed
             self._top = _top_two(cols.ts[sel], self._top)
             self.now = max(self.now, self._top[0])
         self.expire(self.now)
+
+    def _run(
+        self,
+        cols: PacketColumns,
+        r: Runs,
+        i: int,
+        flows: dict[FlowKey, FlowState],
+        active: int,
+    ) -> None:
+        """Apply run i of the batch to its FlowState (made if need be)."""
+        key = r.keys[i]
+        flow = flows.get(key)
+        start = r.t_first[i] if flow is None else flow.ts_start
+        if r.t_last[i] - start >= active or (
+            flow is not None and flow.closed and r.ends[i] - r.starts[i] > 1
+        ):
+            self._walk(cols, r, i)
+            return
+        flow = self._apply(
+            key,
+            r.t_first[i],
+            r.t_last[i],
+            r.first_flags[i],
+            r.first_fwd[i],
+            (r.n_fwd[i], r.b_fwd[i], r.f_fwd[i]),
+            (r.n_rev[i], r.b_rev[i], r.f_rev[i]),
+            r,
+            i,
+        )
+        if flow.inspecting and r.payload[i]:
+            self._inspect(cols, r, flow, r.starts[i], r.ends[i])
+
+    def _route(self, r: Runs) -> tuple[list[int], list[int]]:
+        """Split a batch's runs: those the pending tier takes whole (done here), those for
+        FlowStates (first list), and new flows that may become pending rows once the
+        FlowState runs are done (second list: a DNS answer earlier in this batch may name
+        them, and it is learnt only by those runs)."""
+        pending = self._pending
+        assert pending is not None
+        a = r.a
+        one_side = (a["n_fwd"] == 0) | (a["n_rev"] == 0)
+        quiet = ~a["payload"] & (((a["f_fwd"] | a["f_rev"]) & (FIN | RST)) == 0)
+        cand = one_side & quiet & a["single"] & (a["t_last"] - a["t_first"] < self._active)
+        todo = np.flatnonzero(~cand).tolist()
+        if len(pending) and todo:
+            idx = np.array(todo, dtype=np.int64)
+            found = pending.find(a["h"][idx], [a[k][idx] for k in _KEY_COLS])
+            for s in np.unique(found[found >= 0]).tolist():  # a key may have several runs
+                self._promote(s)
+        ci = np.flatnonzero(cand)
+        if not len(ci):
+            return todo, []
+        # FlowStates: a counting filter by key hash, then the dict for the few it lets by
+        known = self._fcount[a["h"][ci] & _FILTER_MASK] > 0
+        if known.any():
+            flows = self._flows
+            maybe = np.flatnonzero(known)
+            keys = r.keys
+            known[maybe] = [keys[i] in flows for i in ci[maybe].tolist()]
+        slots = pending.find(a["h"][ci], [a[k][ci] for k in _KEY_COLS])
+        old = slots >= 0
+        if old.any():
+            todo += self._touch_pending(r, ci[old], slots[old]).tolist()
+        todo += ci[known].tolist()
+        todo.sort()
+        return todo, ci[~known & ~old].tolist()
+
+    def _touch_pending(self, r: Runs, runs: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]
+                       ) -> npt.NDArray[np.int64]:  # fmt: skip
+        """More payload-less packets from the same side for pending rows; rows that this run
+        would end or change otherwise are promoted, and those runs returned for FlowStates."""
+        p, a = self._pending, r.a
+        assert p is not None
+        t0, t1 = a["t_first"][runs], a["t_last"][runs]
+        from_lo = a["n_fwd"][runs] > 0
+        cls = p.col("cls")[slots]
+        same = (
+            (p.col("from_lo")[slots] == from_lo)
+            & (t0 - p.col("ts_last")[slots] <= self._idle_arr[cls])
+            & (t1 - p.col("ts_first")[slots] < self._active)
+        )
+        n = a["n_fwd"][runs] + a["n_rev"][runs]
+        b = a["b_fwd"][runs] + a["b_rev"][runs]
+        fl = a["f_fwd"][runs] | a["f_rev"][runs]
+        p.touch(slots[same], n[same], b[same], fl[same], t1[same], self.now)
+        p.next_due = min(p.next_due, int(p.due(slots[same], self._idle_arr).min(initial=_NEVER)))
+        for s in slots[~same].tolist():
+            self._promote(s)
+        return runs[~same]
+
+    def _start_pending(self, r: Runs, runs: list[int]) -> list[int]:
+        """Make pending rows of new flows (runs: single-sided, payload-less, no FIN/RST);
+        returns the runs that need a FlowState after all (a DNS name, no room)."""
+        p, a = self._pending, r.a
+        assert p is not None
+        idx = np.array(runs, dtype=np.int64)
+        pp, ff, fw = a["pp"][idx], a["first_flags"][idx], a["first_fwd"][idx]
+        proto = a["proto"][idx]
+        lo_port, hi_port = (pp >> 24) & 0xFFFF, (pp >> 8) & 0xFFFF
+        sport, dport = np.where(fw, lo_port, hi_port), np.where(fw, hi_port, lo_port)
+        syn = (proto == 6) & ((ff & SYN) != 0)
+        server_like = ((proto == 6) | (proto == 17)) & (sport < 1024) & (dport >= 1024)
+        client_is_src = np.where(syn, (ff & ACK) == 0, ~server_like)
+        client_is_lo = client_is_src == fw
+        back = np.zeros(len(runs), dtype=np.bool_)
+        if self._inspector is not None and self._inspector.has_names():
+            keys = r.keys
+            flow_keys = [keys[i] for i in runs]
+            pairs = [
+                (k[0], k[1], k[2], k[3]) if lo else (k[2], k[3], k[0], k[1])
+                for k, lo in zip(flow_keys, client_is_lo.tolist(), strict=True)
+            ]
+            back |= np.array(self._inspector.nameable(pairs), dtype=np.bool_)
+        room = self._max - len(self._flows) - len(p)
+        want = int((~back).sum())
+        if want > room:
+            shed = min(want - room, len(p))
+            if shed:
+                self.shed += shed
+                self._end_pending(p.oldest(shed), "evicted")
+            room = self._max - len(self._flows) - len(p)
+            if want > room:  # the newest go the FlowState way, which evicts one by one
+                back[np.flatnonzero(~back)[max(room, 0) :]] = True
+        take = np.flatnonzero(~back)
+        if len(take):
+            sel = idx[take]
+            t0 = a["t_first"][sel]
+            cols = {
+                "k0": a["k0"][sel],
+                "k1": a["k1"][sel],
+                "k2": a["k2"][sel],
+                "k3": a["k3"][sel],
+                "pp": pp[take],
+                "h": a["h"][sel],
+                "flow_id": flow_ids_of(a["h"][sel], t0),
+                "ts_first": t0,
+                "ts_last": a["t_last"][sel],
+                "pkts": a["n_fwd"][sel] + a["n_rev"][sel],
+                "bytes": a["b_fwd"][sel] + a["b_rev"][sel],
+                "flags": a["f_fwd"][sel] | a["f_rev"][sel],
+                "vlan": a["vlan"][sel],
+                "tunnel": a["tunnel"][sel],
+                "syn_seq": np.where(
+                    (proto[take] == 6) & ((ff[take] & (SYN | ACK)) == SYN), a["first_seq"][sel], -1
+                ),
+                "cls": np.where(proto[take] == 6, _TCP, np.where(proto[take] == 17, _UDP, _OTHER)),
+                "from_lo": a["n_fwd"][sel] > 0,
+                "client_is_lo": client_is_lo[take],
+                "clock": np.full(len(take), self.now, dtype=np.int64),
+            }
+            p.add(cols)
+            due = np.maximum(a["t_last"][sel], self.now) + self._idle_arr[cols["cls"]]
+            p.next_due = min(p.next_due, int(due.min()))
+            self.created += len(take)
+        return [runs[j] for j in np.flatnonzero(back).tolist()]
+
+    def _promote(self, slot: int) -> FlowState:
+        """A pending row becomes a FlowState (same numbers), queued like any other."""
+        assert self._pending is not None
+        flow = self._pending.state(slot)
+        if self._inspector is not None:
+            self._inspector.start(flow)
+        key = flow.key
+        self._flows[key] = flow
+        self._fcount[flow.h & _FILTER_MASK] += 1
+        self._lru[flow.lru_class][key] = flow
+        self._unanswered[key] = flow
+        return flow
+
+    def _end_pending(self, slots: npt.NDArray[np.int64], reason: str | list[str]) -> None:
+        """End pending rows: one batch to `on_end_bulk` (or FlowStates to `on_end`)."""
+        if not len(slots):
+            return
+        assert self._pending is not None
+        reasons = [reason] * len(slots) if isinstance(reason, str) else reason
+        self.ended.update(reasons)
+        for at in range(0, len(slots), _END_CHUNK):
+            batch = self._pending.take(slots[at : at + _END_CHUNK], reasons[at : at + _END_CHUNK])
+            if self._on_end_bulk is not None:
+                self._on_end_bulk(batch)
+                continue
+            for flow, why in zip(batch.states(), batch.reasons, strict=True):
+                self._on_end(flow, why)
 
     def _walk(self, cols: PacketColumns, r: Runs, i: int) -> None:
         """Apply a run in pieces: it crosses an interim deadline, or its flow is closing.
@@ -253,14 +450,15 @@ class FlowTable:
         return "idle" if gap > self._class_to[flow.lru_class] else ""
 
     def _create(self, key: FlowKey, t0: int, flags0: int, fwd0: bool, r: Runs, i: int) -> FlowState:
-        if len(self._flows) >= self._max:
+        if len(self) >= self._max:
             self._evict_one()
         proto = r.proto[i]
         client_is_src = _client_is_src(proto, flags0, key, fwd0)
         cls = _TCP if proto == 6 else _UDP if proto == 17 else _OTHER
+        h = int(r.a["h"][i])
         flow = FlowState(
             key,
-            hash((key, t0)) & _FLOW_ID_MASK,
+            flow_id_of(h, t0),
             fwd0 if client_is_src else not fwd0,
             proto,
             t0,
@@ -275,7 +473,9 @@ class FlowTable:
             flow.syn_seq = r.first_seq[i]
         if self._inspector is not None:
             self._inspector.start(flow)
+        flow.h = h
         self._flows[key] = flow
+        self._fcount[h & _FILTER_MASK] += 1
         self._lru[cls][key] = flow
         self._unanswered[key] = flow
         self.created += 1
@@ -293,6 +493,7 @@ class FlowTable:
 
     def _end(self, flow: FlowState, reason: str) -> None:
         del self._flows[flow.key]
+        self._fcount[flow.h & _FILTER_MASK] -= 1
         del self._lru[flow.lru_class][flow.key]
         if not flow.answered:
             del self._unanswered[flow.key]
@@ -302,7 +503,12 @@ class FlowTable:
         self._on_end(flow, reason)
 
     def _evict_one(self) -> None:
-        """Make room: the oldest flow nobody answered, else the least recently queued one."""
+        """Make room: the oldest flow nobody answered (pending rows first), else the least
+        recently queued one."""
+        if self._pending is not None and len(self._pending):
+            self.shed += 1
+            self._end_pending(self._pending.oldest(1), "evicted")
+            return
         if self._unanswered:
             self.shed += 1
             self._end(next(iter(self._unanswered.values())), "evicted")
@@ -312,6 +518,8 @@ class FlowTable:
 
     def expire(self, now: int) -> None:
         """End flows idle for longer than their timeout at packet time `now`."""
+        if self._pending is not None and len(self._pending):
+            self._end_pending(self._pending.expired(now, self._idle_arr), "idle")
         for cls, lru in enumerate(self._lru):
             timeout = self._class_to[cls]
             while lru:
@@ -330,8 +538,15 @@ class FlowTable:
         Flows already past their timeout end as they would have at the next sweep. The
         queues are emptied at once rather than flow by flow (a flood leaves a million).
         """
+        p = self._pending
+        if p is not None and len(p):
+            slots = p.live_slots()
+            cls, last = p.col("cls")[slots], p.col("ts_last")[slots]
+            idle = last + self._idle_arr[cls] < self.now  # as FlowStates: see flush() below
+            self._end_pending(slots, np.where(idle, "idle", reason).tolist())
         flows = list(self._flows.values())
         self._flows.clear()
+        self._fcount[:] = 0
         for lru in self._lru:
             lru.clear()
         self._unanswered.clear()

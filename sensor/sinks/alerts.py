@@ -19,6 +19,7 @@ from typing import Any, Protocol, TextIO
 
 from sensor.classify import Provision, Verdict
 from sensor.flow.key import address_text, community_id, key_addresses
+from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
 from sensor.sinks.eve import alert_event
@@ -84,6 +85,9 @@ class AlertSink:
         self.outputs: list[AlertOutput] = []
         """Where each alert's EVE event also goes (syslog), besides the JSON-lines file."""
         ensure_catalog(cfg.catalog, self._table.writer.data_dir, cfg.adopt)
+
+    def write_bare(self, batch: EndedBatch) -> None:
+        """Field-less records that no signature could match: nothing to alert."""
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         """Raise an alert for the flow's verdict if it calls for one and is not suppressed."""

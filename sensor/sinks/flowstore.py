@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sensor.errors import StorageError
+from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import check_catalog_path, ensure_catalog
 from sensor.sinks.records import RecordBuffer
@@ -104,6 +105,12 @@ class FlowStore:
     def write_flow(self, flow: FlowState, reason: str) -> None:
         """Buffer the flow's record; writes a segment when enough rows are waiting."""
         self._records.append(flow, reason)
+        if len(self._records) >= self.cfg.flush_rows:
+            self.flush(force=True)
+
+    def write_bare(self, batch: EndedBatch) -> None:
+        """Field-less records (verdict none) of flows that ended together, as columns."""
+        self._records.append_bare(batch.record_numbers(), batch.reasons)
         if len(self._records) >= self.cfg.flush_rows:
             self.flush(force=True)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.sinks.schema import HEALTH_COLUMNS, arrow_schema
 from sensor.sinks.segments import RowTable, StoreConfig
@@ -94,6 +95,9 @@ class HealthSink:
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         pass
+
+    def write_bare(self, batch: EndedBatch) -> None:
+        """Records are not this sink's business."""
 
     def _now_ns(self) -> int:
         return self._pipeline.table.now if self._pipeline is not None else 0

@@ -96,9 +96,17 @@ class RecordBuffer:
         self._schema = arrow_schema(RECORD_COLUMNS)
         self._seed = seed
         self._v6_text: dict[tuple[int, int], str] = {}
+        self._bare: list[tuple[npt.NDArray[np.int64], list[str]]] = []
+        """Field-less records (verdict none) as blocks of numbers, from the pending tier."""
+        self._bare_rows = 0
 
     def __len__(self) -> int:
-        return len(self._reasons)
+        return len(self._reasons) + self._bare_rows
+
+    def append_bare(self, nums: npt.NDArray[np.int64], reasons: list[str]) -> None:
+        """Records without fields (action none): one row of _NUMS numbers per record."""
+        self._bare.append((nums, reasons))
+        self._bare_rows += len(reasons)
 
     def append(self, f: FlowState, reason: str) -> None:
         """Copy the numbers of `f` now: the flow object goes on changing after an interim."""
@@ -129,17 +137,31 @@ class RecordBuffer:
 
     def take(self) -> pa.Table | None:
         """All buffered records as one Arrow table; the buffer is emptied."""
-        if not self._reasons:
+        if not len(self):
             return None
         nums, reasons, metas = self._nums, self._reasons, self._metas
         self._nums, self._reasons, self._metas = [], [], []
-        return self._build(nums, reasons, metas)
+        tables = []
+        if reasons:
+            # one row per number; bool client_is_lo becomes 0/1
+            tables.append(
+                self._build(np.array(nums, dtype=np.int64).reshape(-1, _NUMS), reasons, metas)
+            )
+        bare, self._bare, self._bare_rows = self._bare, [], 0
+        if bare:
+            block = np.concatenate([b[0] for b in bare]) if len(bare) > 1 else bare[0][0]
+            why = [r for b in bare for r in b[1]]
+            tables.append(self._build(block, why, None))
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     def _build(
-        self, nums: list[int], reasons: list[str], metas: list[dict[str, Any] | None]
+        self,
+        rows: npt.NDArray[np.int64],
+        reasons: list[str],
+        metas: list[dict[str, Any] | None] | None,
     ) -> pa.Table:
-        # one row per number; bool client_is_lo becomes 0/1
-        num = np.ascontiguousarray(np.array(nums, dtype=np.int64).reshape(-1, _NUMS).T)
+        """`metas` None: every record has no field but `policy.action = none`."""
+        num = np.ascontiguousarray(rows.T)
         (
             fid,
             seg,
@@ -191,7 +213,7 @@ class RecordBuffer:
             pa.array(reasons, type=pa.string()),
             pa.array(vlan.astype(np.int32), mask=vlan < 0),
             pa.array(_TUNNEL[tun]),
-            *_app_arrays(metas),
+            *(_app_arrays(metas) if metas is not None else _bare_arrays(len(reasons))),
             pa.array([self._site] * len(reasons), type=pa.string()),
         ]
         return pa.Table.from_arrays(
@@ -272,6 +294,16 @@ def _hash_rows(rec: np.ndarray, ported: npt.NDArray[np.bool_]) -> npt.NDArray[np
     encoded = binascii.b2a_base64(padded.tobytes(), newline=False)
     text[:, 2:29] = np.frombuffer(encoded, dtype=np.uint8).reshape(-1, 28)[:, :27]
     return text.view(_CID_TEXT)[:, 0]
+
+
+def _bare_arrays(n: int) -> list[pa.Array[Any]]:
+    """The APP_COLUMNS of n records whose only field is `policy.action = none`."""
+    return [
+        pa.array(["none"] * n, type=c.arrow_type)
+        if c.field == "policy.action"
+        else pa.nulls(n, type=c.arrow_type)
+        for c in APP_COLUMNS
+    ]
 
 
 def _app_arrays(metas: list[dict[str, Any] | None]) -> list[pa.Array[Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import ensure_catalog
 from sensor.sinks.schema import WIRELESS_AP_COLUMNS, arrow_schema
@@ -27,6 +28,9 @@ class WirelessStore:
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         pass
+
+    def write_bare(self, batch: EndedBatch) -> None:
+        """Records are not this sink's business."""
 
     def write_aps(self, aps: Sequence[AccessPoint], now_ns: int) -> None:
         """Rows for these access points as they are now."""

@@ -43,6 +43,8 @@ def _longest_printable_run(data: bytes) -> int:
 
 class FullyEncryptedMatcher:
     kind: ClassVar[str] = "fully_encrypted"
+    needs_fields: ClassVar[bool] = True
+    """Reads the payload heads extractors keep: never passes on a flow without fields."""
 
     __slots__ = ("head",)
 

@@ -52,6 +52,8 @@ def parse_content(text: str) -> bytes:
 
 class PayloadMatcher:
     kind: ClassVar[str] = "payload"
+    needs_fields: ClassVar[bool] = True
+    """Reads the payload heads extractors keep: never passes on a flow without fields."""
 
     __slots__ = (
         "content",

@@ -14,6 +14,7 @@ import pytest
 from sensor.capture.base import FrameBatch, SourceStats
 from sensor.capture.pcapfile import open_capture
 from sensor.config import FlowConfig, SensorConfig
+from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTimeouts
 from sensor.pipeline import Pipeline
@@ -49,6 +50,9 @@ class _Collect:
     def write_flow(self, flow: FlowState, reason: str) -> None:
         self.buf.append(flow, reason)
 
+    def write_bare(self, batch: EndedBatch) -> None:
+        self.buf.append_bare(batch.record_numbers(), batch.reasons)
+
     def flush(self, force: bool = False) -> None:
         pass
 
@@ -56,9 +60,11 @@ class _Collect:
         pass
 
 
-def _records(path: Path, size: int, cfg: SensorConfig) -> list[dict]:  # type: ignore[type-arg]
+def _records(
+    path: Path, size: int, cfg: SensorConfig, columnar: bool = True
+) -> list[dict]:  # type: ignore[type-arg]
     sink = _Collect()
-    Pipeline(cfg, [sink]).run([_Sliced(path, size)])
+    Pipeline(cfg, [sink], columnar=columnar).run([_Sliced(path, size)])
     table = sink.buf.take() or pa.table({})
     return sorted(table.to_pylist(), key=lambda r: (r["flow_id"], r["segment"]))
 
@@ -73,3 +79,13 @@ def test_batched_equals_packet_by_packet(path: Path) -> None:
     exact = _records(path, 1, _SHORT)
     assert _records(path, 1 << 30, _SHORT) == exact
     assert _records(path, 7, _SHORT) == exact  # batch edges in the middle of runs
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("path", corpus_pcaps(), ids=lambda p: p.name)
+def test_pending_rows_give_the_records_of_flow_objects(path: Path) -> None:
+    """The columnar tier for one-sided payload-less flows (sensor/flow/pending.py) against
+    the reference that makes every flow a FlowState at its first packet: every record, every
+    column (flow_id, counters, end reason, verdict fields) identical."""
+    reference = _records(path, 1 << 30, _SHORT, columnar=False)
+    assert _records(path, 1 << 30, _SHORT) == reference
