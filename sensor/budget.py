@@ -31,6 +31,7 @@ __all__ = [
     "DNS_ENTRY_BYTES",
     "FLOW_BYTES",
     "HEADROOM",
+    "PENDING_BYTES",
     "RECORD_BYTES",
     "RESERVE_MIN",
     "SHARES",
@@ -100,6 +101,11 @@ ALPN, version, JA3, JA4, first payload bytes: 1,348 B measured) and its entries 
 table's index dicts and queues (about 340 B: a SYN-only flow measured 887 B in the table).
 A flood's half-open flows take about half of this, so the bound is conservative for them."""
 
+PENDING_BYTES = 448
+"""One half-open flow kept as a row of the flow table's pending tier (sensor/flow/pending.py):
+19 numbers, its index buckets and its free-list entry, with the arrays' doubling (359 B
+measured at 600,000 rows, 442 B at the peak of a growth)."""
+
 RECORD_BYTES = 1216
 """One ended flow waiting for its segment: 18 numbers (376 B measured) and the flow's field
 dict, which the buffer keeps (about 840 B for a TLS flow)."""
@@ -125,7 +131,8 @@ class MemoryBudget:
     shares: dict[str, int]
     """Bytes per structure (STRUCTURES); holds is lowered by an explicit inspect.hold_mb."""
     max_flows: int
-    """min(flow.max_flows, flows share / FLOW_BYTES)."""
+    """min(flow.max_flows, flows share / PENDING_BYTES): a count; the table also keeps its
+    bytes (FlowStates at FLOW_BYTES, pending rows at PENDING_BYTES) within the flows share."""
     flush_rows: int
     """min(storage.flush_rows, records share / RECORD_BYTES)."""
     hold_bytes: int
@@ -166,7 +173,7 @@ def memory_budget(cfg: SensorConfig, workers: int = 1) -> MemoryBudget:
     return MemoryBudget(
         total=total,
         shares=shares,
-        max_flows=max(1, min(cfg.flow.max_flows, shares["flows"] // FLOW_BYTES)),
+        max_flows=max(1, min(cfg.flow.max_flows, shares["flows"] // PENDING_BYTES)),
         flush_rows=max(1, min(cfg.storage.flush_rows, shares["records"] // RECORD_BYTES)),
         hold_bytes=hold,
         buffer_bytes=shares["tls_quic"],
@@ -181,7 +188,7 @@ def used_bytes(pipe: Pipeline, records_waiting: int = 0) -> dict[str, int]:
     (holds, tls_quic), else its entries times the measured size of one."""
     w = pipe.wireless
     return {
-        "flows": len(pipe.table) * FLOW_BYTES,
+        "flows": pipe.table.bytes_used,
         "records": records_waiting * RECORD_BYTES,
         "holds": pipe.inspector.budget.held,
         "tls_quic": pipe.buffers.held,

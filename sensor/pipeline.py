@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from sensor.budget import STRUCTURES, memory_budget, used_bytes
+from sensor.budget import FLOW_BYTES, PENDING_BYTES, STRUCTURES, memory_budget, used_bytes
 from sensor.capture.base import FrameBatch, PacketSource
 from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
@@ -214,6 +214,8 @@ class Pipeline:
             self.inspector,
             on_end_bulk=self._on_end_bulk,
             columnar=columnar,
+            max_bytes=budget.shares["flows"],
+            sizes=(FLOW_BYTES, PENDING_BYTES),
         )
         self.memory_peak = dict.fromkeys(STRUCTURES, 0)
         """Highest estimated bytes of each structure, sampled after every sub-batch."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -27,6 +28,7 @@ from sensor.budget import (
     FLOW_BYTES,
     HEADROOM,
     MB,
+    PENDING_BYTES,
     RECORD_BYTES,
     RESERVE_MIN,
     SHARES,
@@ -39,6 +41,7 @@ from sensor.config import FlowConfig, InspectConfig, LimitsConfig, SensorConfig,
 from sensor.errors import CaptureError, ConfigError
 from sensor.extract import ByteBudget, DnsNames, Inspector, default_extractors
 from sensor.extract.inspector import SEGMENT_OVERHEAD
+from sensor.flow.pending import PendingFlows
 from sensor.flow.state import FlowState
 from sensor.metrics import collector_for
 from sensor.pipeline import Pipeline
@@ -60,7 +63,8 @@ def test_the_default_budget_and_what_it_derives() -> None:
     assert b.total == 512 * MB and sum(b.shares.values()) <= b.total
     assert abs(sum(SHARES.values()) + HEADROOM - 1) < 1e-9 and HEADROOM >= 0.05
     assert b.shares["holds"] == 64 * MB == b.hold_bytes  # what inspect.hold_mb defaulted to
-    assert b.max_flows == 256 * MB // FLOW_BYTES == 149_796  # below flow.max_flows (500,000)
+    # a count bound for cheap half-open rows; FlowStates are bounded by the share's bytes
+    assert b.max_flows == min(500_000, 256 * MB // PENDING_BYTES) == 500_000
     assert b.flush_rows == int(51.2 * MB) // RECORD_BYTES
     assert b.dns_names == int(38.4 * MB) // DNS_ENTRY_BYTES
     assert b.max_aps == int(25.6 * MB) // (AP_BYTES + DEAUTH_BYTES)
@@ -98,7 +102,8 @@ def test_the_pipeline_takes_every_limit_from_the_budget() -> None:
     # a small budget keeps a reserve of 24 MB and shares out the other 40 MB
     assert 0 <= b.total - sum(b.shares.values()) - RESERVE_MIN < 8  # int rounding
     assert b.shares["flows"] == int(40 * MB * SHARES["flows"] / sum(SHARES.values()))
-    assert pipe.table._max == b.max_flows == b.shares["flows"] // FLOW_BYTES == 13_003
+    assert pipe.table._max == b.max_flows == b.shares["flows"] // PENDING_BYTES == 52_012
+    assert pipe.table._max_bytes == b.shares["flows"]  # 13,003 FlowStates
     assert pipe.inspector.budget.limit == b.hold_bytes == b.shares["holds"]
     assert pipe.buffers.limit == b.buffer_bytes == b.shares["tls_quic"]
     assert b.block_bytes == 2 * MB
@@ -212,7 +217,18 @@ def test_unit_sizes_are_not_below_what_tracemalloc_measures(tmp_path: Path) -> N
         return buf
 
     record = _traced(records, 20_000)  # the buffer keeps the numbers and the field dict
+
+    def pending(n: int) -> PendingFlows:
+        p = PendingFlows()
+        for at in range(0, n, 16_384):
+            k = min(16_384, n - at)
+            c = {f: np.arange(at, at + k, dtype=np.int64) for f in ("k0", "k1", "k2", "k3", "pp")}
+            c["h"] = np.random.default_rng(at).integers(-(2**62), 2**62, k)
+            p.add(c)
+        return p
+
     measured = {
+        "pending row": (_traced(pending, 600_000), PENDING_BYTES),
         "flow": (tls + index, FLOW_BYTES),
         "flow being inspected": (with_holds, FLOW_BYTES),
         "record": (record, RECORD_BYTES),
@@ -332,7 +348,8 @@ def test_the_memory_metrics(tmp_path: Path) -> None:
     sinks = default_sinks(cfg, dict(clf.provisions))
     pipe = Pipeline(cfg, list(sinks), clf)
     p = tmp_path / "syn.pcap"
-    p.write_bytes(syn_flood(20_000))
+    n = pipe.budget.max_flows + 8_000  # half-open rows: 52,012 fit in the 64 MB budget
+    p.write_bytes(syn_flood(n))
     src = open_capture(p)
     for batch in src.batches():
         pipe.process(batch)
@@ -350,9 +367,10 @@ def test_the_memory_metrics(tmp_path: Path) -> None:
     for s in SHARES:
         assert value("sensor_memory_budget_bytes", s) == pipe.budget.shares[s]
     full = pipe.budget.max_flows
-    assert value("sensor_memory_used_bytes", "flows") == full * FLOW_BYTES  # a full table
+    # a full table of half-open flows: pending rows, not FlowStates
+    assert value("sensor_memory_used_bytes", "flows") == full * PENDING_BYTES
     assert value("sensor_memory_limit_entries", "flows") == full
-    assert value("sensor_memory_refused_total", "flows") == 20_000 - full
+    assert value("sensor_memory_refused_total", "flows") == n - full
     assert value("sensor_memory_used_bytes", "holds") == 0
     assert value("sensor_memory_refused_total", "tls_quic") == 0
 
@@ -471,7 +489,7 @@ def test_50000_flows_with_maximal_out_of_order_holds_within_the_budget(
     # less those that found room when a flow left the table (13,003 flows fit)
     held = SMALL.hold_bytes // (1460 + SEGMENT_OVERHEAD)
     assert 350_000 <= refused < 400_000 - held
-    assert mem["flows"][2] == 50_000 - SMALL.max_flows
+    assert mem["flows"][2] == 50_000 - SMALL.shares["flows"] // FLOW_BYTES  # FlowStates
 
 
 @pytest.mark.slow  # ~20 s: 300,000 SYNs

@@ -111,16 +111,22 @@ class FlowTable:
         inspector: PayloadSink | None = None,
         on_end_bulk: BulkEndHook | None = None,
         columnar: bool = True,
+        max_bytes: int = 0,
+        sizes: tuple[int, int] = (1792, 448),
     ) -> None:
         """`on_end_bulk` takes flows that end as columns together (pending flows); without
         it they are made FlowStates and go to `on_end`. `columnar=False` keeps every flow a
-        FlowState from its first packet: the reference the columnar tier is tested against."""
+        FlowState from its first packet: the reference the columnar tier is tested against.
+        `max_bytes` (0: none) bounds the table by memory as well as by count, a FlowState and
+        a pending row costing `sizes` bytes each (sensor/budget.py measures them)."""
         t = timeouts
         self._idle = (int(t.tcp * _NS), int(t.udp * _NS), int(t.other * _NS))
         self._class_to = (*self._idle, int(t.tcp_closed * _NS))
         self._closed = int(t.tcp_closed * _NS)
         self._active = int(t.active * _NS)
         self._max = max_flows
+        self._max_bytes = max_bytes
+        self._flow_bytes, self._row_bytes = sizes
         self._on_end = on_end
         self._inspector = inspector
         self._payloads: _Payloads | None = None
@@ -148,6 +154,25 @@ class FlowTable:
     def __len__(self) -> int:
         """Flows in the table now."""
         return len(self._flows) + (len(self._pending) if self._pending is not None else 0)
+
+    @property
+    def bytes_used(self) -> int:
+        """Estimated bytes of the flows held (FlowStates and pending rows)."""
+        rows = len(self._pending) if self._pending is not None else 0
+        return len(self._flows) * self._flow_bytes + rows * self._row_bytes
+
+    def _full(self, cost: int) -> bool:
+        """No room for one more flow costing `cost` bytes."""
+        if len(self) >= self._max:
+            return True
+        return bool(self._max_bytes) and self.bytes_used + cost > self._max_bytes
+
+    def _room(self) -> int:
+        """How many pending rows fit now."""
+        room = self._max - len(self)
+        if self._max_bytes:
+            room = min(room, (self._max_bytes - self.bytes_used) // self._row_bytes)
+        return max(room, 0)
 
     def update(self, cols: PacketColumns) -> None:
         """Account every decoded packet of a batch to its flow, then expire idle flows."""
@@ -284,14 +309,14 @@ class FlowTable:
                 for k, lo in zip(flow_keys, client_is_lo.tolist(), strict=True)
             ]
             back |= np.array(self._inspector.nameable(pairs), dtype=np.bool_)
-        room = self._max - len(self._flows) - len(p)
+        room = self._room()
         want = int((~back).sum())
         if want > room:
             shed = min(want - room, len(p))
             if shed:
                 self.shed += shed
                 self._end_pending(p.oldest(shed), "evicted")
-            room = self._max - len(self._flows) - len(p)
+            room = self._room()
             if want > room:  # the newest go the FlowState way, which evicts one by one
                 back[np.flatnonzero(~back)[max(room, 0) :]] = True
         take = np.flatnonzero(~back)
@@ -450,7 +475,7 @@ class FlowTable:
         return "idle" if gap > self._class_to[flow.lru_class] else ""
 
     def _create(self, key: FlowKey, t0: int, flags0: int, fwd0: bool, r: Runs, i: int) -> FlowState:
-        if len(self) >= self._max:
+        while len(self) and self._full(self._flow_bytes):
             self._evict_one()
         proto = r.proto[i]
         client_is_src = _client_is_src(proto, flags0, key, fwd0)

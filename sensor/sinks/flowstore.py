@@ -109,10 +109,16 @@ class FlowStore:
             self.flush(force=True)
 
     def write_bare(self, batch: EndedBatch) -> None:
-        """Field-less records (verdict none) of flows that ended together, as columns."""
-        self._records.append_bare(batch.record_numbers(), batch.reasons)
-        if len(self._records) >= self.cfg.flush_rows:
-            self.flush(force=True)
+        """Field-less records (verdict none) of flows that ended together, as columns; a
+        segment is written every `flush_rows` rows, as one by one."""
+        nums, reasons, step = batch.record_numbers(), batch.reasons, self.cfg.flush_rows
+        at = 0
+        while at < len(reasons):
+            take = step - len(self._records) if len(self._records) < step else step
+            self._records.append_bare(nums[at : at + take], reasons[at : at + take])
+            at += take
+            if len(self._records) >= step:
+                self.flush(force=True)
 
     def flush(self, force: bool = False, final: bool = False) -> None:
         """Write buffered rows if the row or time threshold is reached (or `force`);
