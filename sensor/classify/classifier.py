@@ -4,18 +4,32 @@ For every record the flow's server names, protocol and port select the candidate
 through three indexes (a signature's `gate`); only those, plus the few without a gate, are
 evaluated. The strongest match wins (confidence times evidence weight, then the more specific
 signature, then the lower id), and the site policy turns it into an action.
+
+Two things make that cheap without changing any verdict:
+- pruning: a signature also says which fields a flow must carry to match at this site
+  (`Matcher.requires`: a payload, an extractor field, a server name; nothing at all when its
+  clause needs a site list the site left empty), and is not a candidate of flows without them;
+- memoisation: the candidates' verdict depends only on what their matchers read
+  (`Matcher.reads`), so it is remembered per distinct combination of those values (server
+  names, fields, ports, the site networks each end is in). Signatures that read something
+  with too many values to key on (an address or the byte counts quoted in the evidence, the
+  payload's bytes) are evaluated on every record, as is the site policy (time of day,
+  exempt and approved hosts). Both caches are bounded: two generations each, the older
+  dropped whole when the newer fills, so hostile traffic costs misses, never memory.
+`Classifier(..., memo=False)` keeps the plain path (every gated candidate evaluated), which the
+differential tests compare against.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sensor.classify.feeds import Feed
-from sensor.classify.matchers.base import GATE_RANK
+from sensor.classify.matchers.base import GATE_RANK, RAW, Need
 from sensor.classify.matchers.domain import suffixes
 from sensor.classify.policy import SitePolicy
 from sensor.classify.provisions import Provision
@@ -43,9 +57,96 @@ VERDICT_FIELDS = (
 
 _NONE = ("none", "none", "none")
 _BARE_CACHE = 4096
+_PLANS = 4096
+"""Candidate plans kept per generation (two generations)."""
+_MEMO = 8192
+"""Remembered verdicts per generation (two generations). Keys hold at most a few extractor
+fields, each capped by its extractor (names 253, URI 256, user agent 512 characters)."""
 _NumberGates = tuple[int, int, int, int, int]
+_Best = tuple[float, int, int, Signature, str]
+"""(confidence times weight, parts of the evidence, -id, signature, evidence)."""
 _QUERY = re.compile(r"(http\.uri=[^?;]*)\?[^;]*")
 """The query string of a request target quoted as evidence: content, not kept by default."""
+
+
+class _Plan:
+    """The candidates of every flow with the same candidate-selecting values, split into the
+    ones whose verdict is remembered (`keyed`, by the values `inputs` read) and the ones
+    evaluated on every record (`raw`)."""
+
+    __slots__ = ("inputs", "keyed", "raw", "serial")
+
+    def __init__(
+        self,
+        serial: int,
+        keyed: list[Signature],
+        raw: list[Signature],
+        inputs: tuple[Callable[[FlowView], Any], ...],
+    ) -> None:
+        self.serial = serial
+        self.keyed = keyed
+        self.raw = raw
+        self.inputs = inputs
+
+
+class _Generations:
+    """A bounded map: lookups try the newer generation, then the older (moving a hit up);
+    when the newer is full the older is dropped whole. O(1), at most 2 x `size` entries."""
+
+    __slots__ = ("counts", "new", "old", "size")
+
+    def __init__(self, size: int, counts: Counter[str] | None = None) -> None:
+        self.size = size
+        self.new: dict[Any, Any] = {}
+        self.old: dict[Any, Any] = {}
+        self.counts = counts
+
+    def get(self, key: Any) -> Any:
+        found = self.new.get(key, _MISSING)
+        if found is _MISSING:
+            found = self.old.get(key, _MISSING)
+            if found is not _MISSING:
+                self.put(key, found)
+        return found
+
+    def put(self, key: Any, value: Any) -> None:
+        if len(self.new) >= self.size:
+            if self.counts is not None:
+                self.counts["evicted"] += len(self.old)
+            self.old = self.new
+            self.new = {}
+        self.new[key] = value
+
+
+_MISSING: Any = object()
+
+
+def _names_input(v: FlowView) -> Any:
+    return (tuple(v.names()), v.meta.get("server_name_source"))
+
+
+def _field_input(name: str) -> Callable[[FlowView], Any]:
+    def get(v: FlowView) -> Any:
+        return v.get(name)
+
+    return get
+
+
+def _boundary_input(v: FlowView) -> Any:
+    """Everything `boundary` looks at: the side each end is on and the workstation network
+    each is in (the raw addresses are not quoted)."""
+    nets, ver = v.nets, v.ver
+    ws = nets.workstations
+    wsets = (ws.match(ver, v.dest_ip), ws.match(ver, v.src_ip)) if ws else None
+    return (nets.side(ver, v.src_ip), nets.side(ver, v.dest_ip), wsets)
+
+
+_INPUTS: dict[str, Callable[[FlowView], Any]] = {
+    "names": _names_input,
+    "dest_port": lambda v: v.dest_port,
+    "src_port": lambda v: v.src_port,
+    "boundary": _boundary_input,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +171,7 @@ class Classifier:
         policy: SitePolicy,
         version: str = "",
         feeds: Sequence[Feed] = (),
+        memo: bool = True,
     ) -> None:
         self.signatures = list(signatures)
         self.policy = policy
@@ -102,12 +204,100 @@ class Classifier:
         self._bare: dict[_NumberGates, list[Signature]] = {}
         """Candidates of flows without any field (a flood's half-open flows), by what selects
         them: destination port, network, volume and transport."""
+        self.memo = memo
+        nets = policy.networks
+        self._needs: dict[int, Need] = {s.id: s.match.requires(nets) for s in self.signatures}
+        self._reads: dict[int, frozenset[str]] = {s.id: s.match.reads() for s in self.signatures}
+        self._relevant = frozenset(self._by_field).union(
+            *(alt for need in self._needs.values() for alt in need)
+        )
+        """Fields whose presence selects or rules out a candidate."""
+        self.memo_counts: Counter[str] = Counter()
+        """Remembered verdicts used (`hit`), computed (`miss`), dropped (`evicted`), and
+        records with no signature to remember (`none`); for metrics."""
+        self._plans = _Generations(_PLANS)
+        self._memo = _Generations(_MEMO, self.memo_counts)
+        self._serial = 0
 
     @property
     def provisions(self) -> Mapping[str, Provision]:
         return self.policy.provisions
 
     def candidates(self, v: FlowView) -> list[Signature]:
+        """Signatures whose gate the flow passes and whose needs it has, each once."""
+        plan = self._plan(v)
+        return plan.keyed + plan.raw
+
+    def bare_possible(self, gates: _NumberGates) -> bool:
+        """Whether any signature could match a flow with no field at all (no payload, name
+        or protocol), given its number gates (dest_port, ver, net, volume, proto) as
+        `_gates_of_numbers` gives them. False: such a flow's verdict is no match."""
+        plan = self._bare_plan(gates)
+        return bool(plan.keyed or plan.raw)
+
+    def _plan(self, v: FlowView) -> _Plan:
+        """The candidates of a flow, from a cache keyed by everything that selects them:
+        names, protocol, which relevant fields the flow has, and the index lists its payload's
+        first bytes and its numbers pick (by identity: the indexes never change)."""
+        meta = v.meta
+        if not meta:
+            return self._bare_plan(self._gates_of_numbers(v))
+        rel = self._relevant
+        by_byte = self._by_byte
+        ts, tc = meta.get(HEAD_TS), meta.get(HEAD_TC)
+        port, ver, net, volume, proto = self._gates_of_numbers(v)
+        key = (
+            tuple(v.names()),
+            meta.get("app_proto"),
+            tuple([f for f in meta if f in rel]),
+            id(by_byte.get(ts[0], ())) if ts else 0,
+            id(by_byte.get(tc[0], ())) if tc else 0,
+            id(self.by_port.get(port, ())),
+            id(self._by_net.get((ver, net), ())) if net >= 0 else 0,
+            id(self._by_volume.get(volume, ())),
+            proto,
+        )
+        plan: _Plan | None = self._plans.get(key)
+        if plan is _MISSING:
+            plan = self._make_plan(self._gated(v), frozenset(key[2]))
+            self._plans.put(key, plan)
+        return plan  # type: ignore[return-value]
+
+    def _bare_plan(self, gates: _NumberGates) -> _Plan:
+        port, ver, net, volume, proto = gates
+        key = (
+            id(self.by_port.get(port, ())),
+            id(self._by_net.get((ver, net), ())) if net >= 0 else 0,
+            id(self._by_volume.get(volume, ())),
+            proto,
+        )
+        plan: _Plan | None = self._plans.get(key)
+        if plan is _MISSING:
+            plan = self._make_plan(self._merge([], gates), frozenset())
+            self._plans.put(key, plan)
+        return plan  # type: ignore[return-value]
+
+    def _make_plan(self, gated: list[Signature], present: frozenset[str]) -> _Plan:
+        needs, reads = self._needs, self._reads
+        keyed: list[Signature] = []
+        raw: list[Signature] = []
+        inputs: set[str] = set()
+        for sig in gated:
+            if not any(alt <= present for alt in needs[sig.id]):
+                continue
+            if RAW in reads[sig.id]:
+                raw.append(sig)
+            else:
+                keyed.append(sig)
+                inputs |= reads[sig.id]
+        self._serial += 1
+        getters = tuple(
+            _INPUTS.get(name) or _field_input(name.removeprefix("field:"))
+            for name in sorted(inputs)
+        )
+        return _Plan(self._serial, keyed, raw, getters)
+
+    def _gated(self, v: FlowView) -> list[Signature]:
         """Signatures whose gate the flow passes, each once, plus the ungated ones."""
         meta = v.meta
         if not meta:
@@ -160,9 +350,44 @@ class Classifier:
 
     def classify(self, flow: FlowState) -> Verdict | None:
         """The best matching signature and the policy's decision, or None."""
+        if not self.memo:
+            return self._classify_plain(flow)
+        v = FlowView(flow, self.policy.networks)
+        plan = self._plan(v)
+        best: _Best | None = None
+        if plan.keyed:
+            key = (plan.serial, *[get(v) for get in plan.inputs])
+            try:
+                found = self._memo.get(key)
+            except TypeError:  # a field whose value cannot be a key: no memo for it
+                found = key = _MISSING
+            if found is _MISSING:
+                self.memo_counts["miss"] += 1
+                found = _best(plan.keyed, v, None)
+                if key is not _MISSING:
+                    self._memo.put(key, found)
+            else:
+                self.memo_counts["hit"] += 1
+            best = found
+        elif not plan.raw:
+            self.memo_counts["none"] += 1
+            return None
+        if plan.raw:
+            best = _best(plan.raw, v, best)
+        return None if best is None else self._verdict(v, best)
+
+    def _verdict(self, v: FlowView, best: _Best) -> Verdict:
+        conf, _, _, sig, evidence = best
+        if not self.policy.cfg.store_uri_query:
+            evidence = _QUERY.sub(r"\1", evidence)
+        d = self.policy.decide(v, sig.id, sig.provision)
+        return Verdict(sig, round(conf, 3), evidence, d.action, d.severity, d.alert, d.note)
+
+    def _classify_plain(self, flow: FlowState) -> Verdict | None:
+        """The plain path (`memo=False`): every gated candidate evaluated on every record."""
         v = FlowView(flow, self.policy.networks)
         best: tuple[float, int, int, Signature, str] | None = None
-        for sig in self.candidates(v):
+        for sig in self._gated(v):
             ev = sig.match.match(v)
             if ev is None:
                 continue
@@ -211,3 +436,16 @@ class Classifier:
         self.matched[labels] += 1
         self.matched_bytes[labels] += flow.bytes_ts + flow.bytes_tc
         return verdict
+
+
+def _best(sigs: list[Signature], v: FlowView, best: _Best | None) -> _Best | None:
+    """The strongest match among `sigs` and `best` (confidence times weight, then the more
+    specific evidence, then the lower id)."""
+    for sig in sigs:
+        ev = sig.match.match(v)
+        if ev is None:
+            continue
+        score = (sig.confidence * ev[1], ev[0].count("; "), -sig.id, sig, ev[0])
+        if best is None or score[:3] > best[:3]:
+            best = score
+    return best

@@ -20,8 +20,8 @@ import re._parser as _parser  # type: ignore[import-not-found]  # to read a patt
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from sensor.classify.matchers.base import Evidence, Gate
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import RAW, Evidence, Gate, Need
+from sensor.classify.view import FlowView, Networks
 from sensor.extract.inspector import HEAD_BYTES, HEAD_TC, HEAD_TS
 
 __all__ = ["PayloadMatcher", "parse_content"]
@@ -146,6 +146,14 @@ class PayloadMatcher:
     def gate(self) -> Gate | None:
         firsts = self._first_bytes()
         return (("first_byte", firsts),) if firsts else None
+
+    def requires(self, nets: Networks) -> Need:
+        """The first payload of one of its directions."""
+        return frozenset(frozenset({f}) for f in self.fields)
+
+    def reads(self) -> frozenset[str]:
+        """The payload's bytes and length."""
+        return frozenset({RAW})
 
     def _first_bytes(self) -> frozenset[int] | None:
         """The bytes a matching payload can start with, when the clause pins them down."""
