@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sensor.classify.feeds import Feed
-from sensor.classify.matchers.base import GATE_RANK, RAW, Need
+from sensor.classify.matchers.base import GATE_RANK, Need
 from sensor.classify.matchers.domain import suffixes
 from sensor.classify.policy import SitePolicy
 from sensor.classify.provisions import Provision
+from sensor.classify.residual import DEAD, Evaluator, keyed_reads, residual
 from sensor.classify.signatures import Signature
 from sensor.classify.view import TRANSPORTS, FlowView
 from sensor.extract.inspector import HEAD_TC, HEAD_TS
@@ -70,22 +71,16 @@ _QUERY = re.compile(r"(http\.uri=[^?;]*)\?[^;]*")
 
 
 class _Plan:
-    """The candidates of every flow with the same candidate-selecting values, split into the
-    ones whose verdict is remembered (`keyed`, by the values `inputs` read) and the ones
-    evaluated on every record (`raw`)."""
+    """The candidates of every flow with the same candidate-selecting values, and the
+    inputs (`Matcher.reads`) of their parts that a verdict can be remembered by."""
 
-    __slots__ = ("inputs", "keyed", "raw", "serial")
+    __slots__ = ("inputs", "serial", "sigs")
 
     def __init__(
-        self,
-        serial: int,
-        keyed: list[Signature],
-        raw: list[Signature],
-        inputs: tuple[Callable[[FlowView], Any], ...],
+        self, serial: int, sigs: list[Signature], inputs: tuple[Callable[[FlowView], Any], ...]
     ) -> None:
         self.serial = serial
-        self.keyed = keyed
-        self.raw = raw
+        self.sigs = sigs
         self.inputs = inputs
 
 
@@ -207,11 +202,7 @@ class Classifier:
         self.memo = memo
         nets = policy.networks
         self._needs: dict[int, Need] = {s.id: s.match.requires(nets) for s in self.signatures}
-        self._reads: dict[int, frozenset[str]] = {s.id: s.match.reads() for s in self.signatures}
-        self._relevant = frozenset(self._by_field).union(
-            *(alt for need in self._needs.values() for alt in need)
-        )
-        """Fields whose presence selects or rules out a candidate."""
+        self._reads = {s.id: keyed_reads(s.match) for s in self.signatures}
         self.memo_counts: Counter[str] = Counter()
         """Remembered verdicts used (`hit`), computed (`miss`), dropped (`evicted`), and
         records with no signature to remember (`none`); for metrics."""
@@ -225,31 +216,28 @@ class Classifier:
 
     def candidates(self, v: FlowView) -> list[Signature]:
         """Signatures whose gate the flow passes and whose needs it has, each once."""
-        plan = self._plan(v)
-        return plan.keyed + plan.raw
+        return self._plan(v).sigs
 
     def bare_possible(self, gates: _NumberGates) -> bool:
         """Whether any signature could match a flow with no field at all (no payload, name
         or protocol), given its number gates (dest_port, ver, net, volume, proto) as
         `_gates_of_numbers` gives them. False: such a flow's verdict is no match."""
-        plan = self._bare_plan(gates)
-        return bool(plan.keyed or plan.raw)
+        return bool(self._bare_plan(gates).sigs)
 
     def _plan(self, v: FlowView) -> _Plan:
         """The candidates of a flow, from a cache keyed by everything that selects them:
-        names, protocol, which relevant fields the flow has, and the index lists its payload's
+        names, protocol, which fields the flow has, and the index lists its payload's
         first bytes and its numbers pick (by identity: the indexes never change)."""
         meta = v.meta
         if not meta:
             return self._bare_plan(self._gates_of_numbers(v))
-        rel = self._relevant
         by_byte = self._by_byte
         ts, tc = meta.get(HEAD_TS), meta.get(HEAD_TC)
         port, ver, net, volume, proto = self._gates_of_numbers(v)
         key = (
             tuple(v.names()),
             meta.get("app_proto"),
-            tuple([f for f in meta if f in rel]),
+            tuple(meta),  # every field present (a superset of those that select)
             id(by_byte.get(ts[0], ())) if ts else 0,
             id(by_byte.get(tc[0], ())) if tc else 0,
             id(self.by_port.get(port, ())),
@@ -279,23 +267,13 @@ class Classifier:
 
     def _make_plan(self, gated: list[Signature], present: frozenset[str]) -> _Plan:
         needs, reads = self._needs, self._reads
-        keyed: list[Signature] = []
-        raw: list[Signature] = []
-        inputs: set[str] = set()
-        for sig in gated:
-            if not any(alt <= present for alt in needs[sig.id]):
-                continue
-            if RAW in reads[sig.id]:
-                raw.append(sig)
-            else:
-                keyed.append(sig)
-                inputs |= reads[sig.id]
+        sigs = [s for s in gated if any(alt <= present for alt in needs[s.id])]
+        inputs = sorted(frozenset().union(*(reads[s.id] for s in sigs)))
         self._serial += 1
         getters = tuple(
-            _INPUTS.get(name) or _field_input(name.removeprefix("field:"))
-            for name in sorted(inputs)
+            _INPUTS.get(name) or _field_input(name.removeprefix("field:")) for name in inputs
         )
-        return _Plan(self._serial, keyed, raw, getters)
+        return _Plan(self._serial, sigs, getters)
 
     def _gated(self, v: FlowView) -> list[Signature]:
         """Signatures whose gate the flow passes, each once, plus the ungated ones."""
@@ -354,26 +332,29 @@ class Classifier:
             return self._classify_plain(flow)
         v = FlowView(flow, self.policy.networks)
         plan = self._plan(v)
-        best: _Best | None = None
-        if plan.keyed:
-            key = (plan.serial, *[get(v) for get in plan.inputs])
-            try:
-                found = self._memo.get(key)
-            except TypeError:  # a field whose value cannot be a key: no memo for it
-                found = key = _MISSING
-            if found is _MISSING:
-                self.memo_counts["miss"] += 1
-                found = _best(plan.keyed, v, None)
-                if key is not _MISSING:
-                    self._memo.put(key, found)
-            else:
-                self.memo_counts["hit"] += 1
-            best = found
-        elif not plan.raw:
+        if not plan.sigs:
             self.memo_counts["none"] += 1
             return None
-        if plan.raw:
-            best = _best(plan.raw, v, best)
+        key = (plan.serial, *[get(v) for get in plan.inputs])
+        try:
+            found = self._memo.get(key)
+        except TypeError:  # a field whose value cannot be a key: no memo for it
+            found = key = _MISSING
+        if found is _MISSING:
+            self.memo_counts["miss"] += 1
+            found = _remember(plan.sigs, v)
+            if key is not _MISSING:
+                self._memo.put(key, found)
+        else:
+            self.memo_counts["hit"] += 1
+        best, rest = found
+        for sig, rule in rest:
+            ev = rule.match(v)
+            if ev is None:
+                continue
+            score = (sig.confidence * ev[1], ev[0].count("; "), -sig.id, sig, ev[0])
+            if best is None or score[:3] > best[:3]:
+                best = score
         return None if best is None else self._verdict(v, best)
 
     def _verdict(self, v: FlowView, best: _Best) -> Verdict:
@@ -438,14 +419,21 @@ class Classifier:
         return verdict
 
 
-def _best(sigs: list[Signature], v: FlowView, best: _Best | None) -> _Best | None:
-    """The strongest match among `sigs` and `best` (confidence times weight, then the more
-    specific evidence, then the lower id)."""
+def _remember(
+    sigs: list[Signature], v: FlowView
+) -> tuple[_Best | None, tuple[tuple[Signature, Evaluator], ...]]:
+    """What holds for every flow with `v`'s memo key: the strongest of the signatures that
+    match on those values alone, and what is left to evaluate of the others."""
+    best: _Best | None = None
+    rest: list[tuple[Signature, Evaluator]] = []
     for sig in sigs:
-        ev = sig.match.match(v)
-        if ev is None:
+        r = residual(sig.match, v)
+        if r is DEAD:
             continue
-        score = (sig.confidence * ev[1], ev[0].count("; "), -sig.id, sig, ev[0])
+        if not isinstance(r, tuple):
+            rest.append((sig, r))
+            continue
+        score = (sig.confidence * r[1], r[0].count("; "), -sig.id, sig, r[0])
         if best is None or score[:3] > best[:3]:
             best = score
-    return best
+    return best, tuple(rest)

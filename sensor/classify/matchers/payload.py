@@ -57,6 +57,7 @@ class PayloadMatcher:
         "content",
         "depth",
         "fields",
+        "heads",
         "length",
         "max_len",
         "min_len",
@@ -74,6 +75,8 @@ class PayloadMatcher:
             "toclient": (HEAD_TC,),
             "any": (HEAD_TS, HEAD_TC),
         }[direction]
+        self.heads = tuple((f, f + "_len") for f in self.fields)
+        """Each direction's head field and its length field, named once."""
         self.content = parse_content(str(spec["content"])) if "content" in spec else None
         self.offset = _int(spec, "offset", 0)
         self.depth = _int(spec, "depth", 0)
@@ -109,9 +112,9 @@ class PayloadMatcher:
 
     def match(self, v: FlowView) -> Evidence | None:
         meta = v.meta
-        for f in self.fields:
+        for f, f_len in self.heads:
             head = meta.get(f)
-            size = meta.get(f + "_len", 0)
+            size = meta.get(f_len, 0)
             if head is None or not self.min_len <= size <= self.max_len:
                 continue
             if self.length is not None:
