@@ -210,6 +210,12 @@ class Classifier:
         self._memo = _Generations(_MEMO, self.memo_counts)
         self._serial = 0
 
+    def keep_counts(self, old: Classifier) -> None:
+        """Carry the counters of the classifier this one replaces (a reload), so the
+        metrics stay monotonic."""
+        self.matched, self.matched_bytes = old.matched, old.matched_bytes
+        self.memo_counts = self._memo.counts = old.memo_counts
+
     @property
     def provisions(self) -> Mapping[str, Provision]:
         return self.policy.provisions
@@ -342,27 +348,34 @@ class Classifier:
             found = key = _MISSING
         if found is _MISSING:
             self.memo_counts["miss"] += 1
-            found = _remember(plan.sigs, v)
+            found = _remember(plan.sigs, v, self._quote)
             if key is not _MISSING:
                 self._memo.put(key, found)
         else:
             self.memo_counts["hit"] += 1
         best, rest = found
+        quoted = True  # the remembered evidence is already as the record quotes it
         for sig, rule in rest:
             ev = rule.match(v)
             if ev is None:
                 continue
             score = (sig.confidence * ev[1], ev[0].count("; "), -sig.id, sig, ev[0])
             if best is None or score[:3] > best[:3]:
-                best = score
-        return None if best is None else self._verdict(v, best)
-
-    def _verdict(self, v: FlowView, best: _Best) -> Verdict:
+                best, quoted = score, False
+        if best is None:
+            return None
         conf, _, _, sig, evidence = best
-        if not self.policy.cfg.store_uri_query:
-            evidence = _QUERY.sub(r"\1", evidence)
+        if not quoted:
+            evidence = self._quote(evidence)
         d = self.policy.decide(v, sig.id, sig.provision)
         return Verdict(sig, round(conf, 3), evidence, d.action, d.severity, d.alert, d.note)
+
+    def _quote(self, evidence: str) -> str:
+        """The evidence as the record keeps it: an HTTP target without its query string
+        unless the site keeps them."""
+        if "?" in evidence and not self.policy.cfg.store_uri_query:
+            return _QUERY.sub(r"\1", evidence)
+        return evidence
 
     def _classify_plain(self, flow: FlowState) -> Verdict | None:
         """The plain path (`memo=False`): every gated candidate evaluated on every record."""
@@ -420,10 +433,11 @@ class Classifier:
 
 
 def _remember(
-    sigs: list[Signature], v: FlowView
+    sigs: list[Signature], v: FlowView, quote: Callable[[str], str]
 ) -> tuple[_Best | None, tuple[tuple[Signature, Evaluator], ...]]:
     """What holds for every flow with `v`'s memo key: the strongest of the signatures that
-    match on those values alone, and what is left to evaluate of the others."""
+    match on those values alone (its evidence quoted as the record keeps it), and what is
+    left to evaluate of the others."""
     best: _Best | None = None
     rest: list[tuple[Signature, Evaluator]] = []
     for sig in sigs:
@@ -436,4 +450,6 @@ def _remember(
         score = (sig.confidence * r[1], r[0].count("; "), -sig.id, sig, r[0])
         if best is None or score[:3] > best[:3]:
             best = score
+    if best is not None:
+        best = (*best[:4], quote(best[4]))
     return best, tuple(rest)
