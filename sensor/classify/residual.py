@@ -54,6 +54,9 @@ def residual(m: Matcher, v: FlowView) -> Residual:
             items.append(r)
         if all(isinstance(r, tuple) for r in items):
             return _combine_all(items)
+        left = [i for i, r in enumerate(items) if not isinstance(r, tuple)]
+        if len(left) == 1:
+            return _AllButOne(tuple(items), left[0])
         return _All(tuple(items))
     if isinstance(m, AnyOf):
         alive = [r for r in (residual(p, v) for p in m.parts) if r is not DEAD]
@@ -61,6 +64,8 @@ def residual(m: Matcher, v: FlowView) -> Residual:
             return DEAD
         if all(isinstance(r, tuple) for r in alive):
             return _first_best(alive)
+        if len(alive) == 1:  # `any` of one clause is that clause
+            return alive[0]
         return _Any(tuple(_Const(r) if isinstance(r, tuple) else r for r in alive))
     if isinstance(m, NotOf):
         r = residual(m.part, v)
@@ -123,6 +128,26 @@ class _All:
                 return None
             found.append(e)
         return _combine_all(found)
+
+
+class _AllButOne:
+    """`all` with every part known but one (the usual case: a payload test after tests of
+    the transport, port or protocol)."""
+
+    __slots__ = ("at", "items", "part")
+
+    def __init__(self, items: tuple[Evidence | Evaluator, ...], at: int) -> None:
+        self.items = list(items)
+        self.at = at
+        self.part: Evaluator = items[at]  # type: ignore[assignment]
+
+    def match(self, v: FlowView) -> Evidence | None:
+        e = self.part.match(v)
+        if e is None:
+            return None
+        found = self.items.copy()
+        found[self.at] = e
+        return _combine_all(found)  # type: ignore[arg-type]
 
 
 class _Any:
