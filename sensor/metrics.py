@@ -190,7 +190,8 @@ class SensorCollector(Collector):
         yield _by(
             "sensor_classifier_memo_total",
             "Flow records whose candidates' verdict was remembered (hit) or computed (miss),"
-            " that had no candidate (none); remembered verdicts dropped (evicted).",
+            " that had no candidate (none), classified without the memo while it did not pay"
+            " (bypass); remembered verdicts dropped (evicted).",
             b,
             "result",
             clf.memo_counts,

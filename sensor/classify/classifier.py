@@ -22,6 +22,7 @@ differential tests compare against.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -29,11 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sensor.classify.feeds import Feed
-from sensor.classify.matchers.base import GATE_RANK, Need
-from sensor.classify.matchers.domain import suffixes
+from sensor.classify.matchers.base import GATE_RANK, Matcher, Need
+from sensor.classify.matchers.domain import DomainMatcher, suffixes
+from sensor.classify.matchers.port import PortMatcher
 from sensor.classify.policy import SitePolicy
 from sensor.classify.provisions import Provision
-from sensor.classify.residual import DEAD, Evaluator, keyed_reads, residual
+from sensor.classify.residual import DEAD, Evaluator, keyed_reads, leaves, residual, shapes
 from sensor.classify.signatures import Signature
 from sensor.classify.view import TRANSPORTS, FlowView
 from sensor.extract.inspector import HEAD_TC, HEAD_TS
@@ -63,6 +65,10 @@ _PLANS = 4096
 _MEMO = 8192
 """Remembered verdicts per generation (two generations). Keys hold at most a few extractor
 fields, each capped by its extractor (names 253, URI 256, user agent 512 characters)."""
+_WINDOW = 2048
+"""Memo lookups per judgement of whether the memo pays (see `Classifier.memo_floor`)."""
+_PLAIN_WINDOWS = 7
+"""Windows classified on the plain path after one where the memo did not pay."""
 _NumberGates = tuple[int, int, int, int, int]
 _Best = tuple[float, int, int, Signature, str]
 """(confidence times weight, parts of the evidence, -id, signature, evidence)."""
@@ -116,8 +122,16 @@ class _Generations:
 _MISSING: Any = object()
 
 
-def _names_input(v: FlowView) -> Any:
-    return (tuple(v.names()), v.meta.get("server_name_source"))
+def _names_input(domains: frozenset[str]) -> Callable[[FlowView], Any]:
+    """What `domain` clauses on server names read, when `domains` are all the domains of
+    those clauses: the names that end with one of them (a name that ends with none can only
+    fail them all), in order, and, if any, where `server_name` came from."""
+
+    def get(v: FlowView) -> Any:
+        kept = tuple([(f, n) for f, n in v.names() if any(s in domains for s in suffixes(n))])
+        return (kept, v.meta.get("server_name_source")) if kept else ()
+
+    return get
 
 
 def _field_input(name: str) -> Callable[[FlowView], Any]:
@@ -125,6 +139,12 @@ def _field_input(name: str) -> Callable[[FlowView], Any]:
         return v.get(name)
 
     return get
+
+
+@functools.cache
+def _input(name: str) -> Callable[[FlowView], Any]:
+    """The function that reads one input (`Matcher.reads`) of a flow, made once per name."""
+    return _INPUTS.get(name) or _field_input(name.removeprefix("field:"))
 
 
 def _boundary_input(v: FlowView) -> Any:
@@ -137,9 +157,6 @@ def _boundary_input(v: FlowView) -> Any:
 
 
 _INPUTS: dict[str, Callable[[FlowView], Any]] = {
-    "names": _names_input,
-    "dest_port": lambda v: v.dest_port,
-    "src_port": lambda v: v.src_port,
     "boundary": _boundary_input,
 }
 
@@ -203,12 +220,30 @@ class Classifier:
         nets = policy.networks
         self._needs: dict[int, Need] = {s.id: s.match.requires(nets) for s in self.signatures}
         self._reads = {s.id: keyed_reads(s.match) for s in self.signatures}
+        self._listed = {s.id: _listed(s.match) for s in self.signatures}
+        """The domains of each signature's `domain` clauses on server names, and the ports
+        and port ranges of its `port` clauses by side."""
+        self._shape: dict[int, int] = {}
+        for sig in self.signatures:
+            shapes(sig.match, self._shape)
         self.memo_counts: Counter[str] = Counter()
         """Remembered verdicts used (`hit`), computed (`miss`), dropped (`evicted`), and
         records with no signature to remember (`none`); for metrics."""
         self._plans = _Generations(_PLANS)
+        self._shared = _Generations(_PLANS)
+        """Plans by their signatures' ids."""
+        self._free = frozenset(i for i, need in self._needs.items() if frozenset() in need)
+        """Signatures that need no field."""
         self._memo = _Generations(_MEMO, self.memo_counts)
         self._serial = 0
+        self.memo_floor = 0.75
+        """The share of memo hits under which remembering costs more than it saves (a miss
+        costs about 1.5-2.3 plain classifications, a hit about 0.65): below it over a window
+        of lookups (traffic with ever new names, e.g. a flood of random server names), the
+        next `_PLAIN_WINDOWS` windows take the plain path, then the memo is tried again."""
+        self._looked = self._hits = self._plain_left = 0
+        self._warm = False
+        """The first window only fills the memo: it is not judged."""
 
     def keep_counts(self, old: Classifier) -> None:
         """Carry the counters of the classifier this one replaces (a reload), so the
@@ -232,16 +267,17 @@ class Classifier:
 
     def _plan(self, v: FlowView) -> _Plan:
         """The candidates of a flow, from a cache keyed by everything that selects them:
-        names, protocol, which fields the flow has, and the index lists its payload's
-        first bytes and its numbers pick (by identity: the indexes never change)."""
+        protocol, which fields the flow has, and the index lists its server names, its
+        payload's first bytes and its numbers pick (by identity: the indexes never change)."""
         meta = v.meta
         if not meta:
             return self._bare_plan(self._gates_of_numbers(v))
         by_byte = self._by_byte
         ts, tc = meta.get(HEAD_TS), meta.get(HEAD_TC)
         port, ver, net, volume, proto = self._gates_of_numbers(v)
+        by_domain = self.by_domain
         key = (
-            tuple(v.names()),
+            tuple([id(by_domain[s]) for _, n in v.names() for s in suffixes(n) if s in by_domain]),
             meta.get("app_proto"),
             tuple(meta),  # every field present (a superset of those that select)
             id(by_byte.get(ts[0], ())) if ts else 0,
@@ -272,14 +308,30 @@ class Classifier:
         return plan  # type: ignore[return-value]
 
     def _make_plan(self, gated: list[Signature], present: frozenset[str]) -> _Plan:
-        needs, reads = self._needs, self._reads
-        sigs = [s for s in gated if any(alt <= present for alt in needs[s.id])]
-        inputs = sorted(frozenset().union(*(reads[s.id] for s in sigs)))
-        self._serial += 1
-        getters = tuple(
-            _INPUTS.get(name) or _field_input(name.removeprefix("field:")) for name in inputs
-        )
-        return _Plan(self._serial, sigs, getters)
+        """The plan of the gated signatures that can match with these fields; flows that
+        reach the same signatures by different keys share one plan (and its memo entries)."""
+        needs = self._needs
+        sigs = [s for s in gated if s.id in self._free or any(a <= present for a in needs[s.id])]
+        ids = tuple(sorted(s.id for s in sigs))
+        plan: _Plan | None = self._shared.get(ids)
+        if plan is _MISSING:
+            inputs = sorted(frozenset().union(*(self._reads[s.id] for s in sigs)))
+            self._serial += 1
+            getters = tuple(self._input_of(name, sigs) for name in inputs)
+            plan = _Plan(self._serial, sigs, getters)
+            self._shared.put(ids, plan)
+        return plan  # type: ignore[return-value]
+
+    def _input_of(self, name: str, sigs: list[Signature]) -> Callable[[FlowView], Any]:
+        """The function that reads one input of these signatures from a flow: server names
+        and ports only as far as their tests can tell them apart."""
+        if name not in ("names", "dest_port", "src_port"):
+            return _input(name)
+        found: list[Any] = [self._listed[sig.id][name] for sig in sigs]
+        if name == "names":
+            return _names_input(frozenset().union(*found))
+        ports = frozenset().union(*(p for p, _ in found))
+        return _port_input(name, ports, tuple(r for _, rs in found for r in rs))
 
     def _gated(self, v: FlowView) -> list[Signature]:
         """Signatures whose gate the flow passes, each once, plus the ungated ones."""
@@ -336,6 +388,10 @@ class Classifier:
         """The best matching signature and the policy's decision, or None."""
         if not self.memo:
             return self._classify_plain(flow)
+        if self._plain_left:
+            self._plain_left -= 1
+            self.memo_counts["bypass"] += 1
+            return self._classify_plain(flow)
         v = FlowView(flow, self.policy.networks)
         plan = self._plan(v)
         if not plan.sigs:
@@ -348,11 +404,18 @@ class Classifier:
             found = key = _MISSING
         if found is _MISSING:
             self.memo_counts["miss"] += 1
-            found = _remember(plan.sigs, v, self._quote)
+            found = _remember(plan.sigs, v, self._shape, self._quote)
             if key is not _MISSING:
                 self._memo.put(key, found)
         else:
             self.memo_counts["hit"] += 1
+            self._hits += 1
+        self._looked += 1
+        if self._looked >= _WINDOW:
+            if self._warm and self._hits < self.memo_floor * self._looked:
+                self._plain_left = _PLAIN_WINDOWS * _WINDOW
+            self._warm = True
+            self._looked = self._hits = 0
         best, rest = found
         quoted = True  # the remembered evidence is already as the record quotes it
         for sig, rule in rest:
@@ -432,8 +495,42 @@ class Classifier:
         return verdict
 
 
+def _listed(m: Matcher) -> dict[str, Any]:
+    """What a clause's `domain` tests on server names and its `port` tests list."""
+    domains: set[str] = set()
+    ports: dict[str, tuple[set[int], list[tuple[int, int]]]] = {
+        "dest_port": (set(), []),
+        "src_port": (set(), []),
+    }
+    for leaf in leaves(m):
+        if isinstance(leaf, DomainMatcher) and leaf.field == "names":
+            domains |= leaf.domains
+        elif isinstance(leaf, PortMatcher):
+            for side in ("dest_port", "src_port"):
+                if leaf.field in (side, "port"):
+                    ports[side][0].update(leaf.ports)
+                    ports[side][1].extend(leaf.ranges)
+    return {
+        "names": frozenset(domains),
+        **{k: (frozenset(p), tuple(r)) for k, (p, r) in ports.items()},
+    }
+
+
+def _port_input(
+    side: str, listed: frozenset[int], wide: tuple[tuple[int, int], ...]
+) -> Callable[[FlowView], Any]:
+    """What `port` clauses read of one side's port: the port if one of those clauses lists
+    it (it is quoted in the evidence), else -1 (every one of them fails on that side)."""
+
+    def get(v: FlowView) -> int:
+        p: int = getattr(v, side)
+        return p if p in listed or any(a <= p <= b for a, b in wide) else -1
+
+    return get
+
+
 def _remember(
-    sigs: list[Signature], v: FlowView, quote: Callable[[str], str]
+    sigs: list[Signature], v: FlowView, shape: dict[int, int], quote: Callable[[str], str]
 ) -> tuple[_Best | None, tuple[tuple[Signature, Evaluator], ...]]:
     """What holds for every flow with `v`'s memo key: the strongest of the signatures that
     match on those values alone (its evidence quoted as the record keeps it), and what is
@@ -441,7 +538,7 @@ def _remember(
     best: _Best | None = None
     rest: list[tuple[Signature, Evaluator]] = []
     for sig in sigs:
-        r = residual(sig.match, v)
+        r = residual(sig.match, v, shape)
         if r is DEAD:
             continue
         if not isinstance(r, tuple):

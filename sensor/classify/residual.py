@@ -10,13 +10,14 @@ that combines the known parts' evidence the way `all`, `any`, `not` and `weight`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from sensor.classify.matchers.base import RAW, Evidence, Matcher
 from sensor.classify.matchers.logic import AllOf, AnyOf, NotOf, Weighted
 from sensor.classify.view import FlowView
 
-__all__ = ["DEAD", "Evaluator", "keyed_reads", "residual"]
+__all__ = ["DEAD", "Evaluator", "keyed_reads", "leaves", "residual", "shapes"]
 
 
 class Evaluator(Protocol):
@@ -32,6 +33,17 @@ Residual = Any
 """`DEAD`, an `Evidence` tuple, or an `Evaluator`."""
 
 
+def leaves(m: Matcher) -> Iterator[Matcher]:
+    """The tests of a clause, under its `all`, `any`, `not` and `weight`."""
+    if isinstance(m, AllOf | AnyOf):
+        for p in m.parts:
+            yield from leaves(p)
+    elif isinstance(m, NotOf | Weighted):
+        yield from leaves(m.part)
+    else:
+        yield m
+
+
 def keyed_reads(m: Matcher) -> frozenset[str]:
     """The inputs of the clause's parts that read no `RAW` value: what a memo key needs so
     that `residual` is the same for every flow with the same key."""
@@ -43,12 +55,38 @@ def keyed_reads(m: Matcher) -> frozenset[str]:
     return frozenset() if RAW in reads else reads
 
 
-def residual(m: Matcher, v: FlowView) -> Residual:
-    """The clause with its keyed parts evaluated on `v` (see the module's docstring)."""
+KEYED, RAW_ONLY, MIXED = 1, 2, 3
+"""What a clause's leaves read: only keyed values, only raw ones, or both."""
+
+
+def shapes(m: Matcher, out: dict[int, int]) -> int:
+    """Fill `out` with the shape of `m` and of each of its parts, by `id` (the clauses of a
+    loaded signature set live as long as the classifier that holds them)."""
+    if isinstance(m, AllOf | AnyOf):
+        shape = 0
+        for p in m.parts:
+            shape |= shapes(p, out)
+    elif isinstance(m, NotOf | Weighted):
+        shape = shapes(m.part, out)
+    else:
+        shape = RAW_ONLY if RAW in m.reads() else KEYED
+    out[id(m)] = shape
+    return shape
+
+
+def residual(m: Matcher, v: FlowView, shape: dict[int, int]) -> Residual:
+    """The clause with its keyed parts evaluated on `v` (see the module's docstring);
+    `shape` is what `shapes` filled in for the clause."""
+    s = shape[id(m)]
+    if s == KEYED:
+        e = m.match(v)
+        return DEAD if e is None else e
+    if s == RAW_ONLY:
+        return m
     if isinstance(m, AllOf):
         items = []
         for p in m.parts:
-            r = residual(p, v)
+            r = residual(p, v, shape)
             if r is DEAD:
                 return DEAD
             items.append(r)
@@ -59,7 +97,7 @@ def residual(m: Matcher, v: FlowView) -> Residual:
             return _AllButOne(tuple(items), left[0])
         return _All(tuple(items))
     if isinstance(m, AnyOf):
-        alive = [r for r in (residual(p, v) for p in m.parts) if r is not DEAD]
+        alive = [r for r in (residual(p, v, shape) for p in m.parts) if r is not DEAD]
         if not alive:
             return DEAD
         if all(isinstance(r, tuple) for r in alive):
@@ -68,19 +106,16 @@ def residual(m: Matcher, v: FlowView) -> Residual:
             return alive[0]
         return _Any(tuple(_Const(r) if isinstance(r, tuple) else r for r in alive))
     if isinstance(m, NotOf):
-        r = residual(m.part, v)
+        r = residual(m.part, v, shape)
         if r is DEAD:
             return ("", 1.0)
         return DEAD if isinstance(r, tuple) else _Not(r)
     if isinstance(m, Weighted):
-        r = residual(m.part, v)
+        r = residual(m.part, v, shape)
         if r is DEAD:
             return DEAD
         return (r[0], r[1] * m.weight) if isinstance(r, tuple) else _Weight(r, m.weight)
-    if RAW in m.reads():
-        return m
-    e = m.match(v)
-    return DEAD if e is None else e
+    raise AssertionError(f"a leaf clause is keyed or raw: {m!r}")  # pragma: no cover
 
 
 def _combine_all(found: list[Evidence]) -> Evidence:

@@ -14,6 +14,7 @@ from sensor.classify.view import FlowView, Networks
 
 __all__ = [
     "ANYTHING",
+    "FEW_VALUES",
     "GATE_RANK",
     "NEVER",
     "RAW",
@@ -107,10 +108,32 @@ evidence, the payload's bytes, the flow's byte counts): a signature that reads o
 evaluated on every record, never remembered."""
 
 
+FEW_VALUES = frozenset(
+    {
+        "transport",
+        "app_proto",
+        "tls.alpn",
+        "quic.alpn",
+        "http.method",
+        "http.icy",
+        "http.icy_br",
+        "ssdp.method",
+        "ssdp.st",
+        "ssdp.nt",
+        "dhcp.message_types",
+        "server_name_source",
+    }
+)
+"""Fields with a few values each (protocols, methods, flags): a verdict is worth keying on
+them. Any other field (a name, a request target, a banner, a certificate subject, an
+address or port given as a field) has about as many values as flows: a test on it is cheap
+to run on each record and a verdict keyed on it would seldom be found again."""
+
+
 def field_reads(field: str) -> frozenset[str]:
-    """What `FlowView.get(field)` reads: the field's value (`field:NAME`); an address is
-    quoted in the evidence as it is, so it is raw."""
-    return frozenset({RAW}) if field in ("dest_ip", "src_ip") else frozenset({f"field:{field}"})
+    """What `FlowView.get(field)` reads: the field's value (`field:NAME`) when it has few
+    values (`FEW_VALUES`), else `RAW`."""
+    return frozenset({f"field:{field}"}) if field in FEW_VALUES else frozenset({RAW})
 
 
 VIRTUAL_FIELDS = frozenset({"transport", "dest_port", "src_port", "dest_ip", "src_ip"})

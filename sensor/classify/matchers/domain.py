@@ -95,5 +95,5 @@ class DomainMatcher:
         if self.field == "names":
             return frozenset({"names"})
         if self.field == "server_name":
-            return frozenset({"field:server_name", "field:server_name_source"})
+            return field_reads("server_name") | field_reads("server_name_source")
         return field_reads(self.field)

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from sensor.classify.matchers import compile_clause
-from sensor.classify.residual import DEAD, keyed_reads, residual
+from sensor.classify.residual import DEAD, keyed_reads, residual, shapes
 from sensor.classify.view import FlowView, Networks
 from sensor.extract.inspector import HEAD_TC, HEAD_TS
 from tests.unit.classify.helpers import make_flow
@@ -81,7 +81,9 @@ def test_residual_gives_the_clause_result_for_every_flow_with_the_same_keyed_val
             "proto": rng.choice([6, 17]),
         }
         first = _flow(rng, keyed)
-        r = residual(m, first)
+        shape: dict[int, int] = {}
+        shapes(m, shape)
+        r = residual(m, first, shape)
         assert "raw" not in keyed_reads(m)
         for _ in range(6):
             v = _flow(rng, keyed)
