@@ -59,6 +59,7 @@ VERDICT_FIELDS = (
 
 
 _NONE = ("none", "none", "none")
+_M64 = (1 << 64) - 1
 _BARE_CACHE = 4096
 _PLANS = 4096
 """Candidate plans kept per generation (two generations)."""
@@ -354,6 +355,20 @@ class Classifier:
                 lists.append(self._by_byte.get(b[0], ()))
         return self._merge(lists, self._gates_of_numbers(v))
 
+    def _flow_gates(self, flow: FlowState) -> _NumberGates:
+        """`_gates_of_numbers` of the flow's view, without making the view."""
+        k = flow.key
+        pp = k[4]
+        ver = pp >> 40
+        if flow.client_is_lo:  # the server is the key's high end
+            port = (pp >> 8) & 0xFFFF
+            dest = k[3] & 0xFFFFFFFF if ver == 4 else ((k[2] & _M64) << 64) | (k[3] & _M64)
+        else:
+            port = (pp >> 24) & 0xFFFF
+            dest = k[1] & 0xFFFFFFFF if ver == 4 else ((k[0] & _M64) << 64) | (k[1] & _M64)
+        net = dest >> (16 if ver == 4 else 96) if self._by_net else -1
+        return (port, ver, net, (flow.bytes_ts + flow.bytes_tc).bit_length(), pp & 0xFF)
+
     def _gates_of_numbers(self, v: FlowView) -> _NumberGates:
         """What selects signatures by a flow's numbers: port, network, volume, transport."""
         net = v.dest_ip >> (16 if v.ver == 4 else 96) if self._by_net else -1
@@ -388,6 +403,9 @@ class Classifier:
         """The best matching signature and the policy's decision, or None."""
         if not self.memo:
             return self._classify_plain(flow)
+        if not flow.meta and not self._bare_plan(self._flow_gates(flow)).sigs:
+            self.memo_counts["none"] += 1  # a flood's half-open flow: no view needed
+            return None
         if self._plain_left:
             self._plain_left -= 1
             self.memo_counts["bypass"] += 1

@@ -131,3 +131,18 @@ def test_the_memo_remembers_keyed_verdicts_and_stays_bounded() -> None:
         small.put(i, i)
     assert len(small.new) + len(small.old) <= 8 and small.get(99) == 99
     assert small.get(0) is mod._MISSING and c.memo_counts["evicted"] == 92
+
+
+def test_the_gates_of_a_flow_without_a_view_are_those_of_its_view() -> None:
+    from tests.unit.classify.helpers import view
+
+    c = build_classifier(SignaturesConfig(), PolicyConfig())
+    for src, dst, sport, dport in (
+        ("10.20.1.15", "203.0.113.10", 50000, 443),
+        ("203.0.113.10", "10.20.1.15", 443, 50000),
+        ("2001:db8::1", "2001:db8:ffff::2", 40000, 4500),
+        ("2001:db8:ffff::2", "2001:db8::1", 4500, 40000),
+    ):
+        for proto in (6, 17, 50):
+            f = make_flow(src, dst, sport, dport, proto, meta={}, bytes_tc=3_000_000)
+            assert c._flow_gates(f) == c._gates_of_numbers(view(f))
