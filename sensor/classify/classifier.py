@@ -9,13 +9,15 @@ Two things make that cheap without changing any verdict:
 - pruning: a signature also says which fields a flow must carry to match at this site
   (`Matcher.requires`: a payload, an extractor field, a server name; nothing at all when its
   clause needs a site list the site left empty), and is not a candidate of flows without them;
-- memoisation: the candidates' verdict depends only on what their matchers read
-  (`Matcher.reads`), so it is remembered per distinct combination of those values (server
-  names, fields, ports, the site networks each end is in). Signatures that read something
-  with too many values to key on (an address or the byte counts quoted in the evidence, the
-  payload's bytes) are evaluated on every record, as is the site policy (time of day,
-  exempt and approved hosts). Both caches are bounded: two generations each, the older
-  dropped whole when the newer fills, so hostile traffic costs misses, never memory.
+- memoisation: what the candidates' clauses conclude from inputs with few values (`Matcher.reads`:
+  protocol and transport fields, the ports and server names their own lists can tell apart,
+  the site networks each end is in) is remembered per distinct combination of those values;
+  the parts that read something with about as many values as flows (payload bytes, an
+  address or byte counts quoted in the evidence, free text such as a user agent) are
+  evaluated on every record (`residual.py`), as is the site policy (time of day, exempt and
+  approved hosts). The caches are bounded: two generations each, the older dropped whole
+  when the newer fills, so hostile traffic costs misses, never memory; and while the memo
+  hits too seldom to pay (a flood of ever new names), records take the plain path.
 `Classifier(..., memo=False)` keeps the plain path (every gated candidate evaluated), which the
 differential tests compare against.
 """
@@ -228,8 +230,9 @@ class Classifier:
         for sig in self.signatures:
             shapes(sig.match, self._shape)
         self.memo_counts: Counter[str] = Counter()
-        """Remembered verdicts used (`hit`), computed (`miss`), dropped (`evicted`), and
-        records with no signature to remember (`none`); for metrics."""
+        """Remembered verdicts used (`hit`), computed (`miss`), dropped (`evicted`), records
+        with no candidate (`none`) and records classified on the plain path while the memo
+        did not pay (`bypass`); for metrics."""
         self._plans = _Generations(_PLANS)
         self._shared = _Generations(_PLANS)
         """Plans by their signatures' ids."""
