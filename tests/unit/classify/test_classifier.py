@@ -146,3 +146,17 @@ def test_the_gates_of_a_flow_without_a_view_are_those_of_its_view() -> None:
         for proto in (6, 17, 50):
             f = make_flow(src, dst, sport, dport, proto, meta={}, bytes_tc=3_000_000)
             assert c._flow_gates(f) == c._gates_of_numbers(view(f))
+
+
+def test_the_memo_steps_aside_while_it_does_not_pay_and_verdicts_stay() -> None:
+    from sensor.classify import classifier as mod
+
+    c = clf(sig(1, {"domain": ["example.net"]}), sig(2, {"field": "app_proto", "equals": ["ssh"]}))
+    plain = Classifier(c.signatures, c.policy, "v1", memo=False)
+    n = 3 * mod._WINDOW  # warm-up, one judged window of ever new names, then plain
+    flows = [make_flow(meta={"tls.sni": f"h{i}.example.net"}) for i in range(n)]
+    for f in flows:
+        a, b = c.classify(f), plain.classify(f)
+        assert (a and (a.signature.id, a.evidence)) == (b and (b.signature.id, b.evidence))
+    assert c.memo_counts["hit"] == 0 and c.memo_counts["miss"] == 2 * mod._WINDOW
+    assert c.memo_counts["bypass"] == mod._WINDOW
