@@ -195,6 +195,15 @@ class SensorCollector(Collector):
             labels3,
             clf.matched_bytes,
         )
+        yield _by(
+            "sensor_classifier_memo_total",
+            "Flow records whose candidates' verdict was remembered (hit) or computed (miss),"
+            " that had no candidate (none), classified without the memo while it did not pay"
+            " (bypass); remembered verdicts dropped (evicted).",
+            b,
+            "result",
+            clf.memo_counts,
+        )
         yield _gauge(
             "sensor_signatures_loaded", "Signatures in the running set.", b, len(clf.signatures)
         )

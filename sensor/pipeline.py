@@ -309,7 +309,7 @@ class Pipeline:
             log.error("reload failed, keeping signature set %s: %s", self.classifier.version, e)
             return
         self.reloads["ok"] += 1
-        new.matched, new.matched_bytes = self.classifier.matched, self.classifier.matched_bytes
+        new.keep_counts(self.classifier)
         log.info(
             "reloaded: %d signatures, version %s (was %s)",
             len(new.signatures),

@@ -258,6 +258,8 @@ class SitePolicy:
         self._lunch = _hhmm_range(s.lunch, "lunch")
         self._holidays = frozenset(dt.date.fromisoformat(h) for h in s.holidays)
         self._minute = (-1, False)
+        self._pp = {pid: cfg.provisions.get(pid) or ProvisionPolicy() for pid in provisions}
+        """Each provision's site policy, built once (the default where the site says none)."""
 
     def personal_time(self, ts_ns: int) -> bool:
         """True before or after work hours, at lunch, on non-work days and holidays."""
@@ -276,7 +278,8 @@ class SitePolicy:
         return personal
 
     def provision_policy(self, pid: str) -> ProvisionPolicy:
-        return self.cfg.provisions.get(pid) or ProvisionPolicy()
+        pp = self._pp.get(pid)
+        return pp if pp is not None else self.cfg.provisions.get(pid) or ProvisionPolicy()
 
     def decide(self, v: FlowView, sig_id: int, pid: str) -> Decision:
         """Exempt, approved, ignored, personal time, or a violation: in that order."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import ANYTHING, RAW, Evidence, Gate, Need
+from sensor.classify.view import FlowView, Networks
 
 __all__ = ["BehaviourMatcher"]
 
@@ -110,6 +110,13 @@ class BehaviourMatcher:
         if least < 1024:
             return None
         return (("volume", frozenset(range(int(least).bit_length(), 65))),)
+
+    def requires(self, nets: Networks) -> Need:
+        return ANYTHING
+
+    def reads(self) -> frozenset[str]:
+        """The flow's own numbers, quoted in the evidence."""
+        return frozenset({RAW})
 
 
 def _num(x: Any) -> bool:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, as_list
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import ANYTHING, NEVER, Evidence, Gate, Need, as_list
+from sensor.classify.view import FlowView, Networks
 
 __all__ = ["BoundaryMatcher"]
 
@@ -65,3 +65,12 @@ class BoundaryMatcher:
 
     def gate(self) -> Gate | None:
         return None
+
+    def requires(self, nets: Networks) -> Need:
+        """`to_workstation` alone never matches while the site lists no workstations."""
+        if self.wanted == {"to_workstation"} and not nets.workstations:
+            return NEVER
+        return ANYTHING
+
+    def reads(self) -> frozenset[str]:
+        return frozenset({"boundary"})

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, as_list
+from sensor.classify.matchers.base import ANYTHING, RAW, Evidence, Gate, Need, as_list
 from sensor.classify.nets import NetSet
-from sensor.classify.view import FlowView
+from sensor.classify.view import FlowView, Networks
 
 __all__ = ["CidrMatcher"]
 
@@ -60,3 +60,10 @@ class CidrMatcher:
             count = 1 << max(0, bucket - n.prefixlen)
             keys.update((n.version, first + i) for i in range(count))
         return (("net", frozenset(keys)),)
+
+    def requires(self, nets: Networks) -> Need:
+        return ANYTHING
+
+    def reads(self) -> frozenset[str]:
+        """The address itself: the evidence quotes it."""
+        return frozenset({RAW})

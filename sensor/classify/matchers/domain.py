@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, as_list, field_gate
-from sensor.classify.view import NAME_FIELDS, FlowView
+from sensor.classify.matchers.base import (
+    Evidence,
+    Gate,
+    Need,
+    as_list,
+    field_gate,
+    field_need,
+    field_reads,
+)
+from sensor.classify.view import NAME_FIELDS, FlowView, Networks
 
 __all__ = ["DomainMatcher", "suffixes"]
 
@@ -76,3 +84,16 @@ class DomainMatcher:
         if self.field == "names" or self.field in NAME_FIELDS:
             return (("domain", self.domains),)
         return field_gate(self.field)
+
+    def requires(self, nets: Networks) -> Need:
+        if self.field == "names":
+            return frozenset(frozenset({f}) for f in NAME_FIELDS)
+        return field_need(self.field)
+
+    def reads(self) -> frozenset[str]:
+        """`names` is every server name and where `server_name` came from (DNS is weaker)."""
+        if self.field == "names":
+            return frozenset({"names"})
+        if self.field == "server_name":
+            return field_reads("server_name") | field_reads("server_name_source")
+        return field_reads(self.field)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import RAW, Evidence, Gate, Need
+from sensor.classify.view import FlowView, Networks
 from sensor.extract.inspector import HEAD_TC, HEAD_TS
 
 __all__ = ["FullyEncryptedMatcher"]
@@ -43,8 +43,6 @@ def _longest_printable_run(data: bytes) -> int:
 
 class FullyEncryptedMatcher:
     kind: ClassVar[str] = "fully_encrypted"
-    needs_fields: ClassVar[bool] = True
-    """Reads the payload heads extractors keep: never passes on a flow without fields."""
 
     __slots__ = ("head",)
 
@@ -85,3 +83,10 @@ class FullyEncryptedMatcher:
 
     def gate(self) -> Gate | None:
         return None
+
+    def requires(self, nets: Networks) -> Need:
+        return frozenset({frozenset({self.head})})
+
+    def reads(self) -> frozenset[str]:
+        """The payload's bytes (and whether the connection's start was seen)."""
+        return frozenset({RAW})

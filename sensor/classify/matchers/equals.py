@@ -6,8 +6,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, as_list, field_gate
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import (
+    Evidence,
+    Gate,
+    Need,
+    as_list,
+    field_gate,
+    field_need,
+    field_reads,
+)
+from sensor.classify.view import FlowView, Networks
 
 __all__ = ["EqualsMatcher"]
 
@@ -45,3 +53,9 @@ class EqualsMatcher:
         if self.field in ("app_proto", "transport"):
             return ((self.field, self.values),)
         return field_gate(self.field)
+
+    def requires(self, nets: Networks) -> Need:
+        return field_need(self.field)
+
+    def reads(self) -> frozenset[str]:
+        return field_reads(self.field)

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, Matcher, gate_rank
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import (
+    ANYTHING,
+    Evidence,
+    Gate,
+    Matcher,
+    Need,
+    gate_rank,
+    need_all,
+    need_any,
+)
+from sensor.classify.view import FlowView, Networks
 
 __all__ = ["AllOf", "AnyOf", "NotOf", "Weighted"]
 
@@ -39,6 +48,13 @@ class AllOf:
             return None
         return min(gates, key=gate_rank)
 
+    def requires(self, nets: Networks) -> Need:
+        """What every part needs, together."""
+        return need_all([p.requires(nets) for p in self.parts])
+
+    def reads(self) -> frozenset[str]:
+        return frozenset().union(*(p.reads() for p in self.parts))
+
 
 class AnyOf:
     kind: ClassVar[str] = "any"
@@ -69,6 +85,13 @@ class AnyOf:
                 merged[kind] = merged.get(kind, frozenset()) | keys
         return tuple(merged.items()) or None
 
+    def requires(self, nets: Networks) -> Need:
+        """What one of the parts needs."""
+        return need_any([p.requires(nets) for p in self.parts])
+
+    def reads(self) -> frozenset[str]:
+        return frozenset().union(*(p.reads() for p in self.parts))
+
 
 class NotOf:
     kind: ClassVar[str] = "not"
@@ -83,6 +106,13 @@ class NotOf:
 
     def gate(self) -> Gate | None:
         return None
+
+    def requires(self, nets: Networks) -> Need:
+        """A flow without what the part needs passes `not`."""
+        return ANYTHING
+
+    def reads(self) -> frozenset[str]:
+        return self.part.reads()
 
 
 class Weighted:
@@ -102,3 +132,9 @@ class Weighted:
 
     def gate(self) -> Gate | None:
         return self.part.gate()
+
+    def requires(self, nets: Networks) -> Need:
+        return self.part.requires(nets)
+
+    def reads(self) -> frozenset[str]:
+        return self.part.reads()

@@ -20,8 +20,8 @@ import re._parser as _parser  # type: ignore[import-not-found]  # to read a patt
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
-from sensor.classify.matchers.base import Evidence, Gate
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import RAW, Evidence, Gate, Need
+from sensor.classify.view import FlowView, Networks
 from sensor.extract.inspector import HEAD_BYTES, HEAD_TC, HEAD_TS
 
 __all__ = ["PayloadMatcher", "parse_content"]
@@ -52,13 +52,12 @@ def parse_content(text: str) -> bytes:
 
 class PayloadMatcher:
     kind: ClassVar[str] = "payload"
-    needs_fields: ClassVar[bool] = True
-    """Reads the payload heads extractors keep: never passes on a flow without fields."""
 
     __slots__ = (
         "content",
         "depth",
         "fields",
+        "heads",
         "length",
         "max_len",
         "min_len",
@@ -76,6 +75,8 @@ class PayloadMatcher:
             "toclient": (HEAD_TC,),
             "any": (HEAD_TS, HEAD_TC),
         }[direction]
+        self.heads = tuple((f, f + "_len") for f in self.fields)
+        """Each direction's head field and its length field, named once."""
         self.content = parse_content(str(spec["content"])) if "content" in spec else None
         self.offset = _int(spec, "offset", 0)
         self.depth = _int(spec, "depth", 0)
@@ -111,9 +112,9 @@ class PayloadMatcher:
 
     def match(self, v: FlowView) -> Evidence | None:
         meta = v.meta
-        for f in self.fields:
+        for f, f_len in self.heads:
             head = meta.get(f)
-            size = meta.get(f + "_len", 0)
+            size = meta.get(f_len, 0)
             if head is None or not self.min_len <= size <= self.max_len:
                 continue
             if self.length is not None:
@@ -148,6 +149,14 @@ class PayloadMatcher:
     def gate(self) -> Gate | None:
         firsts = self._first_bytes()
         return (("first_byte", firsts),) if firsts else None
+
+    def requires(self, nets: Networks) -> Need:
+        """The first payload of one of its directions."""
+        return frozenset(frozenset({f}) for f in self.fields)
+
+    def reads(self) -> frozenset[str]:
+        """The payload's bytes and length."""
+        return frozenset({RAW})
 
     def _first_bytes(self) -> frozenset[int] | None:
         """The bytes a matching payload can start with, when the clause pins them down."""

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, as_list
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import ANYTHING, Evidence, Gate, Need, as_list
+from sensor.classify.view import FlowView, Networks
 
 __all__ = ["PortMatcher"]
 
@@ -62,3 +62,11 @@ class PortMatcher:
         if self.field == "dest_port" and not self.ranges:
             return (("port", self.ports),)
         return None
+
+    def requires(self, nets: Networks) -> Need:
+        return ANYTHING
+
+    def reads(self) -> frozenset[str]:
+        if self.field == "port":
+            return frozenset({"dest_port", "src_port"})
+        return frozenset({self.field})

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate, field_gate
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import Evidence, Gate, Need, field_gate, field_need, field_reads
+from sensor.classify.view import FlowView, Networks
 
 __all__ = ["RegexMatcher"]
 
@@ -43,3 +43,9 @@ class RegexMatcher:
 
     def gate(self) -> Gate | None:
         return field_gate(self.field)
+
+    def requires(self, nets: Networks) -> Need:
+        return field_need(self.field)
+
+    def reads(self) -> frozenset[str]:
+        return field_reads(self.field)

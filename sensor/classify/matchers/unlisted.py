@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sensor.classify.matchers.base import Evidence, Gate
-from sensor.classify.view import FlowView
+from sensor.classify.matchers.base import ANYTHING, NEVER, RAW, Evidence, Gate, Need
+from sensor.classify.view import FlowView, Networks
 
 __all__ = ["UnlistedMatcher"]
 
@@ -44,3 +44,11 @@ class UnlistedMatcher:
 
     def gate(self) -> Gate | None:
         return None
+
+    def requires(self, nets: Networks) -> Need:
+        """Never matches while the site has not filled the list in."""
+        return ANYTHING if nets.lists.get(self.name) else NEVER
+
+    def reads(self) -> frozenset[str]:
+        """The address, quoted in the evidence."""
+        return frozenset({RAW})

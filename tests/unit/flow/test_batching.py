@@ -60,9 +60,7 @@ class _Collect:
         pass
 
 
-def _records(
-    path: Path, size: int, cfg: SensorConfig, columnar: bool = True
-) -> list[dict]:  # type: ignore[type-arg]
+def _records(path: Path, size: int, cfg: SensorConfig, columnar: bool = True) -> list[dict]:  # type: ignore[type-arg]
     sink = _Collect()
     Pipeline(cfg, [sink], columnar=columnar).run([_Sliced(path, size)])
     table = sink.buf.take() or pa.table({})
