@@ -51,7 +51,8 @@ def flow_ids_of(h: npt.NDArray[np.int64], t0: npt.NDArray[np.int64]) -> npt.NDAr
         x = (x ^ (x >> np.uint64(30))) * np.uint64(_F2)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(_F3)
         x ^= x >> np.uint64(31)
-    return (x & np.uint64(_M63)).view(np.int64)
+    out: npt.NDArray[np.int64] = (x & np.uint64(_M63)).view(np.int64)
+    return out
 
 
 def pack_ports(lo_port: int, hi_port: int, proto: int, ver: int) -> int:

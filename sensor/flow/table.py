@@ -284,7 +284,8 @@ class FlowTable:
         p.next_due = min(p.next_due, int(p.due(slots[same], self._idle_arr).min(initial=_NEVER)))
         for s in slots[~same].tolist():
             self._promote(s)
-        return runs[~same]
+        back: npt.NDArray[np.int64] = runs[~same]
+        return back
 
     def _start_pending(self, r: Runs, runs: list[int]) -> list[int]:
         """Make pending rows of new flows (runs: single-sided, payload-less, no FIN/RST);

@@ -296,12 +296,16 @@ def _hash_rows(rec: np.ndarray, ported: npt.NDArray[np.bool_]) -> npt.NDArray[np
     return text.view(_CID_TEXT)[:, 0]
 
 
+_nulls: Any = pa.nulls
+"""pa.nulls (its stubs list no overload for a plain DataType)."""
+
+
 def _bare_arrays(n: int) -> list[pa.Array[Any]]:
     """The APP_COLUMNS of n records whose only field is `policy.action = none`."""
     return [
         pa.array(["none"] * n, type=c.arrow_type)
         if c.field == "policy.action"
-        else pa.nulls(n, type=c.arrow_type)
+        else _nulls(n, c.arrow_type)
         for c in APP_COLUMNS
     ]
 
