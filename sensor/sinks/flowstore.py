@@ -39,6 +39,8 @@ __all__ = ["FlowExport", "FlowStore", "StoreConfig", "StoreStats", "data_dir_for
 log = logging.getLogger(__name__)
 
 _RETENTION_SECONDS = 3600.0
+_DISTINCT = frozenset({"flow_id", "community_id", "ts_start", "ts_end", "src_port"})
+"""Flow record columns that differ from row to row (no Parquet dictionary for them)."""
 _KEYS = ["minute", "site", "category", "provision", "action"]
 
 
@@ -86,7 +88,9 @@ class FlowStore:
         self.cfg = cfg
         check_catalog_path(cfg.catalog, cfg.adopt)  # before anything is created beside it
         self._records = RecordBuffer(site=cfg.site)
-        self._writer = SegmentWriter(cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start")
+        self._writer = SegmentWriter(
+            cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start", _DISTINCT
+        )
         self._rollups = SegmentWriter(cfg, "rollups", arrow_schema(ROLLUP_COLUMNS), "minute")
         self._timer = FlushTimer(cfg, clock)
         self._clock = clock
