@@ -107,6 +107,10 @@ class FlowStore:
         if len(self._records) >= self.cfg.flush_rows:
             self.flush(force=True)
 
+    def advance(self, now_ns: int) -> None:
+        """Packet time has reached `now_ns`: `flush_seconds` count it (see FlushTimer)."""
+        self._timer.advance(now_ns)
+
     def flush(self, force: bool = False, final: bool = False) -> None:
         """Write buffered rows if the row or time threshold is reached (or `force`);
         `final`: the last flush, rows that cannot be written are counted as lost."""

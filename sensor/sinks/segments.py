@@ -63,8 +63,10 @@ class StoreConfig:
     catalog: Path
     sensor: str
     data_dir: Path | None = None
-    flush_rows: int = 200_000
+    flush_rows: int = 20_000
+    """Rows buffered before a segment is written (config.StorageConfig says the trade-off)."""
     flush_seconds: float = 30.0
+    """Longest rows wait for a segment, in packet time or wall time (FlushTimer)."""
     max_buffered_rows: int = 2_000_000
     site: str = "default"
     retention_days: tuple[tuple[str, int], ...] = (
@@ -250,7 +252,7 @@ class RowTable:
         return len(self.rows) + self.writer.pending_rows
 
     def flush(self, force: bool = False) -> None:
-        if not self._timer.due(force):
+        if not self._timer.due(force or len(self.rows) >= self.writer.cfg.flush_rows):
             return
         if self.rows:
             rows, self.rows = self.rows, []
@@ -259,15 +261,45 @@ class RowTable:
 
 
 class FlushTimer:
-    """Row- or time-triggered flushing, shared by the stores."""
+    """When a store writes its buffered rows: once `flush_seconds` have passed on either of
+    two clocks since the last flush, or when the caller forces it (row count, exit).
+
+    - Packet time, fed by `advance(now_ns)` from the pipeline (the flow table's clock, which a
+      lone far-future timestamp does not move). A replay flushes as the same traffic would
+      live, whatever the replay speed: a capture of a week is written as it goes, not held
+      until a wall-clock interval ends (a fast replay reads days of packets in 30 s).
+    - The wall clock `clock`: a quiet link, or a replay fed slowly through a pipe, still
+      flushes, so a kill -9 loses at most one interval.
+
+    Whichever advances first triggers; both restart at each flush. A timestamp far in the
+    future makes one early flush, then packet time waits for the traffic to catch up and
+    the wall clock alone keeps flushing.
+    """
 
     def __init__(self, cfg: StoreConfig, clock: Callable[[], float]) -> None:
         self._cfg = cfg
         self._clock = clock
         self._last = clock()
+        self._packet_ns = 0
+        self._packet_last_ns: int | None = None
+
+    def advance(self, now_ns: int) -> None:
+        """Packet time has reached `now_ns` (earlier times are ignored)."""
+        if now_ns > self._packet_ns:
+            self._packet_ns = now_ns
+            if self._packet_last_ns is None:
+                self._packet_last_ns = now_ns
 
     def due(self, force: bool) -> bool:
-        if not force and self._clock() - self._last < self._cfg.flush_seconds:
+        interval = self._cfg.flush_seconds
+        last = self._packet_last_ns
+        if (
+            not force
+            and self._clock() - self._last < interval
+            and (last is None or self._packet_ns - last < interval * 1e9)
+        ):
             return False
         self._last = self._clock()
+        if last is not None:
+            self._packet_last_ns = self._packet_ns
         return True
