@@ -230,6 +230,8 @@ class Pipeline:
     def _process(self, batch: FrameBatch) -> None:
         if not len(batch):
             return
+        if self.names:  # DNS answers expired before these frames can name no flow now
+            self.names.prune(int(batch.ts.min()))
         if batch.linktype in WIFI_LINKTYPES:  # a monitor-mode radio: access points too
             self.wireless.process(batch)
         cols = self.decoder.decode(batch)
