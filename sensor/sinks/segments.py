@@ -11,6 +11,7 @@ table's view valid before the first segment exists.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -64,9 +65,9 @@ class StoreConfig:
     sensor: str
     data_dir: Path | None = None
     flush_rows: int = 20_000
-    """Rows buffered before a segment is written (config.StorageConfig says the trade-off)."""
+    """Rows waiting before a segment is written (config.StorageConfig says the trade-off)."""
     flush_seconds: float = 30.0
-    """Longest rows wait for a segment, in packet time or wall time (FlushTimer)."""
+    """Flush interval (FlushTimer; FlowStore.flush says what each clock triggers)."""
     max_buffered_rows: int = 2_000_000
     site: str = "default"
     retention_days: tuple[tuple[str, int], ...] = (
@@ -153,6 +154,9 @@ class SegmentWriter:
         if not self._pending:
             return
         t0 = time.perf_counter()
+        if len(self._pending) > 1:  # one segment (per day) for all: fewer, larger files
+            with contextlib.suppress(pa.ArrowInvalid):  # schemas differ: one by one
+                self._pending = [pa.concat_tables(self._pending)]
         while self._pending:
             try:
                 self._write_table(self._pending[0])
@@ -183,10 +187,18 @@ class SegmentWriter:
 
     def _drop_excess(self) -> None:
         """Bound memory while the disk is unwritable: drop the oldest tables, counted."""
-        while self.pending_rows > self.cfg.max_buffered_rows:
-            lost = self._pending.pop(0)
-            self.stats.rows_dropped += len(lost)
-            log.error("%s store: buffer full, dropped %d oldest rows", self.table, len(lost))
+        excess = self.pending_rows - self.cfg.max_buffered_rows
+        while excess > 0 and self._pending:
+            first = self._pending[0]
+            if len(first) <= excess:
+                self._pending.pop(0)
+                lost = len(first)
+            else:  # pending tables are merged: drop only the oldest rows of the first
+                self._pending[0] = first.slice(excess)
+                lost = excess
+            excess -= lost
+            self.stats.rows_dropped += lost
+            log.error("%s store: buffer full, dropped %d oldest rows", self.table, lost)
 
     def _write_table(self, table: pa.Table) -> None:
         day_of = table.column(self.time_column).cast(pa.int64()).to_numpy() // _US_PER_DAY

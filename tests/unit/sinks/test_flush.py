@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sensor.capture.pcapfile import open_capture
@@ -45,7 +46,23 @@ def _segments(root: Path) -> list[int]:
     return [pq.read_metadata(f).num_rows for f in sorted(root.glob("sensor=test/date=*/*.parquet"))]
 
 
-def _replay(tmp_path: Path, flush_rows: int, flush_seconds: float) -> list[int]:
+class _Batches:
+    """A flow export that keeps the size of each batch the store hands on."""
+
+    name = "batches"
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def export_flows(self, table: pa.Table) -> None:
+        self.sizes.append(len(table))
+
+    def close(self) -> None:
+        pass
+
+
+def _replay(tmp_path: Path, flush_rows: int, flush_seconds: float) -> tuple[list[int], list[int]]:
+    """(rows per batch taken out of the buffer, rows per segment written)."""
     # 600 one-packet DNS flows, one per second of packet time (ten minutes), read in small
     # blocks so the pipeline flushes between them
     frames = [(T0 + i, ETH + udp(0x0A000001, 1000 + i, 0x0A000002, 53)) for i in range(600)]
@@ -57,23 +74,31 @@ def _replay(tmp_path: Path, flush_rows: int, flush_seconds: float) -> list[int]:
     cfg = replace(cfg, storage=storage, sensor=replace(cfg.sensor, name="test"))
     classifier = build_classifier(cfg.signatures, cfg.policy)
     sinks = default_sinks(cfg, dict(classifier.provisions))
+    batches = _Batches()
+    sinks.flows.exports.append(batches)
     pipe = Pipeline(cfg, list(sinks), classifier)
     summary = pipe.run([open_capture(p, block_bytes=4096)])
     assert summary.records == 600
     rows = _segments(tmp_path / "t.data" / "flows")
-    assert sum(rows) == 600
-    return rows
+    assert sum(rows) == sum(batches.sizes) == 600
+    return batches.sizes, rows
 
 
-def test_replay_flushes_by_packet_time(tmp_path: Path) -> None:
-    rows = _replay(tmp_path, flush_rows=100_000, flush_seconds=120)
-    # a replay takes well under 120 s of wall time: every segment but the last was due to
-    # packet time, about 120 records each (plus up to a block of frames: flushes come
+def test_replay_takes_records_out_by_packet_time(tmp_path: Path) -> None:
+    taken, written = _replay(tmp_path, flush_rows=100_000, flush_seconds=120)
+    # a replay takes well under 120 s of wall time: every batch but the last left the buffer
+    # on packet time, about 120 records each (plus up to a block of frames: flushes come
     # between blocks); the last holds the flows still in flight at the end
-    assert len(rows) >= 4, rows
-    assert max(rows[:-1]) <= 200, rows
+    assert len(taken) >= 4, taken
+    assert max(taken[:-1]) <= 200, taken
+    assert written == [600]  # the segment waits for flush_rows (or wall time): one file
 
 
-def test_replay_flushes_by_row_count(tmp_path: Path) -> None:
-    rows = _replay(tmp_path, flush_rows=50, flush_seconds=10**9)
-    assert len(rows) >= 12 and max(rows) <= 50, rows
+def test_replay_writes_segments_by_row_count(tmp_path: Path) -> None:
+    _, written = _replay(tmp_path, flush_rows=50, flush_seconds=10**9)
+    assert len(written) >= 12 and max(written) <= 50, written
+
+
+def test_segments_hold_at_most_about_flush_rows(tmp_path: Path) -> None:
+    taken, written = _replay(tmp_path, flush_rows=250, flush_seconds=120)
+    assert len(written) >= 2 and max(written) <= 250 + 200, (taken, written)
