@@ -36,7 +36,8 @@ def addr_key(raw: bytes) -> AddrKey:
 
 
 class DnsNames:
-    """(client, answered address) -> (name, seen, expires); bounded LRU."""
+    """(client, answered address) -> (name, seen, expires); bounded, the entry at the front
+    (the least recently learnt, or looked at by `prune` and found still valid) out first."""
 
     def __init__(self, size: int = 200_000, min_seconds: float = 60.0) -> None:
         self._size = size
