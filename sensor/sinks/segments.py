@@ -273,8 +273,9 @@ class RowTable:
 
 
 class FlushTimer:
-    """When a store writes its buffered rows: once `flush_seconds` have passed on either of
-    two clocks since the last flush, or when the caller forces it (row count, exit).
+    """When a store moves its buffered rows on (a RowTable writes them; the flow store takes
+    them out of its Python buffer, see FlowStore.flush): once `flush_seconds` have passed on
+    either of two clocks since the last time, or when the caller forces it (row count, exit).
 
     - Packet time, fed by `advance(now_ns)` from the pipeline (the flow table's clock, which a
       lone far-future timestamp does not move). A replay flushes as the same traffic would
