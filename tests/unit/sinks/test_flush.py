@@ -13,7 +13,7 @@ from sensor.capture.pcapfile import open_capture
 from sensor.classify import build_classifier
 from sensor.config import SensorConfig
 from sensor.pipeline import Pipeline
-from sensor.sinks import default_sinks
+from sensor.sinks import FlowStore, default_sinks, store_config
 from sensor.sinks.segments import FlushTimer, StoreConfig
 from tests.tools.hostile import ETH, pcap, udp
 
@@ -102,3 +102,35 @@ def test_replay_writes_segments_by_row_count(tmp_path: Path) -> None:
 def test_segments_hold_at_most_about_flush_rows(tmp_path: Path) -> None:
     taken, written = _replay(tmp_path, flush_rows=250, flush_seconds=120)
     assert len(written) >= 2 and max(written) <= 250 + 200, (taken, written)
+
+
+def test_wall_time_writes_segments_when_packet_time_stands_still(tmp_path: Path) -> None:
+    """A replay fed slowly through a pipe (or a quiet link): records reach segments on wall
+    time, so a kill -9 loses at most one interval, and a deleted catalog is made again."""
+    frames = [(T0 + i / 100, ETH + udp(0x0A000001, 1000 + i, 0x0A000002, 53)) for i in range(300)]
+    p = tmp_path / "three-seconds.pcap"
+    p.write_bytes(pcap(frames))
+    cfg = SensorConfig()
+    storage = replace(cfg.storage, catalog=tmp_path / "w.duckdb", flush_seconds=30)
+    cfg = replace(cfg, storage=storage, sensor=replace(cfg.sensor, name="test"),
+                  flow=replace(cfg.flow, timeouts=replace(cfg.flow.timeouts, udp=0.1)))  # fmt: skip
+    classifier = build_classifier(cfg.signatures, cfg.policy)
+    wall = [0.0]
+
+    def clock() -> float:  # 31 s of wall time pass between two looks
+        wall[0] += 31.0
+        return wall[0]
+
+    store = FlowStore(store_config(cfg), clock=clock)
+    pipe = Pipeline(cfg, [store], classifier)
+    seen: list[int] = []
+
+    def progress(src: object, summary: object) -> None:
+        seen.append(len(_segments(tmp_path / "w.data" / "flows")))
+        if len(seen) == 3:
+            (tmp_path / "w.duckdb").unlink()
+
+    pipe.run([open_capture(p, block_bytes=4096)], progress=progress)
+    assert seen[0] >= 1 and seen[-1] > seen[0], seen  # written during the run, not at its end
+    assert (tmp_path / "w.duckdb").exists()
+    assert sum(_segments(tmp_path / "w.data" / "flows")) == 300
