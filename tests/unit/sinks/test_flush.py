@@ -134,3 +134,22 @@ def test_wall_time_writes_segments_when_packet_time_stands_still(tmp_path: Path)
     assert seen[0] >= 1 and seen[-1] > seen[0], seen  # written during the run, not at its end
     assert (tmp_path / "w.duckdb").exists()
     assert sum(_segments(tmp_path / "w.data" / "flows")) == 300
+
+
+def test_an_unwritable_disk_drops_only_the_oldest_excess_rows(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from sensor.sinks.segments import SegmentWriter
+
+    cfg = StoreConfig(catalog=tmp_path / "x.duckdb", sensor="s", max_buffered_rows=5)
+    schema = pa.schema([("ts", pa.timestamp("us", tz="UTC")), ("n", pa.int64())])
+    w = SegmentWriter(cfg, "t", schema, "ts")
+
+    def full(table: pa.Table) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(w, "_write_table", full)
+    for start in (0, 4):
+        w.add(pa.table({"ts": pa.array([T0 * 1e6] * 4, pa.int64()).cast(schema[0].type),
+                        "n": list(range(start, start + 4))}, schema=schema))  # fmt: skip
+    w.write_pending()  # merged into one table of 8, then the 3 oldest rows dropped
+    assert w.pending_rows == 5 and w.stats.rows_dropped == 3
+    assert w._pending[0].column("n").to_pylist() == [3, 4, 5, 6, 7]
