@@ -17,23 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from sensor import __version__
-from sensor.analyst import query
 from sensor.budget import memory_budget, summary_line
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, build_classifier, feed_dirs, shipped_dir
-from sensor.classify.feeds import load_feeds
+from sensor.cli_fleet import add_fleet_commands
 from sensor.config import IpfixConfig, SensorConfig, ShipConfig, SyslogConfig, load_config
 from sensor.errors import CaptureError, ConfigError, SensorError, StorageError, UsageError
-from sensor.feedupdate import UpdateOptions, update_feeds
-from sensor.live import LiveOptions, run_live
 from sensor.logfmt import SafeFormatter
-from sensor.metrics import collector_for, serve
 from sensor.pipeline import Pipeline, Summary, rebuild_classifier
-from sensor.report import report
-from sensor.ship.commands import add_fleet_commands, catalog_command, ship_command
-from sensor.sigcoverage import coverage, read_mapping, read_reasons, render
-from sensor.sigtools import check, run_tests
 from sensor.sinks import AlertSink, Sinks, default_sinks, store_config
 from sensor.sinks.captures import CaptureLedger, file_sha256
 from sensor.text import escape_text
@@ -263,13 +255,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "ship":
+            from sensor.ship.commands import ship_command
+
             return ship_command(_config(args), args.to, args.every, _linger)
         if args.command == "catalog":
+            from sensor.ship.commands import catalog_command
+
             return catalog_command(args.root, args.db)
         if args.command == "query":
+            from sensor.analyst import query
+
             cfg = _config(args)
             return query(cfg.storage.catalog, args.sql, args.format, args.output)
         if args.command == "report":
+            from sensor.report import report
+
             cfg = _config(args)
             return report(
                 cfg.storage.catalog,
@@ -356,6 +356,8 @@ def _replay(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, reload)
     stopped = _stop_on_signals(pipe)
     if args.metrics:
+        from sensor.metrics import collector_for, serve
+
         serve(collector_for(pipe, sinks, cfg.sensor.name, cfg.sensor.site), args.metrics)
     show = args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty())
     bar = _Progress() if show else None
@@ -493,6 +495,8 @@ def _linger(seconds: float) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sensor.live import LiveOptions, run_live
+
     cfg = _config(args)
     cap = cfg.capture
     cap = replace(
@@ -548,6 +552,8 @@ def _policy_lines(classifier: Classifier, alerts: AlertSink) -> list[str]:
 
 
 def _signatures(args: argparse.Namespace) -> int:
+    from sensor.sigtools import check, run_tests
+
     cfg = load_config(args.config)
     if args.action == "check":
         sigs = check(cfg, args.files)
@@ -575,6 +581,9 @@ def _signatures(args: argparse.Namespace) -> int:
 
 
 def _update_feeds(args: argparse.Namespace, cfg: SensorConfig) -> int:
+    from sensor.classify.feeds import load_feeds
+    from sensor.feedupdate import UpdateOptions, update_feeds
+
     feeds_dir = args.feeds_dir or cfg.signatures.feeds_dir
     if feeds_dir is None:
         raise ConfigError("no writable feeds directory: give --feeds-dir or signatures.feeds_dir")
@@ -591,6 +600,9 @@ def _update_feeds(args: argparse.Namespace, cfg: SensorConfig) -> int:
 
 
 def _coverage(args: argparse.Namespace, cfg: SensorConfig) -> int:
+    from sensor.sigcoverage import coverage, read_mapping, read_reasons, render
+    from sensor.sigtools import check
+
     sigs = check(cfg)
     if sigs.errors:
         raise ConfigError(f"{len(sigs.errors)} signature error(s); run `sensor signatures check`")

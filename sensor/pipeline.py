@@ -334,6 +334,8 @@ class Pipeline:
     def _process(self, batch: FrameBatch) -> None:
         if not len(batch):
             return
+        if self.names:  # DNS answers expired before these frames can name no flow now
+            self.names.prune(int(batch.ts.min()))
         if batch.linktype in WIFI_LINKTYPES:  # a monitor-mode radio: access points too
             self.wireless.process(batch)
             # a beacon flood changes an access point per frame: hand them to the store now,
@@ -458,8 +460,12 @@ class Pipeline:
 
     def _flush_sinks(self, force: bool) -> None:
         self._snapshot_aps()
+        now = self.table.now
         for sink in self.sinks:
             try:
+                advance = getattr(sink, "advance", None)
+                if advance is not None:  # the stores' flush interval counts packet time
+                    advance(now)
                 sink.flush(force)
             except Exception:
                 self.summary.sink_errors[sink.name] += 1

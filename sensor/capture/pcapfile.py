@@ -283,6 +283,10 @@ class CaptureFile:
     # -- pcapng ---------------------------------------------------------------------------
     def _pcapng(self) -> Iterator[FrameBatch]:
         walker = PcapngWalker(self.name, self._error)
+        mapped = self._map()
+        if mapped is not None:
+            yield from self._pcapng_mapped(mapped, walker)
+            return
         carry = _PCAPNG_MAGIC
         while True:
             chunk = self._read(self._block)
@@ -297,6 +301,31 @@ class CaptureFile:
                 if carry:
                     self._error("truncated_record", "capture ends inside a block")
                 self._lost(walker.bytes_lost + len(carry))
+                return
+
+    def _pcapng_mapped(self, data: mmap.mmap, walker: PcapngWalker) -> Iterator[FrameBatch]:
+        """The stream walk above, over windows of the mapped file instead of copies: each
+        window is what the stream would hold (the unread rest of the last one, then the next
+        block), so damage is handled alike; frames are read in place."""
+        view = memoryview(data)
+        n = len(data)
+        start = read_end = 0
+        while True:
+            end = min(n, read_end + self._block)
+            final = end == read_end
+            used = yield from walker.walk(view[start:end], final=final)
+            read_end = end
+            self.stats.bytes_read = read_end
+            self.stats.frames = walker.frames
+            if walker.stopped:
+                self._lost(walker.bytes_lost)
+                return
+            _release(data, start, start + used)
+            start += used
+            if final:
+                if start < n:
+                    self._error("truncated_record", "capture ends inside a block")
+                self._lost(walker.bytes_lost + n - start)
                 return
 
     def _counted(self, made: tuple[FrameBatch, int]) -> FrameBatch:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 
-from cryptography import x509
-
 __all__ = ["describe_certificate"]
 
 
@@ -21,6 +19,8 @@ def describe_certificate(msg: bytes) -> dict[str, str]:
 @functools.lru_cache(maxsize=4096)
 def _describe_der(der: bytes) -> tuple[tuple[str, str], ...]:
     """Parsing X.509 costs ~200 µs; servers send the same certificate again and again."""
+    from cryptography import x509  # imported at the first certificate: 40-100 ms at start-up
+
     try:
         cert = x509.load_der_x509_certificate(der)
         out = {

@@ -5,6 +5,8 @@ app that talks to a bare IP) still gets `server_name = chatgpt.com`, `server_nam
 dns`. Entries respect the answer's TTL, but never name for less than `min_seconds` (a TTL-0
 answer still names the connection its client opens right after it), and the cache is bounded
 (oldest out first). Another client's answer never names a flow: the key is (client, address).
+Answers that expired before the oldest packet still to come are forgotten (`prune`), so a long
+capture or a long-running sensor holds the names of the last TTLs, not of every answer seen.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def addr_key(raw: bytes) -> AddrKey:
 
 
 class DnsNames:
-    """(client, answered address) -> (name, seen, expires); bounded LRU."""
+    """(client, answered address) -> (name, seen, expires); bounded, the entry at the front
+    (the least recently learnt, or looked at by `prune` and found still valid) out first."""
 
     def __init__(self, size: int = 200_000, min_seconds: float = 60.0) -> None:
         self._size = size
@@ -44,6 +47,8 @@ class DnsNames:
         """Answers not learnt: they matched no query seen from that client (forged?)."""
         self.evicted = 0
         """Answers forgotten before their time because the cache was full (oldest first)."""
+        self._learnt = 0
+        """Answers learnt since the last prune: how far the next one looks."""
 
     def __len__(self) -> int:
         return len(self._map)
@@ -53,6 +58,7 @@ class DnsNames:
         key = (*client, *answer)
         self._map[key] = (name, ts, ts + max(ttl * _NS, self._min))
         self._map.move_to_end(key)
+        self._learnt += 1
         if len(self._map) > self._size:
             self._map.popitem(last=False)
             self.evicted += 1
@@ -61,6 +67,23 @@ class DnsNames:
         """Per (client hi, client lo, server hi, server lo): is there an answer at all?"""
         m = self._map
         return [p in m for p in pairs]
+
+    def prune(self, before_ns: int) -> None:
+        """Forget answers that expired before `before_ns`: no flow starting then or later can
+        use them (the pipeline passes the earliest packet time of the frames it is about to
+        process, so names never depend on when this runs). Looks at the oldest entries, as
+        many as were learnt since the last call and at least 64: expired ones go, live ones
+        (a long TTL learnt early) move behind the others, so the work stays proportional to
+        what is learnt."""
+        m = self._map
+        look = min(len(m), max(64, 2 * self._learnt))
+        self._learnt = 0
+        for _ in range(look):
+            key, entry = next(iter(m.items()))
+            if entry[2] < before_ns:
+                del m[key]
+            else:
+                m.move_to_end(key)
 
     def annotate(self, flow: FlowState) -> None:
         """Give a flow without a server name the name its client resolved for the server."""

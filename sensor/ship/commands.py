@@ -1,6 +1,7 @@
 """The fleet's command-line verbs: `sensor ship` and `sensor catalog --root`.
 
-Kept beside the shipper so the main CLI only wires them in (`add_fleet_commands`).
+Kept beside the shipper; their argument parsers are in `sensor.cli_fleet`, which the main
+CLI imports for every command (so that importing it does not import the shipper).
 """
 
 from __future__ import annotations
@@ -8,54 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from sensor.config import SensorConfig
+from sensor.cli_fleet import add_fleet_commands
 from sensor.errors import ConfigError
-from sensor.ship import ShipThread, build_shipper
-from sensor.sinks.catalog import check_catalog_path, ensure_catalog
+
+if TYPE_CHECKING:  # the shipper is imported by the verbs that ship, not by every command
+    from sensor.config import SensorConfig
 
 __all__ = ["add_fleet_commands", "catalog_command", "ship_command"]
-
-
-def add_fleet_commands(sub: Any) -> None:
-    """Add `ship` and `catalog` to the CLI's sub-command parsers."""
-    sh = sub.add_parser(
-        "ship",
-        help="move closed segments to the central store (directory or ssh://)",
-        description="Ship this sensor's closed segments (every table) to storage.ship."
-        "destination or --to: a directory (NFS, SMB mount) or ssh://[user@]host[:port]/path. "
-        "Each segment is written there under a hidden partial name, resumed after a cut "
-        "connection, renamed into place once its size and SHA-256 match, and removed here "
-        "only after that; a ledger keeps any segment from shipping twice. Retention runs "
-        "after each pass. Exit 1 if anything failed in a single pass (it is retried next "
-        "time); with --every, failures are logged and counted and SIGTERM exits 0.",
-    )
-    sh.add_argument("-c", "--config", type=Path, help="site configuration YAML")
-    sh.add_argument("--db", type=Path, help="catalog whose segments to ship (config storage)")
-    sh.add_argument("--sensor-name", help="ship this sensor partition (default: config)")
-    sh.add_argument("--to", metavar="DEST", help="destination (default storage.ship.destination)")
-    sh.add_argument(
-        "--every",
-        type=float,
-        metavar="SECONDS",
-        help="keep shipping at this interval until SIGTERM (default: one pass)",
-    )
-    ca = sub.add_parser(
-        "catalog",
-        help="build the analysts' catalog over a central tree of many sensors",
-        description="Write a DuckDB catalog with the same views and macros as a sensor's "
-        "(flows, alerts, rollups, violations_by_day, top_hosts, ...) over the segment tree "
-        "at --root, which shipping fills from every sensor.",
-    )
-    ca.add_argument("--root", type=Path, required=True, help="the central segment tree")
-    ca.add_argument("--db", type=Path, help="catalog to write (default: <root>.duckdb)")
 
 
 def ship_command(
     cfg: SensorConfig, to: str | None, every: float | None, wait: Callable[[float], None]
 ) -> int:
     """One pass (exit 1 on any failure), or passes every `every` seconds until `wait` returns."""
+    from sensor.ship import ShipThread, build_shipper
+
     if to:
         ship = replace(cfg.storage.ship, destination=to)
         cfg = replace(cfg, storage=replace(cfg.storage, ship=ship))
@@ -81,6 +51,8 @@ def ship_command(
 
 def catalog_command(root: Path, db: Path | None) -> int:
     """Write the central catalog over `root` (default `<root>.duckdb` beside it)."""
+    from sensor.sinks.catalog import check_catalog_path, ensure_catalog
+
     if not root.is_dir():
         raise ConfigError(f"--root {root}: not a directory")
     catalog = db or root.with_name(root.name + ".duckdb")

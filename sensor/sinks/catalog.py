@@ -202,17 +202,45 @@ def _oui_file(data_dir: Path) -> Path:
     path = data_dir / "reference" / "oui.parquet"
     if path.exists():
         return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".oui.parquet.{os.getpid()}.tmp")
+    cached = _oui_cache()
+    if cached is not None and cached.exists():
+        try:
+            shutil.copyfile(cached, tmp)
+            os.replace(tmp, path)
+            return path
+        except OSError:  # an unreadable cache: build the table as if there were none
+            tmp.unlink(missing_ok=True)
     import pyarrow as pa
 
     from sensor.oui import prefixes
 
     rows = prefixes()
     table = pa.table({"prefix": [p for p, _ in rows], "vendor": [v for _, v in rows]})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".oui.parquet.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="zstd")
     os.replace(tmp, path)
+    if cached is not None:  # a convenience: a cache that cannot be written is no error
+        with contextlib.suppress(OSError):
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            part = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+            shutil.copyfile(path, part)
+            os.replace(part, cached)
     return path
+
+
+def _oui_cache() -> Path | None:
+    """Where the table built from this `manuf` file is kept between runs (80 ms to build at
+    each new store): `$XDG_CACHE_HOME/sensor/`, named by the file's size and modification
+    time, so a Wireshark update makes a new one. None without a manuf file or a home."""
+    from sensor.oui import MANUF
+
+    try:
+        st = MANUF.stat()
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except (OSError, RuntimeError, KeyError):
+        return None
+    return base / "sensor" / f"oui-{st.st_size}-{st.st_mtime_ns}.parquet"
 
 
 def _oui_sql(data_dir: Path) -> str:
@@ -229,6 +257,9 @@ def ensure_catalog(catalog: Path, data_dir: Path, force: bool = False) -> None:
     file are carried over. A path that is not a sensor catalog is refused (module docstring).
     """
     _schema_markers(data_dir)
+    key = (str(catalog.absolute()), str(data_dir.absolute()), force)
+    if (made := _written.get(key)) is not None and made == _identity(catalog):
+        return  # this process wrote it and nobody changed it since: the views are there
     tmp = catalog.with_name(f".{catalog.name}.{os.getpid()}.tmp")
     try:
         fresh = _start_copy(catalog, tmp)
@@ -251,6 +282,22 @@ def ensure_catalog(catalog: Path, data_dir: Path, force: bool = False) -> None:
             log.warning("catalog %s not refreshed (%s); keeping its views", catalog, e.strerror)
             return
         raise StorageError(f"{catalog}: cannot write the catalog: {e.strerror}") from None
+    _written[key] = _identity(catalog)
+
+
+_written: dict[tuple[str, str, bool], tuple[int, int, int, int] | None] = {}
+"""Catalogs this process wrote, with the identity of the file it left. The flow, alert and
+access point stores each make sure of the catalog as they start: one rebuild (a DuckDB
+connection, every view bound over the segments) is enough while the file is the one written."""
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """Device, inode, size and modification time: a file replaced or changed is another."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _remove(path: Path) -> None:

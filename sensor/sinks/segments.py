@@ -11,6 +11,7 @@ table's view valid before the first segment exists.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -63,8 +64,10 @@ class StoreConfig:
     catalog: Path
     sensor: str
     data_dir: Path | None = None
-    flush_rows: int = 200_000
+    flush_rows: int = 20_000
+    """Rows waiting before a segment is written (config.StorageConfig says the trade-off)."""
     flush_seconds: float = 30.0
+    """Flush interval (FlushTimer; FlowStore.flush says what each clock triggers)."""
     max_buffered_rows: int = 2_000_000
     site: str = "default"
     retention_days: tuple[tuple[str, int], ...] = (
@@ -166,6 +169,9 @@ class SegmentWriter:
         if not self._pending:
             return
         t0 = time.perf_counter()
+        if len(self._pending) > 1:  # one segment (per day) for all: fewer, larger files
+            with contextlib.suppress(pa.ArrowInvalid):  # schemas differ: one by one
+                self._pending = [pa.concat_tables(self._pending)]
         while self._pending:
             try:
                 self._write_table(self._pending[0])
@@ -196,10 +202,18 @@ class SegmentWriter:
 
     def _drop_excess(self) -> None:
         """Bound memory while the disk is unwritable: drop the oldest tables, counted."""
-        while self.pending_rows > self.cfg.max_buffered_rows:
-            lost = self._pending.pop(0)
-            self.stats.rows_dropped += len(lost)
-            log.error("%s store: buffer full, dropped %d oldest rows", self.table, len(lost))
+        excess = self.pending_rows - self.cfg.max_buffered_rows
+        while excess > 0 and self._pending:
+            first = self._pending[0]
+            if len(first) <= excess:
+                self._pending.pop(0)
+                lost = len(first)
+            else:  # pending tables are merged: drop only the oldest rows of the first
+                self._pending[0] = first.slice(excess)
+                lost = excess
+            excess -= lost
+            self.stats.rows_dropped += lost
+            log.error("%s store: buffer full, dropped %d oldest rows", self.table, lost)
 
     def _write_table(self, table: pa.Table) -> None:
         day_of = table.column(self.time_column).cast(pa.int64()).to_numpy() // _US_PER_DAY
@@ -275,15 +289,46 @@ class RowTable:
 
 
 class FlushTimer:
-    """Row- or time-triggered flushing, shared by the stores."""
+    """When a store moves its buffered rows on (a RowTable writes them; the flow store takes
+    them out of its Python buffer, see FlowStore.flush): once `flush_seconds` have passed on
+    either of two clocks since the last time, or when the caller forces it (row count, exit).
+
+    - Packet time, fed by `advance(now_ns)` from the pipeline (the flow table's clock, which a
+      lone far-future timestamp does not move). A replay flushes as the same traffic would
+      live, whatever the replay speed: a capture of a week is written as it goes, not held
+      until a wall-clock interval ends (a fast replay reads days of packets in 30 s).
+    - The wall clock `clock`: a quiet link, or a replay fed slowly through a pipe, still
+      flushes, so a kill -9 loses at most one interval.
+
+    Whichever advances first triggers; both restart at each flush. A timestamp far in the
+    future makes one early flush, then packet time waits for the traffic to catch up and
+    the wall clock alone keeps flushing.
+    """
 
     def __init__(self, cfg: StoreConfig, clock: Callable[[], float]) -> None:
         self._cfg = cfg
         self._clock = clock
         self._last = clock()
+        self._packet_ns = 0
+        self._packet_last_ns: int | None = None
+
+    def advance(self, now_ns: int) -> None:
+        """Packet time has reached `now_ns` (earlier times are ignored)."""
+        if now_ns > self._packet_ns:
+            self._packet_ns = now_ns
+            if self._packet_last_ns is None:
+                self._packet_last_ns = now_ns
 
     def due(self, force: bool) -> bool:
-        if not force and self._clock() - self._last < self._cfg.flush_seconds:
+        interval = self._cfg.flush_seconds
+        last = self._packet_last_ns
+        if (
+            not force
+            and self._clock() - self._last < interval
+            and (last is None or self._packet_ns - last < interval * 1e9)
+        ):
             return False
         self._last = self._clock()
+        if last is not None:
+            self._packet_last_ns = self._packet_ns
         return True

@@ -1,0 +1,80 @@
+"""Start-up of `sensor replay` (issue 15): what it must not import, and what it does once."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from sensor.sinks import catalog
+from sensor.sinks.catalog import ensure_catalog
+
+NEVER = (
+    "matplotlib",
+    "scapy",
+    "sensor.report",
+    "sensor.ship",
+    "sensor.live",
+    "sensor.feedupdate",
+    "sensor.analyst",
+    "sensor.sigtools",
+    "sensor.metrics",
+    "prometheus_client",
+    "urllib.request",
+)
+
+
+def test_replay_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
+    code = (
+        "import sys, json\n"
+        "from sensor.cli import main\n"
+        f"rc = main(['replay', '--db', {str(tmp_path / 'x.duckdb')!r}, '-q'])\n"
+        "print(json.dumps([rc, sorted(sys.modules)]))\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, check=True).stdout  # fmt: skip
+    rc, modules = json.loads(out.splitlines()[-1])
+    assert rc == 0
+    loaded = [m for m in modules if any(m == n or m.startswith(n + ".") for n in NEVER)]
+    assert loaded == []
+
+
+def test_the_catalog_is_built_once_per_process_while_unchanged(tmp_path: Path) -> None:
+    db, data = tmp_path / "c.duckdb", tmp_path / "c.data"
+    ensure_catalog(db, data)
+    first = db.stat()
+    ensure_catalog(db, data)  # the next store starting: nothing to do
+    again = db.stat()
+    assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    db.unlink()  # deleted (a clean-up job): made again
+    ensure_catalog(db, data)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM flows").fetchone() == (0,)
+    con.close()
+    con = duckdb.connect(str(db))  # changed by someone else: rebuilt, their table kept
+    con.execute("CREATE TABLE mine AS SELECT 1 AS x")
+    con.execute("DROP VIEW flows")
+    con.close()
+    ensure_catalog(db, data)
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM flows").fetchone() == (0,)
+    assert con.execute("SELECT x FROM mine").fetchone() == (1,)
+    con.close()
+
+
+def test_the_vendor_table_is_cached_between_stores(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cached = catalog._oui_cache()
+    if cached is None:
+        return  # no manuf file on this machine: nothing to cache
+    built = catalog._oui_file(tmp_path / "a")
+    assert cached.exists()
+    copied = catalog._oui_file(tmp_path / "b")
+    assert pq.read_table(copied).equals(pq.read_table(built))
+    assert built.read_bytes() == copied.read_bytes() == cached.read_bytes()
