@@ -65,7 +65,7 @@ def test_the_default_budget_and_what_it_derives() -> None:
     assert b.shares["holds"] == 64 * MB == b.hold_bytes  # what inspect.hold_mb defaulted to
     # a count bound for cheap half-open rows; FlowStates are bounded by the share's bytes
     assert b.max_flows == min(500_000, 256 * MB // PENDING_BYTES) == 500_000
-    assert b.flush_rows == int(51.2 * MB) // RECORD_BYTES
+    assert b.flush_rows == min(20_000, int(51.2 * MB) // RECORD_BYTES) == 20_000  # storage
     assert b.dns_names == int(38.4 * MB) // DNS_ENTRY_BYTES
     assert b.max_aps == int(25.6 * MB) // (AP_BYTES + DEAUTH_BYTES)
     assert b.block_bytes == 8 * MB

@@ -8,7 +8,7 @@ touching every packet.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -32,42 +32,44 @@ _K = np.array(
 )
 
 
-@dataclass(slots=True)
-class Runs:
-    """Per-run sums for one batch, as Python lists ready for the table's loop.
+_LISTS = (
+    "starts", "ends", "t_first", "t_last", "first_flags", "first_fwd", "n_fwd", "n_rev",
+    "b_fwd", "b_rev", "f_fwd", "f_rev", "payload", "vlan", "tunnel", "proto", "first_seq",
+)  # fmt: skip
 
-    Runs are listed in the capture order of their first packets.
+
+class Runs:
+    """Per-run sums for one batch, in the capture order of the runs' first packets.
+
+    `a` holds them as numpy arrays: `starts`/`ends` (positions in `order`), times, counts,
+    bytes and flags per direction (`fwd`: sent from the key's lo side), `payload` (some
+    packet carries payload), the first packet's flags, direction and sequence number, vlan,
+    tunnel and protocol, the key's columns `k0`..`k3` and `pp`, its 64-bit hash `h`, and
+    `single` (the run is its key's only run in the batch). The same names as attributes are
+    Python lists for the table's loop, each made at its first use: a batch whose runs all go
+    to the pending tier (a flood) never pays for them.
     """
 
-    order: I64  # packet indices (into the batch) sorted by flow, capture order kept
-    fwd: BoolA  # per position in `order`: sent from the key's lo side
-    starts: list[int]  # first position in `order` of each run
-    ends: list[int]
-    t_first: list[int]
-    t_last: list[int]
-    first_flags: list[int]
-    first_fwd: list[bool]
-    n_fwd: list[int]
-    n_rev: list[int]
-    b_fwd: list[int]
-    b_rev: list[int]
-    f_fwd: list[int]
-    f_rev: list[int]
-    payload: list[bool]  # some packet of the run carries payload
-    vlan: list[int]
-    tunnel: list[int]
-    proto: list[int]
-    first_seq: list[int]
-    a: dict[str, npt.NDArray[np.int64]]
-    """The same per-run figures as numpy arrays (plus the key's columns `k0`..`k3` and `pp`,
-    its 64-bit hash `h`, and `single`: the run is its key's only run in the batch), for
-    columnar consumers."""
-    _keys: list[tuple[int, int, int, int, int]] | None = None
+    __slots__ = ("_keys", "_lists", "a", "fwd", "order")
+
+    def __init__(self, order: I64, fwd: BoolA, a: dict[str, npt.NDArray[np.int64]]) -> None:
+        self.order = order  # packet indices (into the batch) sorted by flow, capture order kept
+        self.fwd = fwd  # per position in `order`: sent from the key's lo side
+        self.a = a
+        self._lists: dict[str, list[Any]] = {}
+        self._keys: list[tuple[int, int, int, int, int]] | None = None
+
+    def __getattr__(self, name: str) -> list[Any]:
+        if name not in _LISTS:
+            raise AttributeError(name)
+        got = self._lists.get(name)
+        if got is None:
+            got = self._lists[name] = self.a[name].tolist()
+        return got
 
     @property
     def keys(self) -> list[tuple[int, int, int, int, int]]:
-        """Each run's flow key as a tuple, made at the first use (a batch whose runs all go
-        to the pending tier never needs them)."""
+        """Each run's flow key as a tuple, made at the first use."""
         if self._keys is None:
             a = self.a
             self._keys = list(
@@ -132,6 +134,8 @@ def runs_of_batch(
     f_fwd = np.bitwise_or.reduceat(np.where(f, fl, 0), starts)[p]
     f_rev = np.bitwise_or.reduceat(np.where(f, 0, fl), starts)[p]
     a = {
+        "starts": st,
+        "ends": en,
         "t_first": ts[st],
         "t_last": np.maximum.reduceat(ts, starts)[p],
         "first_flags": fl[st],
@@ -155,28 +159,7 @@ def runs_of_batch(
         "h": hashes[first][gs[st]].view(np.int64),
         "single": runs_per_group[gs[st]] == 1,
     }
-    return Runs(
-        order=idx,
-        fwd=f,
-        starts=st.tolist(),
-        ends=en.tolist(),
-        t_first=a["t_first"].tolist(),
-        t_last=a["t_last"].tolist(),
-        first_flags=a["first_flags"].tolist(),
-        first_fwd=a["first_fwd"].tolist(),
-        n_fwd=a["n_fwd"].tolist(),
-        n_rev=a["n_rev"].tolist(),
-        b_fwd=a["b_fwd"].tolist(),
-        b_rev=a["b_rev"].tolist(),
-        f_fwd=f_fwd.tolist(),
-        f_rev=f_rev.tolist(),
-        payload=a["payload"].tolist(),
-        vlan=a["vlan"].tolist(),
-        tunnel=a["tunnel"].tolist(),
-        proto=a["proto"].tolist(),
-        first_seq=a["first_seq"].tolist(),
-        a=a,
-    )
+    return Runs(idx, f, a)
 
 
 def _boundaries(
