@@ -110,10 +110,16 @@ class PendingFlows:
         self._count = 0
         self._free: list[int] = list(range(capacity - 1, -1, -1))
         self._seq = 0
-        self._index = np.full(4 * capacity, _EMPTY, dtype=np.int64)
-        """Bucket -> slot (or _EMPTY, _GONE); at most half full, tombstones included."""
+        self._index = np.full(8 * capacity, _EMPTY, dtype=np.int32)
+        """Bucket -> slot (or _EMPTY, _GONE); at most half full, tombstones included, and
+        made again at 8-16 buckets per row, so a flood's evictions (each leaves a tombstone)
+        rebuild it once per three times the rows it holds, not at every few batches."""
         self._used = 0
         """Buckets not _EMPTY (live and tombstones)."""
+        self._fifo = np.zeros((2, capacity), dtype=np.int64)
+        """Slots and their rows' seq in creation order, from `_head` to `_tail`: the oldest
+        rows are found without sorting (an entry whose slot was taken or reused is skipped)."""
+        self._head = self._tail = 0
         self.next_due = _NEVER
         """No pending flow times out before this packet time (a lower bound)."""
 
@@ -169,7 +175,7 @@ class PendingFlows:
 
     def _rebuild(self, size: int) -> None:
         """A new index of `size` buckets (a power of 2) with the live rows only."""
-        self._index = np.full(size, _EMPTY, dtype=np.int64)
+        self._index = np.full(size, _EMPTY, dtype=np.int32)
         self._used = 0
         live = np.flatnonzero(self._live)
         if len(live):
@@ -203,12 +209,25 @@ class PendingFlows:
         self._ints["seq"][slot] = np.arange(self._seq, self._seq + n)
         self._seq += n
         if 2 * (self._used + n) > len(self._index):
-            need = 4 * (self._count + n)
+            need = 8 * (self._count + n)
             self._rebuild(max(len(self._index), 1 << (need - 1).bit_length()))  # a power of 2
         self._live[slot] = True
         self._count += n
         self._place(slot)
+        self._queue(slot)
         return slot
+
+    def _queue(self, slots: I64) -> None:
+        n = len(slots)
+        if self._tail + n > self._fifo.shape[1]:  # compact, then grow if still short
+            keep = self._fifo[:, self._head : self._tail]
+            size = max(self._fifo.shape[1], 2 * (keep.shape[1] + n))
+            fifo = np.zeros((2, size), dtype=np.int64)
+            fifo[:, : keep.shape[1]] = keep
+            self._fifo, self._head, self._tail = fifo, 0, keep.shape[1]
+        self._fifo[0, self._tail : self._tail + n] = slots
+        self._fifo[1, self._tail : self._tail + n] = self._ints["seq"][slots]
+        self._tail += n
 
     def col(self, name: str) -> npt.NDArray[np.int64] | npt.NDArray[np.bool_]:
         """A column over all slots (index it with slots)."""
@@ -248,13 +267,22 @@ class PendingFlows:
         )
 
     def oldest(self, n: int) -> I64:
-        """Slots of the n rows created first (the ones a full table sheds)."""
-        live = np.flatnonzero(self._live)
-        if n >= len(live):
-            return live
-        seq = self._ints["seq"][live]
-        part = np.argpartition(seq, n - 1)[:n]
-        return live[part[np.argsort(seq[part], kind="stable")]]
+        """Slots of the n rows created first (the ones a full table sheds), oldest first:
+        read off the front of the creation queue, stale entries dropped on the way."""
+        out: list[I64] = []
+        want = min(n, self._count)
+        seq = self._ints["seq"]
+        while want > 0 and self._head < self._tail:
+            end = min(self._tail, self._head + max(2 * want, 1024))
+            slots, seqs = self._fifo[0, self._head : end], self._fifo[1, self._head : end]
+            valid = np.flatnonzero(self._live[slots] & (seq[slots] == seqs))
+            if len(valid) > want:
+                valid = valid[:want]
+                end = self._head + int(valid[-1]) + 1
+            out.append(slots[valid])
+            want -= len(valid)
+            self._head = end
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def live_slots(self) -> I64:
         """Every live slot, oldest first."""

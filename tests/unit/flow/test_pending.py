@@ -44,6 +44,14 @@ def test_the_index_agrees_with_a_dict_through_adds_and_takes() -> None:
         probe = rnd.sample(universe, 500)
         found = _find(p, probe, [hash_of[k] for k in probe])
         assert found == [model.get(k, -1) for k in probe]
+        if model and rnd.random() < 0.3:  # shed the oldest: creation order, whatever was taken
+            by_age = sorted(model, key=lambda k: int(p.col("seq")[model[k]]))
+            k = rnd.randrange(1, min(len(model), 120) + 1)
+            oldest = p.oldest(k)
+            assert oldest.tolist() == [model[x] for x in by_age[:k]]
+            p.take(oldest, ["evicted"] * k)
+            for x in by_age[:k]:
+                del model[x]
         gone = rnd.sample(sorted(model), min(len(model), 150))
         if gone:
             p.take(np.array([model[k] for k in gone], dtype=I64), ["x"] * len(gone))
