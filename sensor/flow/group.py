@@ -50,21 +50,18 @@ class Runs:
     to the pending tier (a flood) never pays for them.
     """
 
-    __slots__ = ("_keys", "_lists", "a", "fwd", "order")
-
     def __init__(self, order: I64, fwd: BoolA, a: dict[str, npt.NDArray[np.int64]]) -> None:
         self.order = order  # packet indices (into the batch) sorted by flow, capture order kept
         self.fwd = fwd  # per position in `order`: sent from the key's lo side
         self.a = a
-        self._lists: dict[str, list[Any]] = {}
         self._keys: list[tuple[int, int, int, int, int]] | None = None
 
     def __getattr__(self, name: str) -> list[Any]:
+        """Called only at a list's first use: made, then kept as a plain attribute."""
         if name not in _LISTS:
             raise AttributeError(name)
-        got = self._lists.get(name)
-        if got is None:
-            got = self._lists[name] = self.a[name].tolist()
+        got: list[Any] = self.a[name].tolist()
+        self.__dict__[name] = got
         return got
 
     @property
