@@ -88,10 +88,18 @@ def one(
         "sent_pps": float(mbps.group(2)) if mbps else 0.0,
         "sent_mbps": float(mbps.group(1)) if mbps else 0.0,
         "seconds": round(sent_s, 1),
+        "sent": _count(stats, "Successful packets"),
+        "send_failed": _count(stats, "Failed packets"),  # e.g. frames over the veth's MTU
         "captured": m("sensor_packets_total"),
         "kernel_drops": m("sensor_capture_kernel_drops_total"),
         "records_lost": m("sensor_store_rows_dropped_total"),
     }
+
+
+def _count(stats: str, label: str) -> float:
+    """A count from tcpreplay's closing statistics (`Successful packets: 123`)."""
+    found = re.search(rf"{label}:\s+([0-9]+)", stats)
+    return float(found.group(1)) if found else -1.0
 
 
 def main() -> None:
