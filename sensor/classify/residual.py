@@ -14,7 +14,14 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from sensor.classify.matchers.base import RAW, Evidence, Matcher
-from sensor.classify.matchers.logic import AllOf, AnyOf, NotOf, Weighted
+from sensor.classify.matchers.logic import (
+    AllOf,
+    AnyOf,
+    NotOf,
+    Weighted,
+    best_match,
+    combine_all,
+)
 from sensor.classify.view import FlowView
 
 __all__ = ["DEAD", "Evaluator", "keyed_reads", "leaves", "residual", "shapes"]
@@ -91,7 +98,7 @@ def residual(m: Matcher, v: FlowView, shape: dict[int, int]) -> Residual:
                 return DEAD
             items.append(r)
         if all(isinstance(r, tuple) for r in items):
-            return _combine_all(items)
+            return combine_all(items)
         left = [i for i, r in enumerate(items) if not isinstance(r, tuple)]
         if len(left) == 1:
             return _AllButOne(tuple(items), left[0])
@@ -116,11 +123,6 @@ def residual(m: Matcher, v: FlowView, shape: dict[int, int]) -> Residual:
             return DEAD
         return (r[0], r[1] * m.weight) if isinstance(r, tuple) else _Weight(r, m.weight)
     raise AssertionError(f"a leaf clause is keyed or raw: {m!r}")  # pragma: no cover
-
-
-def _combine_all(found: list[Evidence]) -> Evidence:
-    """`AllOf.match`'s evidence from its parts' evidence, in the parts' order."""
-    return ("; ".join([t for t, _ in found if t]), min([w for _, w in found], default=1.0))
 
 
 def _first_best(found: list[Evidence]) -> Evidence:
@@ -162,7 +164,7 @@ class _All:
             if e is None:
                 return None
             found.append(e)
-        return _combine_all(found)
+        return combine_all(found)
 
 
 class _AllButOne:
@@ -182,7 +184,7 @@ class _AllButOne:
             return None
         found = self.items.copy()
         found[self.at] = e
-        return _combine_all(found)  # type: ignore[arg-type]
+        return combine_all(found)  # type: ignore[arg-type]
 
 
 class _Any:
@@ -194,14 +196,7 @@ class _Any:
         self.parts = parts
 
     def match(self, v: FlowView) -> Evidence | None:
-        best: Evidence | None = None
-        for p in self.parts:
-            e = p.match(v)
-            if e is not None and (best is None or e[1] > best[1]):
-                best = e
-                if e[1] >= 1.0:
-                    break
-        return best
+        return best_match(self.parts, v)
 
 
 class _Not:

@@ -38,6 +38,7 @@ class EndedBatch:
 
     cols: dict[str, npt.NDArray[np.int64] | npt.NDArray[np.bool_]]
     reasons: list[str]
+    _sides: dict[str, I64] | None = None
 
     def __len__(self) -> int:
         return len(self.reasons)
@@ -50,11 +51,14 @@ class EndedBatch:
         )
 
     def sides(self) -> dict[str, I64]:
-        """Packets, bytes and flags per direction (client = initiator), as a record has them."""
+        """Packets, bytes and flags per direction (client = initiator), as a record has them
+        (made once: the classifier's gates, the metrics and the record all read them)."""
+        if self._sides is not None:
+            return self._sides
         c = self.cols
         to_server = c["from_lo"] == c["client_is_lo"]
         z = np.zeros(len(self), dtype=np.int64)
-        return {
+        self._sides = {
             "pkts_ts": np.where(to_server, c["pkts"], z),
             "pkts_tc": np.where(to_server, z, c["pkts"]),
             "bytes_ts": np.where(to_server, c["bytes"], z),
@@ -62,6 +66,7 @@ class EndedBatch:
             "flags_ts": np.where(to_server, c["flags"], z),
             "flags_tc": np.where(to_server, z, c["flags"]),
         }
+        return self._sides
 
     def record_numbers(self) -> I64:
         """One row per flow in the RecordBuffer's order of numbers (see records.py)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterable
+from typing import ClassVar, Protocol
 
 from sensor.classify.matchers.base import (
     ANYTHING,
@@ -16,10 +17,33 @@ from sensor.classify.matchers.base import (
 )
 from sensor.classify.view import FlowView, Networks
 
-__all__ = ["AllOf", "AnyOf", "NotOf", "Weighted"]
+__all__ = ["AllOf", "AnyOf", "NotOf", "Weighted", "best_match", "combine_all"]
 
 
 _COST = {"behaviour": 0, "port": 1, "equals": 2, "payload": 3, "domain": 4, "cidr": 5}
+
+
+class _Matches(Protocol):
+    def match(self, v: FlowView) -> Evidence | None: ...
+
+
+def combine_all(found: list[Evidence]) -> Evidence:
+    """`all`'s evidence from its parts' evidence, in the parts' order (also used by the
+    classifier's residual evaluators, classify/residual.py, which must give the same)."""
+    return ("; ".join([t for t, _ in found if t]), min([w for _, w in found], default=1.0))
+
+
+def best_match(parts: Iterable[_Matches], v: FlowView) -> Evidence | None:
+    """`any`'s choice: the strongest matching part, the first of equals; a full-weight match
+    ends the search."""
+    best: Evidence | None = None
+    for p in parts:
+        e = p.match(v)
+        if e is not None and (best is None or e[1] > best[1]):
+            best = e
+            if e[1] >= 1.0:
+                break
+    return best
 
 
 class AllOf:
@@ -39,7 +63,7 @@ class AllOf:
             if e is None:
                 return None
             found.append(e)
-        return ("; ".join([t for t, _ in found if t]), min([w for _, w in found], default=1.0))
+        return combine_all(found)
 
     def gate(self) -> Gate | None:
         """The most selective part's gate (every part must hold, so any one gate will do)."""
@@ -65,14 +89,7 @@ class AnyOf:
         self.parts = parts
 
     def match(self, v: FlowView) -> Evidence | None:
-        best: Evidence | None = None
-        for p in self.parts:
-            e = p.match(v)
-            if e is not None and (best is None or e[1] > best[1]):
-                best = e
-                if e[1] >= 1.0:
-                    break
-        return best
+        return best_match(self.parts, v)
 
     def gate(self) -> Gate | None:
         """Every alternative's gates: a flow that fails all of them fails every part."""
