@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sensor import __version__
+from sensor import __version__, native
 from sensor.budget import memory_budget, summary_line
 from sensor.capture.base import PacketSource
 from sensor.capture.pcapfile import open_capture
@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--version", action="version", version=f"sensor {__version__}")
+    p.add_argument(
+        "--version", action="version", version=f"sensor {__version__} ({native.describe()})"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     r = sub.add_parser(

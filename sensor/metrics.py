@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from sensor import __version__
+from sensor import __version__, native
 from sensor.budget import STRUCTURES, refused, used_bytes
 from sensor.classify.feeds import Feed
 from sensor.errors import ConfigError
@@ -77,9 +77,18 @@ class SensorCollector(Collector):
         clf = self.pipeline.classifier
 
         info = InfoMetricFamily(
-            "sensor_build", "Sensor version and Python it runs on.", labels=keys
+            "sensor_build",
+            "Sensor version, the Python it runs on and whether its compiled loops are in use.",
+            labels=keys,
         )
-        info.add_metric(vals, {"version": __version__, "python": platform.python_version()})
+        info.add_metric(
+            vals,
+            {
+                "version": __version__,
+                "python": platform.python_version(),
+                "code": native.describe(),
+            },
+        )
         yield info
         yield _gauge("sensor_start_time_seconds", "Unix time the sensor started.", b, self.started)
 

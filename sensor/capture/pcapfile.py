@@ -24,6 +24,7 @@ import numpy as np
 from sensor.capture.base import Buffer, FrameBatch, SourceStats
 from sensor.capture.pcapng import PcapngWalker
 from sensor.errors import CaptureError
+from sensor.native import lib as native
 
 __all__ = ["MAX_RECORD", "MAX_WIRE", "CaptureFile", "open_capture"]
 
@@ -242,17 +243,17 @@ class CaptureFile:
         pos, n = 24, len(data)
         while pos < n:
             begin = pos
-            offs, pos, corrupt = _walk_pcap(data, pos, pos + self._block, fmt)
+            made, pos, corrupt = _walk(data, pos, pos + self._block, fmt)
             self.stats.bytes_read = pos
-            if offs:
-                self.stats.frames += len(offs)
-                yield self._counted(_pcap_batch(data, offs, fmt))
+            if made is not None:
+                self.stats.frames += len(made[0])
+                yield self._counted(made)
             _release(data, begin, pos)
             if corrupt:
                 self._error("corrupt_record", f"corrupt record header at byte {pos}: stopped")
                 self.stats.bytes_lost = n - pos
                 return
-            if not offs:
+            if made is None:
                 break
         if pos < n:
             self._error("truncated_record", "capture ends inside a record")
@@ -265,10 +266,10 @@ class CaptureFile:
             data = carry + chunk if carry else chunk
             if not data:
                 return
-            offs, end, corrupt = _walk_pcap(data, 0, len(data), fmt)
-            if offs:
-                self.stats.frames += len(offs)
-                yield self._counted(_pcap_batch(data, offs, fmt))
+            made, end, corrupt = _walk(data, 0, len(data), fmt)
+            if made is not None:
+                self.stats.frames += len(made[0])
+                yield self._counted(made)
             if corrupt:
                 self._error("corrupt_record", "corrupt record header: stopped")
                 self._lost(len(data) - end)
@@ -350,6 +351,24 @@ class _PcapFormat:
     ts_mul: int  # nanoseconds per timestamp fraction unit
     linktype: int
     limit: int  # largest plausible captured length
+
+
+def _walk(
+    data: Buffer, pos: int, stop: int, fmt: _PcapFormat
+) -> tuple[tuple[FrameBatch, int] | None, int, bool]:
+    """The records from `pos` as a batch (None if there are none) with its count of
+    unbelievable wire lengths, the offset after the last whole record, a corruption flag.
+    The compiled walk where it is built; `_walk_pcap` and `_pcap_batch` are its reference."""
+    if native is None:
+        offs, pos, corrupt = _walk_pcap(data, pos, stop, fmt)
+        return (_pcap_batch(data, offs, fmt) if offs else None), pos, corrupt
+    o, c, w, t, pos, corrupt, bad = native.pcap_walk(
+        data, pos, stop, fmt.endian == ">", fmt.limit, fmt.ts_mul, MAX_WIRE
+    )
+    if not o:
+        return None, pos, corrupt
+    cols = [np.frombuffer(x, dtype=np.int64) for x in (o, c, w, t)]
+    return (FrameBatch(fmt.linktype, data, *cols), bad), pos, corrupt
 
 
 def _walk_pcap(data: Buffer, pos: int, stop: int, fmt: _PcapFormat) -> tuple[list[int], int, bool]:

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from sensor.decode.columns import TUNNELS
 from sensor.flow.state import FlowState
+from sensor.native import lib as native
 from sensor.sinks.schema import APP_COLUMNS, PROTO_NAMES, RECORD_COLUMNS, arrow_schema
 
 __all__ = ["RecordBuffer"]
@@ -224,10 +225,9 @@ class RecordBuffer:
         )
 
     def _addr_text(self, ver: I64, hi: I64, lo: I64) -> pa.Array[Any]:
-        """IPv4 text with Arrow kernels; IPv6 (fewer, and RFC 5952 rules) through a cache."""
-        v4 = lo & 0xFFFFFFFF
-        octets = [pc.cast(pa.array((v4 >> s) & 0xFF), pa.string()) for s in (24, 16, 8, 0)]
-        text: pa.Array[Any] = pc.binary_join_element_wise(*octets, ".")
+        """IPv4 text (compiled, or Arrow kernels); IPv6 (fewer, and RFC 5952 rules) through a
+        cache."""
+        text = _ipv4_text(lo)
         six = np.flatnonzero(ver == 6)
         if len(six) == 0:
             return text
@@ -283,8 +283,27 @@ class RecordBuffer:
                 )
             else:
                 rec["s"], rec["d"] = s_l[rows], d_l[rows]
-            out[rows] = _hash_rows(rec, np.isin(proto[rows], _PORT_PROTOS), self._hasher())
+            con = self._hasher() if native is None else None  # DuckDB only without C
+            out[rows] = _hash_rows(rec, np.isin(proto[rows], _PORT_PROTOS), con)
         return pa.array(out).cast(pa.string())
+
+
+def _ipv4_text(lo: I64) -> pa.Array[Any]:
+    """Dotted-quad text of the low 32 bits of each value."""
+    if native is None:
+        return _ipv4_text_python(lo)
+    offsets, data = native.ipv4_text(np.ascontiguousarray(lo, dtype=np.int64))
+    return pa.Array.from_buffers(
+        pa.string(), len(lo), [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    )
+
+
+def _ipv4_text_python(lo: I64) -> pa.Array[Any]:
+    """The reference for `_ipv4_text`: four integer-to-text casts joined by Arrow."""
+    v4 = lo & 0xFFFFFFFF
+    octets = [pc.cast(pa.array((v4 >> s) & 0xFF), pa.string()) for s in (24, 16, 8, 0)]
+    text: pa.Array[Any] = pc.binary_join_element_wise(*octets, ".")
+    return text
 
 
 def _hash_rows(
@@ -308,6 +327,8 @@ def _sha1_b64(
 ) -> npt.NDArray[np.void]:
     """`1:` + base64(SHA-1) of each row of a 2-D byte array, as 30-byte strings."""
     n, width = msgs.shape
+    if native is not None:
+        return np.frombuffer(native.sha1_b64(msgs, width), dtype=_CID_TEXT)
     if con is None:
         return _sha1_b64_python(msgs)
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)

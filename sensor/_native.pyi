@@ -1,0 +1,9 @@
+"""Types of sensor/_native.c (the compiled loops); see its docstrings."""
+
+from typing_extensions import Buffer
+
+def pcap_walk(
+    data: Buffer, pos: int, stop: int, big: bool, limit: int, ts_mul: int, max_wire: int
+) -> tuple[bytes, bytes, bytes, bytes, int, bool, int]: ...
+def sha1_b64(msgs: Buffer, width: int, accel: bool = True) -> bytes: ...
+def ipv4_text(addrs: Buffer) -> tuple[bytes, bytes]: ...

@@ -1,0 +1,35 @@
+"""Which compiled helpers are in use.
+
+`sensor/_native.c` holds the few loops a profile showed Python cannot make fast (the pcap
+record walk, Community ID hashing, address text). Each has a pure-Python reference next to
+its caller, and the callers take `lib` when it is not None. `SENSOR_PURE_PYTHON=1` in the
+environment turns the compiled code off for a whole process: the differential tests and
+anyone comparing outputs use it; a machine without a C compiler gets the same by default.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+__all__ = ["describe", "lib"]
+
+
+def _load() -> ModuleType | None:
+    if os.environ.get("SENSOR_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from sensor import _native
+    except ImportError:
+        return None
+    module: ModuleType = _native
+    return module
+
+
+lib: ModuleType | None = _load()
+"""sensor._native, or None where it is not built or turned off."""
+
+
+def describe() -> str:
+    """`compiled` or `pure-python`, for the summary, `--version` and the build-info metric."""
+    return "compiled" if lib is not None else "pure-python"

@@ -1,0 +1,18 @@
+"""Compiled parts of the sensor (everything else is in pyproject.toml).
+
+Each extension is optional: where no C compiler is found the package still installs and
+runs on the pure-Python references (sensor/native.py says which one is in use).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "sensor._native",
+            ["sensor/_native.c"],
+            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"],
+            optional=True,
+        ),
+    ],
+)
