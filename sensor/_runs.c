@@ -3,8 +3,10 @@
  * Reference: sensor.flow.group._runs_python (numpy: np.unique sorts every packet's 64-bit key
  * hash, then argsort, reduceat sums and fancy indexing). Here one pass puts every packet in a
  * hash table keyed by its canonical flow key (exact: the whole key is compared), a radix sort
- * of the distinct hashes gives the groups the reference's order (ascending hash), a counting
- * pass lays the packets out grouped, and one more pass cuts and sums the runs. Where two
+ * of the distinct hashes gives the groups the reference's order (ascending hash), and a
+ * second pass in capture order lays the packets out grouped, cuts the runs and sums them.
+ * Both passes read the packet columns in capture order (a flood's new keys cost no cache
+ * misses); only the per-key and per-run state is reached at random. Where two
  * different keys share a 64-bit hash the reference orders groups by their key bytes instead;
  * this code then returns None and the caller runs the reference (never on real traffic; an
  * attacker who crafts such keys gets the numpy speed, not a wrong answer).
@@ -32,15 +34,66 @@ static const uint64_t K[5] = {
     0x27D4EB2F165667C5ULL, 0xFF51AFD7ED558CCDULL,
 };
 
+
+/* One distinct key of the batch. */
 typedef struct {
-    Py_ssize_t n;      /* packets selected */
-    int32_t groups;    /* distinct keys */
-    int64_t *key;      /* per group: k0..k3, pp (5 values) */
-    uint64_t *gh;      /* per group: key hash */
-    int32_t *gcount;   /* per group: packets, then the next free position */
-    int32_t *gid;      /* per packet (selection order): its group */
-    uint8_t *fwd;      /* per packet: sent from the key's lo side */
-} Groups;
+    uint64_t h;
+    int64_t key[5];   /* k0..k3, pp */
+    int64_t last_ts;  /* time of its latest packet so far (pass 2) */
+    int64_t seen;     /* packets with an ending flag so far (pass 2) */
+    int32_t count;    /* packets */
+    int32_t pos;      /* next position in `order` (pass 2) */
+    int32_t run;      /* its current run (pass 2), -1 before its first packet */
+    int32_t runs;     /* runs so far */
+} Group;
+
+/* One run's sums, by run number (= the capture order of its first packet). */
+typedef struct {
+    int32_t i0;       /* its first packet, in selection order */
+    int32_t grp;
+    int32_t start, end;
+    int64_t nf, ff, fr, tl, pay;
+    uint64_t bf, bt;
+} Run;
+
+typedef struct {
+    Py_ssize_t n;
+    int32_t groups, nruns;
+    Group *g;
+    int32_t *gid;     /* per packet: its group */
+    uint8_t *fwd;     /* per packet: sent from the key's lo side */
+    int32_t *slot;    /* the hash table: group numbers, -1 empty */
+    Py_ssize_t cap;
+    int32_t *rank;    /* group numbers in ascending hash order */
+    Run *run;
+} Work;
+
+static void work_free(Work *w) {
+    PyMem_Free(w->g);
+    PyMem_Free(w->gid);
+    PyMem_Free(w->fwd);
+    PyMem_Free(w->slot);
+    PyMem_Free(w->rank);
+    PyMem_Free(w->run);
+}
+
+static int work_alloc(Work *w, Py_ssize_t n) {
+    size_t m = (size_t)(n ? n : 1);
+    memset(w, 0, sizeof *w);
+    w->n = n;
+    w->cap = 16;
+    while (w->cap < 2 * n)
+        w->cap <<= 1;
+    w->g = PyMem_Malloc(m * sizeof(Group));
+    w->gid = PyMem_Malloc(m * sizeof(int32_t));
+    w->fwd = PyMem_Malloc(m);
+    w->slot = PyMem_Malloc((size_t)w->cap * sizeof(int32_t));
+    w->run = PyMem_Malloc(m * sizeof(Run));
+    if (!w->g || !w->gid || !w->fwd || !w->slot || !w->run)
+        return -1;
+    memset(w->slot, 0xFF, (size_t)w->cap * sizeof(int32_t));
+    return 0;
+}
 
 /* Canonical key of packet j (lo side first, as sensor.flow.group._canonical), its hash. */
 static inline uint64_t canonical(const int64_t *const *c, Py_ssize_t j, int64_t k[5], uint8_t *fwd) {
@@ -64,146 +117,189 @@ static inline uint64_t canonical(const int64_t *const *c, Py_ssize_t j, int64_t 
 }
 
 /* Pass 1: each packet's group (numbered by first appearance). 0 ok, 1 a hash collision
- * between different keys, -1 no memory. */
-static int group(const int64_t *const *c, const int64_t *sel, Groups *g) {
-    Py_ssize_t n = g->n, cap = 16;
-    while (cap < 2 * n)
-        cap <<= 1;
+ * between different keys. */
+static int group(const int64_t *const *c, const int64_t *sel, Work *w) {
     int shift = 64;
-    for (Py_ssize_t m = cap; m > 1; m >>= 1)
+    for (Py_ssize_t m = w->cap; m > 1; m >>= 1)
         shift--;
-    int32_t *slot = PyMem_Malloc(cap * sizeof(int32_t));
-    if (slot == NULL)
-        return -1;
-    memset(slot, 0xFF, cap * sizeof(int32_t));
     int32_t groups = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    for (Py_ssize_t i = 0; i < w->n; i++) {
         int64_t k[5];
-        uint64_t h = canonical(c, sel[i], k, &g->fwd[i]);
+        uint64_t h = canonical(c, sel[i], k, &w->fwd[i]);
         Py_ssize_t s = (Py_ssize_t)((h * 0x9E3779B97F4A7C15ULL) >> shift);
-        for (;;) {
-            int32_t at = slot[s];
-            if (at < 0) {
-                at = groups++;
-                slot[s] = at;
-                g->gh[at] = h;
-                memcpy(g->key + 5 * (Py_ssize_t)at, k, sizeof k);
-                g->gcount[at] = 0;
-            } else if (g->gh[at] != h) {
-                s = (s + 1) & (cap - 1);
-                continue;
-            } else if (memcmp(g->key + 5 * (Py_ssize_t)at, k, sizeof k) != 0) {
-                PyMem_Free(slot);
-                return 1;
-            }
-            g->gid[i] = at;
-            g->gcount[at]++;
-            break;
+        int32_t at;
+        while ((at = w->slot[s]) >= 0 && w->g[at].h != h)
+            s = (s + 1) & (w->cap - 1);
+        if (at < 0) {
+            at = w->slot[s] = groups++;
+            Group *g = &w->g[at];
+            g->h = h;
+            memcpy(g->key, k, sizeof k);
+            g->count = 0;
+        } else if (memcmp(w->g[at].key, k, sizeof k) != 0) {
+            return 1;
         }
+        w->gid[i] = at;
+        w->g[at].count++;
     }
-    PyMem_Free(slot);
-    g->groups = groups;
+    w->groups = groups;
     return 0;
 }
 
-/* Groups in ascending hash order (np.unique's): an LSD radix sort of (hash, group), 8 bits
- * a pass, passes where every hash has the same byte skipped. Returns the sorted group
- * numbers (caller frees) or NULL. */
-static int32_t *by_hash(const Groups *g) {
-    int32_t m = g->groups;
-    int32_t *a = PyMem_Malloc((size_t)m * sizeof(int32_t));
-    int32_t *b = PyMem_Malloc((size_t)m * sizeof(int32_t));
-    if (a == NULL || b == NULL) {
-        PyMem_Free(a);
-        PyMem_Free(b);
-        return NULL;
+/* Groups in ascending hash order (np.unique's): an LSD radix sort of (hash, group), 11 bits
+ * a pass, all six histograms made in one read, passes where every hash has the same digit
+ * skipped. */
+static int by_hash(Work *w) {
+    enum { BITS = 11, PASSES = 6, BUCKETS = 1 << BITS };
+    int32_t m = w->groups;
+    uint64_t *ka = PyMem_Malloc((size_t)(m ? m : 1) * 8), *kb = PyMem_Malloc((size_t)(m ? m : 1) * 8);
+    int32_t *ia = PyMem_Malloc((size_t)(m ? m : 1) * 4), *ib = PyMem_Malloc((size_t)(m ? m : 1) * 4);
+    Py_ssize_t(*cnt)[BUCKETS] = PyMem_Calloc(PASSES, sizeof *cnt);
+    int ok = ka && kb && ia && ib && cnt;
+    for (int32_t i = 0; ok && i < m; i++) {
+        ka[i] = w->g[i].h;
+        ia[i] = i;
+        for (int q = 0; q < PASSES; q++)
+            cnt[q][(ka[i] >> (q * BITS)) & (BUCKETS - 1)]++;
     }
-    for (int32_t i = 0; i < m; i++)
-        a[i] = i;
-    for (int sh = 0; sh < 64; sh += 8) {
-        Py_ssize_t cnt[257] = {0};
-        for (int32_t i = 0; i < m; i++)
-            cnt[((g->gh[i] >> sh) & 0xFF) + 1]++;
-        if (m == 0 || cnt[((g->gh[0] >> sh) & 0xFF) + 1] == m)
+    for (int q = 0; ok && q < PASSES && m > 0; q++) {
+        int sh = q * BITS;
+        if (cnt[q][(ka[0] >> sh) & (BUCKETS - 1)] == m)
             continue;
-        for (int d = 0; d < 256; d++)
-            cnt[d + 1] += cnt[d];
-        for (int32_t i = 0; i < m; i++) {
-            int32_t x = a[i];
-            b[cnt[(g->gh[x] >> sh) & 0xFF]++] = x;
+        Py_ssize_t sum = 0;
+        for (int d = 0; d < BUCKETS; d++) {
+            Py_ssize_t t = cnt[q][d];
+            cnt[q][d] = sum;
+            sum += t;
         }
-        int32_t *t = a;
-        a = b;
-        b = t;
+        for (int32_t i = 0; i < m; i++) {
+            Py_ssize_t to = cnt[q][(ka[i] >> sh) & (BUCKETS - 1)]++;
+            kb[to] = ka[i];
+            ib[to] = ia[i];
+        }
+        uint64_t *tk = ka;
+        ka = kb;
+        kb = tk;
+        int32_t *ti = ia;
+        ia = ib;
+        ib = ti;
     }
-    PyMem_Free(b);
-    return a;
+    PyMem_Free(ka);
+    PyMem_Free(kb);
+    PyMem_Free(ib);
+    PyMem_Free(cnt);
+    if (!ok) {
+        PyMem_Free(ia);
+        return -1;
+    }
+    w->rank = ia;
+    return 0;
 }
 
 typedef struct {
-    const int64_t *const *c;
-    const int64_t *ord;  /* packet indices into the batch, grouped */
-    const uint8_t *f;    /* per position: fwd */
     int64_t idle[3];     /* TCP, UDP, other */
     int64_t closed;
     int64_t ending, synmask, syn;
 } Cut;
 
-/* Positions in `ord` where a run starts: sensor.flow.group._boundaries, and group starts. */
-static inline int starts_run(const Cut *x, Py_ssize_t p, int new_flow, int64_t *seen) {
-    const int64_t *const *c = x->c;
-    int64_t fl = c[FLAGS][x->ord[p]];
-    int cut = new_flow;
-    if (new_flow) {
-        *seen = 0;
-    } else {
-        int64_t gap = (int64_t)((uint64_t)c[TS][x->ord[p]] - (uint64_t)c[TS][x->ord[p - 1]]);
-        int64_t proto = c[PROTO][x->ord[p]];
-        int64_t idle = proto == 6 ? x->idle[0] : proto == 17 ? x->idle[1] : x->idle[2];
-        cut = gap > idle;
-        if (*seen > 0 && ((fl & x->synmask) == x->syn || gap > x->closed))
-            cut = 1;
-    }
-    if (fl & x->ending)
-        (*seen)++;
-    return cut;
+/* Does packet j, not its key's first, start a run (sensor.flow.group._boundaries)? */
+static inline int cuts(const Cut *x, const int64_t *const *c, Py_ssize_t j, const Group *g) {
+    int64_t fl = c[FLAGS][j], proto = c[PROTO][j];
+    int64_t gap = (int64_t)((uint64_t)c[TS][j] - (uint64_t)g->last_ts);
+    int64_t idle = proto == 6 ? x->idle[0] : proto == 17 ? x->idle[1] : x->idle[2];
+    return gap > idle || (g->seen > 0 && ((fl & x->synmask) == x->syn || gap > x->closed));
 }
 
-/* Sums of the run at positions [a, b) of group gr into column r of the R_NFIELDS x R table
- * `o` (field-major). */
-static void sum_run(const Cut *x, const Groups *g, Py_ssize_t a, Py_ssize_t b, int32_t gr,
-                    int64_t *o, Py_ssize_t R, Py_ssize_t r) {
-    const int64_t *const *c = x->c;
-    uint64_t bf = 0, bt = 0;
-    int64_t nf = 0, ff = 0, fr = 0, tl = INT64_MIN, pay = 0;
-    for (Py_ssize_t p = a; p < b; p++) {
-        Py_ssize_t j = x->ord[p];
-        int64_t ts = c[TS][j], fl = c[FLAGS][j];
-        uint64_t ln = (uint64_t)c[WLEN][j];
-        bt += ln;
-        if (x->f[p]) {
-            nf++;
-            bf += ln;
-            ff |= fl;
-        } else {
-            fr |= fl;
-        }
-        if (ts > tl)
-            tl = ts;
-        pay |= c[PLLEN][j] > 0;
+/* Pass 2, in capture order: each packet's position in `ord` (its group's next), the run it
+ * belongs to (a new one at its group's first packet or at a cut), and that run's sums. */
+static void cut_and_sum(Work *w, const Cut *x, const int64_t *const *c, const int64_t *sel,
+                        int64_t *ord, uint8_t *f) {
+    int32_t pos = 0, R = 0;
+    for (int32_t r = 0; r < w->groups; r++) {
+        Group *g = &w->g[w->rank[r]];
+        g->pos = pos;
+        pos += g->count;
+        g->run = -1;
+        g->runs = 0;
+        g->seen = 0;
     }
-    Py_ssize_t j = x->ord[a];
-    const int64_t *k = g->key + 5 * (Py_ssize_t)gr;
-    int64_t v[R_NFIELDS] = {
-        [R_STARTS] = a, [R_ENDS] = b, [R_TFIRST] = c[TS][j], [R_TLAST] = tl,
-        [R_FFLAGS] = c[FLAGS][j], [R_FFWD] = x->f[a], [R_NFWD] = nf, [R_NREV] = (b - a) - nf,
-        [R_BFWD] = (int64_t)bf, [R_BREV] = (int64_t)(bt - bf), [R_FFWDF] = ff, [R_FREVF] = fr,
-        [R_PAYLOAD] = pay, [R_VLAN] = c[VLAN][j], [R_TUNNEL] = c[TUNNEL][j],
-        [R_PROTO] = c[PROTO][j], [R_SEQ] = c[SEQ][j], [R_PP] = k[4], [R_K0] = k[0],
-        [R_K1] = k[1], [R_K2] = k[2], [R_K3] = k[3], [R_H] = (int64_t)g->gh[gr], [R_SINGLE] = 0,
-    };
-    for (int q = 0; q < R_NFIELDS; q++)
-        o[q * R + r] = v[q];
+    for (Py_ssize_t i = 0; i < w->n; i++) {
+        Py_ssize_t j = sel[i];
+        Group *g = &w->g[w->gid[i]];
+        int32_t p = g->pos++;
+        uint8_t fw = w->fwd[i];
+        ord[p] = j;
+        f[p] = fw;
+        int64_t ts = c[TS][j], fl = c[FLAGS][j];
+        if (g->run < 0 || cuts(x, c, j, g)) {
+            Run *n = &w->run[R];
+            memset(n, 0, sizeof *n);
+            n->i0 = (int32_t)i;
+            n->grp = w->gid[i];
+            n->start = p;
+            n->tl = ts;
+            g->run = R++;
+            g->runs++;
+        }
+        Run *u = &w->run[g->run];
+        uint64_t ln = (uint64_t)c[WLEN][j];
+        u->end = p + 1;
+        u->bt += ln;
+        if (fw) {
+            u->nf++;
+            u->bf += ln;
+            u->ff |= fl;
+        } else {
+            u->fr |= fl;
+        }
+        if (ts > u->tl)
+            u->tl = ts;
+        u->pay |= c[PLLEN][j] > 0;
+        g->last_ts = ts;
+        if (fl & x->ending)
+            g->seen++;
+    }
+    w->nruns = R;
+}
+
+/* The runs' fields, field-major (R_NFIELDS rows of R values), written 32 runs at a time:
+ * one value per row at a time would be 24 streams 8*R bytes apart, thrashing the cache. */
+static void table(const Work *w, const int64_t *const *c, const int64_t *sel, int64_t *o) {
+    enum { B = 32 };
+    int64_t blk[R_NFIELDS][B];
+    Py_ssize_t R = w->nruns;
+    for (Py_ssize_t r0 = 0; r0 < R; r0 += B) {
+        int m = R - r0 < B ? (int)(R - r0) : B;
+        for (int b = 0; b < m; b++) {
+            const Run *u = &w->run[r0 + b];
+            const Group *g = &w->g[u->grp];
+            Py_ssize_t j = sel[u->i0];
+            blk[R_STARTS][b] = u->start;
+            blk[R_ENDS][b] = u->end;
+            blk[R_TFIRST][b] = c[TS][j];
+            blk[R_TLAST][b] = u->tl;
+            blk[R_FFLAGS][b] = c[FLAGS][j];
+            blk[R_FFWD][b] = w->fwd[u->i0];
+            blk[R_NFWD][b] = u->nf;
+            blk[R_NREV][b] = (u->end - u->start) - u->nf;
+            blk[R_BFWD][b] = (int64_t)u->bf;
+            blk[R_BREV][b] = (int64_t)(u->bt - u->bf);
+            blk[R_FFWDF][b] = u->ff;
+            blk[R_FREVF][b] = u->fr;
+            blk[R_PAYLOAD][b] = u->pay;
+            blk[R_VLAN][b] = c[VLAN][j];
+            blk[R_TUNNEL][b] = c[TUNNEL][j];
+            blk[R_PROTO][b] = c[PROTO][j];
+            blk[R_SEQ][b] = c[SEQ][j];
+            blk[R_PP][b] = g->key[4];
+            for (int q = 0; q < 4; q++)
+                blk[R_K0 + q][b] = g->key[q];
+            blk[R_H][b] = (int64_t)g->h;
+            blk[R_SINGLE][b] = g->runs == 1;
+        }
+        for (int q = 0; q < R_NFIELDS; q++)
+            memcpy(o + q * R + r0, blk[q], (size_t)m * sizeof(int64_t));
+    }
 }
 
 typedef struct {
@@ -254,79 +350,6 @@ static int take(PyObject *cols, PyObject *selobj, Views *v, const int64_t *c[NCO
     return 0;
 }
 
-/* Work arrays of one call, freed together. */
-typedef struct {
-    Groups g;
-    int32_t *rank, *start, *cur, *srci, *rs, *rg, *rpg, *at, *outpos;
-} Work;
-
-static void work_free(Work *w) {
-    void *p[] = {w->g.key, w->g.gh, w->g.gcount, w->g.gid, w->g.fwd, w->rank, w->start,
-                 w->cur, w->srci, w->rs, w->rg, w->rpg, w->at, w->outpos};
-    for (size_t q = 0; q < sizeof p / sizeof p[0]; q++)
-        PyMem_Free(p[q]);
-}
-
-static int work_alloc(Work *w, Py_ssize_t n) {
-    size_t m = (size_t)(n ? n : 1), i4 = m * sizeof(int32_t);
-    memset(w, 0, sizeof *w);
-    w->g.n = n;
-    w->g.key = PyMem_Malloc(m * 5 * sizeof(int64_t));
-    w->g.gh = PyMem_Malloc(m * sizeof(uint64_t));
-    w->g.gcount = PyMem_Malloc(i4);
-    w->g.gid = PyMem_Malloc(i4);
-    w->g.fwd = PyMem_Malloc(m);
-    w->start = PyMem_Malloc(i4);
-    w->cur = PyMem_Malloc(i4);
-    w->srci = PyMem_Malloc(i4);
-    w->rs = PyMem_Malloc(i4);
-    w->rg = PyMem_Malloc(i4);
-    w->rpg = PyMem_Malloc(i4);
-    w->at = PyMem_Malloc(i4);
-    w->outpos = PyMem_Malloc(i4);
-    return w->g.key && w->g.gh && w->g.gcount && w->g.gid && w->g.fwd && w->start && w->cur &&
-                   w->srci && w->rs && w->rg && w->rpg && w->at && w->outpos
-               ? 0
-               : -1;
-}
-
-/* Lay the packets out grouped (groups in hash order, capture order inside): `ord`, `f`. */
-static void lay_out(Work *w, const int64_t *sel, int64_t *ord, uint8_t *f) {
-    Groups *g = &w->g;
-    int32_t off = 0;
-    for (int32_t r = 0; r < g->groups; r++) {
-        int32_t gr = w->rank[r];
-        w->start[gr] = w->cur[gr] = off;
-        off += g->gcount[gr];
-    }
-    for (Py_ssize_t i = 0; i < g->n; i++) {
-        int32_t p = w->cur[g->gid[i]]++;
-        ord[p] = sel[i];
-        f[p] = g->fwd[i];
-        w->srci[p] = (int32_t)i;
-    }
-}
-
-/* Run starts (positions), each run's group, runs per group; returns the number of runs. */
-static Py_ssize_t cut_runs(Work *w, const Cut *x) {
-    Groups *g = &w->g;
-    Py_ssize_t R = 0;
-    for (int32_t r = 0; r < g->groups; r++) {
-        int32_t gr = w->rank[r];
-        Py_ssize_t a = w->start[gr], b = a + g->gcount[gr];
-        int64_t seen = 0;
-        w->rpg[gr] = 0;
-        for (Py_ssize_t p = a; p < b; p++) {
-            if (starts_run(x, p, p == a, &seen)) {
-                w->rs[R] = (int32_t)p;
-                w->rg[R++] = gr;
-                w->rpg[gr]++;
-            }
-        }
-    }
-    return R;
-}
-
 PyDoc_STRVAR(runs_doc,
 "runs(cols, sel, idle_tcp, idle_udp, idle_other, closed, ending, synmask, syn)\n"
 "-> (order, fwd, table, nruns) or None\n\n"
@@ -360,42 +383,19 @@ static PyObject *runs(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    int rc = group(c, sel, &w.g);
-    if (rc != 0) {
-        if (rc < 0)
-            PyErr_NoMemory();
-        else
-            res = Py_NewRef(Py_None);
+    if (group(c, sel, &w) != 0) {
+        res = Py_NewRef(Py_None);
         goto done;
     }
-    if ((w.rank = by_hash(&w.g)) == NULL) {
+    if (by_hash(&w) < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    int64_t *ord = (int64_t *)PyBytes_AS_STRING(ob);
-    uint8_t *f = (uint8_t *)PyBytes_AS_STRING(fb);
-    lay_out(&w, sel, ord, f);
-    x.c = c;
-    x.ord = ord;
-    x.f = f;
-    Py_ssize_t R = cut_runs(&w, &x);
-    /* runs in the capture order of their first packets */
-    for (Py_ssize_t i = 0; i < n; i++)
-        w.at[i] = -1;
-    for (Py_ssize_t r = 0; r < R; r++)
-        w.at[w.srci[w.rs[r]]] = (int32_t)r;
-    for (Py_ssize_t i = 0, k = 0; i < n; i++)
-        if (w.at[i] >= 0)
-            w.outpos[w.at[i]] = (int32_t)k++;
-    if ((tb = PyBytes_FromStringAndSize(NULL, R * R_NFIELDS * 8)) == NULL)
+    cut_and_sum(&w, &x, c, sel, (int64_t *)PyBytes_AS_STRING(ob), (uint8_t *)PyBytes_AS_STRING(fb));
+    if ((tb = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)w.nruns * R_NFIELDS * 8)) == NULL)
         goto done;
-    int64_t *o = (int64_t *)PyBytes_AS_STRING(tb);
-    for (Py_ssize_t r = 0; r < R; r++) {
-        Py_ssize_t a = w.rs[r], b = r + 1 < R ? w.rs[r + 1] : n;
-        sum_run(&x, &w.g, a, b, w.rg[r], o, R, w.outpos[r]);
-        o[R_SINGLE * R + w.outpos[r]] = w.rpg[w.rg[r]] == 1;
-    }
-    res = Py_BuildValue("(OOOn)", ob, fb, tb, R);
+    table(&w, c, sel, (int64_t *)PyBytes_AS_STRING(tb));
+    res = Py_BuildValue("(OOOn)", ob, fb, tb, (Py_ssize_t)w.nruns);
 done:
     work_free(&w);
     release(&v);
