@@ -313,30 +313,45 @@ static void release(Views *v) {
     v->got = 0;
 }
 
+/* A tuple of `count` int64 columns of one length (`rows`), as pointers. */
+static int take_cols(PyObject *cols, int count, Views *v, const int64_t **c, Py_ssize_t *rows) {
+    if (!PyTuple_Check(cols) || PyTuple_GET_SIZE(cols) != count || count > NCOLS) {
+        PyErr_Format(PyExc_ValueError, "a tuple of %d int64 columns is wanted", count);
+        return -1;
+    }
+    for (int q = 0; q < count; q++) {
+        Py_buffer *b = &v->view[v->got];
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(cols, q), b, PyBUF_C_CONTIGUOUS) < 0)
+            return -1;
+        v->got++;
+        if (b->len % 8 != 0 || (q > 0 && b->len != v->view[v->got - 1 - q].len)) {
+            PyErr_SetString(PyExc_ValueError, "columns must be int64 of the same length");
+            return -1;
+        }
+        c[q] = (const int64_t *)b->buf;
+        *rows = b->len / 8;
+    }
+    return 0;
+}
+
 /* The 15 columns and the selection as int64 arrays; bounds checked (bad input is an error,
  * never a read outside a buffer). */
 static int take(PyObject *cols, PyObject *selobj, Views *v, const int64_t *c[NCOLS],
                 const int64_t **sel, Py_ssize_t *n) {
-    if (!PyTuple_Check(cols) || PyTuple_GET_SIZE(cols) != NCOLS) {
-        PyErr_SetString(PyExc_ValueError, "cols must be a tuple of 15 int64 columns");
+    Py_ssize_t rows = 0;
+    v->got = 0;
+    if (take_cols(cols, NCOLS, v, c, &rows) < 0)
+        return -1;
+    Py_buffer *b = &v->view[v->got];
+    if (PyObject_GetBuffer(selobj, b, PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    v->got++;
+    if (b->len % 8 != 0) {
+        PyErr_SetString(PyExc_ValueError, "sel must be int64");
         return -1;
     }
-    v->got = 0;
-    for (int q = 0; q <= NCOLS; q++) {
-        PyObject *o = q < NCOLS ? PyTuple_GET_ITEM(cols, q) : selobj;
-        if (PyObject_GetBuffer(o, &v->view[q], PyBUF_C_CONTIGUOUS) < 0)
-            return -1;
-        v->got++;
-        if (v->view[q].len % 8 != 0 || (q < NCOLS && v->view[q].len != v->view[0].len)) {
-            PyErr_SetString(PyExc_ValueError, "columns must be int64 of the same length");
-            return -1;
-        }
-        if (q < NCOLS)
-            c[q] = (const int64_t *)v->view[q].buf;
-    }
-    Py_ssize_t rows = v->view[0].len / 8;
-    *sel = (const int64_t *)v->view[NCOLS].buf;
-    *n = v->view[NCOLS].len / 8;
+    *sel = (const int64_t *)b->buf;
+    *n = b->len / 8;
     if (*n > INT32_MAX / 2) {
         PyErr_SetString(PyExc_OverflowError, "batch too large");
         return -1;
@@ -405,8 +420,148 @@ done:
     return res;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * the pending tier's hash index (sensor.flow.pending.PendingFlows): buckets -> slots, linear
+ * probing, -1 empty, -2 a tombstone
+ */
+
+#define EMPTY (-1)
+
+PyDoc_STRVAR(index_find_doc,
+"index_find(index, rows, query) -> slots\n\n"
+"`index`: int32 buckets (a power of 2 of them); `rows`: the tier's h, k0..k3, pp columns\n"
+"(int64, by slot); `query`: the same six columns of the keys sought. Returns int64 bytes:\n"
+"each key's slot, -1 where it is not in the index. Reference:\n"
+"sensor.flow.pending.PendingFlows._find_python.");
+
+static PyObject *index_find(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *rows, *query;
+    Py_buffer ib;
+    if (!PyArg_ParseTuple(args, "y*O!O!", &ib, &PyTuple_Type, &rows, &PyTuple_Type, &query))
+        return NULL;
+    Views rv = {.got = 0}, qv = {.got = 0};
+    const int64_t *r[6], *q[6];
+    Py_ssize_t nrows = 0, n = 0, size = ib.len / 4;
+    PyObject *out = NULL;
+    if (size < 1 || (size & (size - 1)) || ib.len % 4) {
+        PyErr_SetString(PyExc_ValueError, "index must be a power of 2 of int32 buckets");
+        goto done;
+    }
+    if (take_cols(rows, 6, &rv, r, &nrows) < 0 || take_cols(query, 6, &qv, q, &n) < 0)
+        goto done;
+    if ((out = PyBytes_FromStringAndSize(NULL, n * 8)) == NULL)
+        goto done;
+    const int32_t *index = (const int32_t *)ib.buf;
+    int64_t *o = (int64_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t b = (Py_ssize_t)((uint64_t)q[0][i] & (uint64_t)(size - 1));
+        o[i] = -1;
+        for (Py_ssize_t probes = 0; probes < size; probes++, b = (b + 1) & (size - 1)) {
+            int32_t s = index[b];
+            if (s == EMPTY)
+                break;
+            if (s < 0)
+                continue;
+            if (s >= nrows) {
+                PyErr_SetString(PyExc_IndexError, "index names a slot past the rows");
+                Py_CLEAR(out);
+                goto done;
+            }
+            int same = 1;
+            for (int k = 0; k < 6 && same; k++)
+                same = r[k][s] == q[k][i];
+            if (same) {
+                o[i] = s;
+                break;
+            }
+        }
+    }
+done:
+    release(&rv);
+    release(&qv);
+    PyBuffer_Release(&ib);
+    return out;
+}
+
+PyDoc_STRVAR(index_place_doc,
+"index_place(index, h, slots) -> (buckets, newly_used)\n\n"
+"Put `slots` (distinct, absent) into `index` (int32 buckets, a power of 2 of them, written in\n"
+"place) by their hash `h[slot]`: rounds in which every slot not yet placed tries its\n"
+"bucket and, if that is taken (or taken earlier in the round), the next one. Returns each\n"
+"slot's bucket (int64 bytes) and how many of them were empty before (not tombstones).\n"
+"Reference: sensor.flow.pending.PendingFlows._place_python.");
+
+static PyObject *index_place(PyObject *self, PyObject *args) {
+    (void)self;
+    Py_buffer ib, hb, sb;
+    if (!PyArg_ParseTuple(args, "w*y*y*", &ib, &hb, &sb))
+        return NULL;
+    Py_ssize_t size = ib.len / 4, nh = hb.len / 8, n = sb.len / 8, used = 0;
+    PyObject *out = NULL, *res = NULL;
+    int32_t *todo = NULL;
+    uint64_t *at = NULL;
+    if (size < 1 || (size & (size - 1)) || ib.len % 4 || hb.len % 8 || sb.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "index: a power of 2 of int32; h, slots: int64");
+        goto done;
+    }
+    int32_t *index = (int32_t *)ib.buf;
+    const int64_t *h = (const int64_t *)hb.buf, *slots = (const int64_t *)sb.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (slots[i] < 0 || slots[i] >= nh || slots[i] > INT32_MAX) {
+            PyErr_SetString(PyExc_IndexError, "slot out of the rows");
+            goto done;
+        }
+    }
+    out = PyBytes_FromStringAndSize(NULL, n * 8);
+    todo = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *todo);
+    at = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *at);
+    if (out == NULL || todo == NULL || at == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    int64_t *wb = (int64_t *)PyBytes_AS_STRING(out);
+    uint64_t mask = (uint64_t)size - 1;
+    Py_ssize_t left = n;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        todo[i] = (int32_t)i;
+        at[i] = (uint64_t)h[slots[i]] & mask;
+    }
+    for (Py_ssize_t round = 0; left > 0; round++) {
+        if (round > size) {
+            PyErr_SetString(PyExc_RuntimeError, "index full");
+            goto done;
+        }
+        Py_ssize_t k = 0;
+        for (Py_ssize_t t = 0; t < left; t++) {
+            int32_t i = todo[t];
+            uint64_t b = at[i];
+            if (index[b] < 0) {
+                used += index[b] == EMPTY;
+                index[b] = (int32_t)slots[i];
+                wb[i] = (int64_t)b;
+            } else {
+                at[i] = (b + 1) & mask;
+                todo[k++] = i;
+            }
+        }
+        left = k;
+    }
+    res = Py_BuildValue("(On)", out, used);
+done:
+    PyMem_Free(todo);
+    PyMem_Free(at);
+    Py_XDECREF(out);
+    PyBuffer_Release(&ib);
+    PyBuffer_Release(&hb);
+    PyBuffer_Release(&sb);
+    return res;
+}
+
 static PyMethodDef methods[] = {
     {"runs", runs, METH_VARARGS, runs_doc},
+    {"index_find", index_find, METH_VARARGS, index_find_doc},
+    {"index_place", index_place, METH_VARARGS, index_place_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,4 +1,5 @@
-"""Types of sensor/_runs.c (a batch's run grouping); see its docstring."""
+"""Types of sensor/_runs.c (a batch's run grouping, the pending tier's hash index); see
+its docstrings."""
 
 from typing_extensions import Buffer
 
@@ -14,3 +15,5 @@ def runs(
     syn: int,
     /,
 ) -> tuple[bytes, bytes, bytes, int] | None: ...
+def index_find(index: Buffer, rows: tuple[Buffer, ...], query: tuple[Buffer, ...], /) -> bytes: ...
+def index_place(index: Buffer, h: Buffer, slots: Buffer, /) -> tuple[bytes, int]: ...
