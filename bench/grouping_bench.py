@@ -1,12 +1,13 @@
-"""CPU of `sensor replay` with the compiled run grouping (sensor/_runs.c) against the numpy
-reference (sensor.flow.group._runs_python), everything else the same.
+"""CPU of `sensor replay` with sensor/_runs.c (the run grouping and the pending tier's index)
+against their numpy references (sensor.flow.group._runs_python, PendingFlows._find_python and
+_place_python), everything else the same (sensor/_native.c stays on in both).
 
     .venv/bin/python bench/grouping_bench.py PCAP [PCAP ...] [--rounds 3] [--spy]
 
 Runs alternate (compiled, numpy, numpy, compiled, ...) so a loaded machine slows both alike;
 each line gives medians of CPU seconds (user + sys), peak RSS and the summary's packets/s, and
 the ratio numpy/compiled. --spy adds one py-spy profile per mode: the share of samples inside
-runs_of_batch. Not a test: nothing here asserts a timing.
+runs_of_batch and inside PendingFlows.find / _place. Not a test: nothing here asserts a timing.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-# the same interpreter start for both modes; "py" turns only the grouping's C code off
+# the same interpreter start for both modes; "py" turns only sensor/_runs.c off
 _RUN = (
     "import sys\n"
-    "import sensor.flow.group as g\n"
-    "if sys.argv.pop(1) == 'py': g.native = None\n"
+    "import sensor.flow.group as g, sensor.flow.pending as p\n"
+    "if sys.argv.pop(1) == 'py': g.native = p.native = None\n"
     "from sensor.cli import main\n"
     "sys.exit(main())\n"
 )
@@ -52,18 +53,22 @@ def _timed(mode: str, pcap: Path, work: Path) -> tuple[float, float, float]:
     )
 
 
-def _share(spy: str, mode: str, pcap: Path, work: Path) -> float:
-    """Share of py-spy samples (idle ones too) with runs_of_batch on the stack."""
+def _share(spy: str, mode: str, pcap: Path, work: Path) -> tuple[float, float]:
+    """Shares of py-spy samples (idle ones too) with runs_of_batch, and with the pending
+    index (PendingFlows.find or _place), on the stack."""
     raw = work / f"spy-{mode}.txt"
     cmd = [spy, "record", "--format", "raw", "-r", "200", "-o", str(raw), "--",
            *_replay(mode, pcap, work)]  # fmt: skip
     subprocess.run(cmd, capture_output=True, check=True)
-    total = inside = 0
+    total = runs = index = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         total += int(count)
-        inside += int(count) if "runs_of_batch" in stack else 0
-    return inside / total if total else 0.0
+        runs += int(count) if "runs_of_batch" in stack else 0
+        index += (
+            int(count) if "PendingFlows.find " in stack or "PendingFlows._place " in stack else 0
+        )
+    return (runs / total, index / total) if total else (0.0, 0.0)
 
 
 def main() -> int:
@@ -73,7 +78,7 @@ def main() -> int:
     ap.add_argument("--spy", action="store_true", help="also py-spy's share of runs_of_batch")
     args = ap.parse_args()
     spy = shutil.which("py-spy") if args.spy else None
-    print("pcap\tmode\tcpu_s\trss_mb\tpackets_per_s\tcpu_ratio_py_over_c\truns_of_batch_share")
+    print("pcap\tmode\tcpu_s\trss_mb\tpackets_per_s\tcpu_ratio_py_over_c\truns_share\tindex_share")
     with tempfile.TemporaryDirectory(prefix="grouping-bench-") as tmp:
         work = Path(tmp)
         for pcap in args.pcaps:
@@ -84,7 +89,7 @@ def main() -> int:
             med = {m: [statistics.median(x) for x in zip(*v, strict=True)] for m, v in got.items()}
             for mode in ("c", "py"):
                 cpu, rss, pps = med[mode]
-                share = f"{_share(spy, mode, pcap, work):.1%}" if spy else ""
+                share = "\t".join(f"{x:.1%}" for x in _share(spy, mode, pcap, work)) if spy else ""
                 ratio = med["py"][0] / med["c"][0]
                 print(
                     f"{pcap.name}\t{mode}\t{cpu:.2f}\t{rss:.0f}\t{pps:,.0f}\t{ratio:.2f}\t{share}"

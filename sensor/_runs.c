@@ -1,4 +1,5 @@
-/* sensor._runs: a decoded batch cut into runs and summed per run in O(n) (issues 13, 15).
+/* sensor._runs: the flow table's per-batch loops (issues 13, 15): a decoded batch cut into
+ * runs and summed per run in O(n), and the pending tier's hash index.
  *
  * Reference: sensor.flow.group._runs_python (numpy: np.unique sorts every packet's 64-bit key
  * hash, then argsort, reduceat sums and fancy indexing). Here one pass puts every packet in a
@@ -6,13 +7,19 @@
  * of the distinct hashes gives the groups the reference's order (ascending hash), and a
  * second pass in capture order lays the packets out grouped, cuts the runs and sums them.
  * Both passes read the packet columns in capture order (a flood's new keys cost no cache
- * misses); only the per-key and per-run state is reached at random. Where two
- * different keys share a 64-bit hash the reference orders groups by their key bytes instead;
- * this code then returns None and the caller runs the reference (never on real traffic; an
- * attacker who crafts such keys gets the numpy speed, not a wrong answer).
+ * misses); only the per-key and per-run state is reached at random. Where two different
+ * keys share a 64-bit hash the reference orders groups by their key bytes instead; this code
+ * then returns None and the caller runs the reference (not seen on real traffic; an attacker
+ * who crafts such keys gets the numpy speed, not a wrong answer).
  *
- * Inputs are read-only int64 buffers; outputs are new bytes objects that the caller views
- * with numpy.frombuffer (no numpy C API), as in sensor/_native.c.
+ * The index (reference: sensor.flow.pending.PendingFlows._find_python, _place_python) is
+ * probed one key at a time here instead of one numpy pass per probe step, and filled in the
+ * reference's rounds so every row lands in the same bucket.
+ *
+ * Inputs are read-only int64 buffers (but the index, which index_place fills in place);
+ * outputs are new bytes objects that the caller views with numpy.frombuffer (no numpy C API),
+ * as in sensor/_native.c. Differential tests: tests/unit/flow/test_group_native.py and
+ * test_pending_native.py.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -492,6 +499,39 @@ PyDoc_STRVAR(index_place_doc,
 "slot's bucket (int64 bytes) and how many of them were empty before (not tombstones).\n"
 "Reference: sensor.flow.pending.PendingFlows._place_python.");
 
+/* index_place's rounds: every slot not yet placed tries its bucket; the first to find it
+ * free (empty or a tombstone) takes it, the others try the next bucket in the next round.
+ * Returns how many buckets were empty before, -1 if the index has no room. */
+static Py_ssize_t place_rounds(int32_t *index, Py_ssize_t size, const int64_t *h,
+                               const int64_t *slots, Py_ssize_t n, int32_t *todo, uint64_t *at,
+                               int64_t *wb) {
+    uint64_t mask = (uint64_t)size - 1;
+    Py_ssize_t left = n, used = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        todo[i] = (int32_t)i;
+        at[i] = (uint64_t)h[slots[i]] & mask;
+    }
+    for (Py_ssize_t round = 0; left > 0; round++) {
+        if (round > size)
+            return -1;
+        Py_ssize_t k = 0;
+        for (Py_ssize_t t = 0; t < left; t++) {
+            int32_t i = todo[t];
+            uint64_t b = at[i];
+            if (index[b] < 0) {
+                used += index[b] == EMPTY;
+                index[b] = (int32_t)slots[i];
+                wb[i] = (int64_t)b;
+            } else {
+                at[i] = (b + 1) & mask;
+                todo[k++] = i;
+            }
+        }
+        left = k;
+    }
+    return used;
+}
+
 static PyObject *index_place(PyObject *self, PyObject *args) {
     (void)self;
     Py_buffer ib, hb, sb;
@@ -520,32 +560,10 @@ static PyObject *index_place(PyObject *self, PyObject *args) {
         PyErr_NoMemory();
         goto done;
     }
-    int64_t *wb = (int64_t *)PyBytes_AS_STRING(out);
-    uint64_t mask = (uint64_t)size - 1;
-    Py_ssize_t left = n;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        todo[i] = (int32_t)i;
-        at[i] = (uint64_t)h[slots[i]] & mask;
-    }
-    for (Py_ssize_t round = 0; left > 0; round++) {
-        if (round > size) {
-            PyErr_SetString(PyExc_RuntimeError, "index full");
-            goto done;
-        }
-        Py_ssize_t k = 0;
-        for (Py_ssize_t t = 0; t < left; t++) {
-            int32_t i = todo[t];
-            uint64_t b = at[i];
-            if (index[b] < 0) {
-                used += index[b] == EMPTY;
-                index[b] = (int32_t)slots[i];
-                wb[i] = (int64_t)b;
-            } else {
-                at[i] = (b + 1) & mask;
-                todo[k++] = i;
-            }
-        }
-        left = k;
+    used = place_rounds(index, size, h, slots, n, todo, at, (int64_t *)PyBytes_AS_STRING(out));
+    if (used < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "index full");
+        goto done;
     }
     res = Py_BuildValue("(On)", out, used);
 done:
@@ -567,7 +585,8 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "sensor._runs",
-    "A batch's run grouping, compiled; reference: sensor.flow.group._runs_python.", -1, methods,
+    "The flow table's batch loops compiled (run grouping, pending index); see sensor/_runs.c.",
+    -1, methods,
     NULL, NULL, NULL, NULL,
 };
 
