@@ -4,6 +4,9 @@ crafted to share a 64-bit hash, and in the records of every corpus capture."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import sysconfig
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sensor import native
 from sensor.decode.columns import PacketColumns
 from sensor.flow import group, pending
 from sensor.flow.group import Runs, _runs_python, runs_of_batch
@@ -19,11 +23,25 @@ from tests.conftest import corpus_pcaps
 from tests.unit.flow.test_batching import _SHORT, _records
 
 lib = group.native
-built = pytest.mark.skipif(lib is None, reason="sensor._runs is not built")
+built = pytest.mark.skipif(
+    lib is None, reason="sensor._runs is not built or SENSOR_PURE_PYTHON is set"
+)
 
 IDLE = (100, 50, 30)  # ns: TCP, UDP, other
 CLOSED = 20
 _M64 = (1 << 64) - 1
+
+
+def test_a_machine_with_a_compiler_builds_the_grouping() -> None:
+    """sensor._runs is optional at install time; where gcc and Python's headers are there (CI,
+    the target machines) a silent build failure would skip every test below."""
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    if not (shutil.which("gcc") or shutil.which("cc")) or not headers.exists():
+        pytest.skip("no C compiler or Python headers: the numpy code is the one in use")
+    if os.environ.get("SENSOR_PURE_PYTHON", "") not in ("", "0"):
+        pytest.skip("SENSOR_PURE_PYTHON is set")
+    assert native.runs_lib is not None and group.native is native.runs_lib
+    assert pending.native is native.runs_lib
 
 
 def _same(got: Runs, want: Runs) -> None:

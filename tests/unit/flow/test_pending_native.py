@@ -23,7 +23,9 @@ from tests.unit.flow.test_flood import T0, _conversations, _syns
 from tests.unit.flow.test_pending import _cols
 
 lib = pending.native
-built = pytest.mark.skipif(lib is None, reason="sensor._runs is not built")
+built = pytest.mark.skipif(
+    lib is None, reason="sensor._runs is not built or SENSOR_PURE_PYTHON is set"
+)
 T = TypeVar("T")
 Key = tuple[int, int, int, int, int]
 
