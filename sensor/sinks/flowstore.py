@@ -89,7 +89,7 @@ class FlowStore:
         check_catalog_path(cfg.catalog, cfg.adopt)  # before anything is created beside it
         self._records = RecordBuffer(site=cfg.site)
         self._writer = SegmentWriter(
-            cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start", _DISTINCT
+            cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start", _DISTINCT, background=True
         )
         self._rollups = SegmentWriter(cfg, "rollups", arrow_schema(ROLLUP_COLUMNS), "minute")
         self._timer = FlushTimer(cfg, clock)
@@ -160,13 +160,18 @@ class FlowStore:
                 self._rollups.add(rollup(table))
             except pa.ArrowException:  # never lose flow rows over a summary
                 log.exception("rollup of %d rows failed", len(table))
-        if not wall and self._taken < self.cfg.flush_rows:
+        by_count = self._taken >= self.cfg.flush_rows
+        if not wall and not by_count:
             return
         self._taken = 0  # what a failed write keeps is retried at the next write, not sooner
-        self._writer.write_pending(final)
+        # records arriving faster than flush_rows per flush interval (a flood, a busy link):
+        # the flow segment is written by the writer's thread while packets go on; on wall
+        # time (a quiet link, where an analyst waits for them) and at the end, here and now
+        self._writer.write_pending(final, background=by_count)
         self._rollups.write_pending(final)
         self._restore_catalog()
         if self._clock() >= self._next_retention:
+            self._writer.settle()  # retention and compaction see every segment written
             self.retain()
 
     def _restore_catalog(self) -> None:
@@ -222,7 +227,10 @@ class FlowStore:
     def close(self) -> None:
         """Write everything still buffered (what cannot be written is counted as dropped),
         then close the exports."""
-        self.flush(final=True)
+        try:
+            self.flush(final=True)
+        finally:
+            self._writer.close()
         for exp in self.exports:
             exp.close()
 
