@@ -359,10 +359,6 @@ static int take(PyObject *cols, PyObject *selobj, Views *v, const int64_t *c[NCO
     }
     *sel = (const int64_t *)b->buf;
     *n = b->len / 8;
-    if (*n > INT32_MAX / 2) {
-        PyErr_SetString(PyExc_OverflowError, "batch too large");
-        return -1;
-    }
     for (Py_ssize_t i = 0; i < *n; i++) {
         if ((*sel)[i] < 0 || (*sel)[i] >= rows) {
             PyErr_SetString(PyExc_IndexError, "selection out of the batch");
@@ -381,8 +377,8 @@ PyDoc_STRVAR(runs_doc,
 "sensor.flow.group._C_FIELDS) in the capture order of the runs' first packets. A packet\n"
 "starts a run when its flag bits & `ending` were set on an earlier packet of its key and its\n"
 "flags & `synmask` == `syn` or its gap is over `closed`, or its gap is over its protocol's\n"
-"idle time. None: two keys share a 64-bit hash (the caller runs the reference,\n"
-"sensor.flow.group._runs_python).");
+"idle time. None: two keys share a 64-bit hash, or over 2^30 packets (the caller runs the\n"
+"reference, sensor.flow.group._runs_python).");
 
 static PyObject *runs(PyObject *self, PyObject *args) {
     (void)self;
@@ -397,6 +393,10 @@ static PyObject *runs(PyObject *self, PyObject *args) {
     if (take(cols, selobj, &v, c, &sel, &n) < 0) {
         release(&v);
         return NULL;
+    }
+    if (n > INT32_MAX / 2) { /* past 32-bit positions: the reference takes it */
+        release(&v);
+        Py_RETURN_NONE;
     }
     Work w;
     PyObject *ob = PyBytes_FromStringAndSize(NULL, n * 8), *fb = PyBytes_FromStringAndSize(NULL, n);

@@ -127,7 +127,7 @@ def runs_of_batch(
             cols, np.ascontiguousarray(sel, dtype=np.int64), *idle_ns, closed_ns,
             FIN | RST, SYN | ACK, SYN,
         )  # fmt: skip
-        if got is not None:  # None: two keys share a hash, the reference orders them
+        if got is not None:  # None: two keys share a hash (or 2^30 packets): the reference
             order, fwd, table, n_runs = got
             m = np.frombuffer(table, dtype=np.int64).reshape(len(_C_FIELDS), n_runs)
             a = dict(zip(_C_FIELDS, m, strict=True))
