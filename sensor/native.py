@@ -35,5 +35,11 @@ runs_lib: ModuleType | None = _load("_runs")
 
 
 def describe() -> str:
-    """`compiled` or `pure-python`, for the summary, `--version` and the build-info metric."""
-    return "compiled" if lib is not None else "pure-python"
+    """`compiled`, `pure-python`, or `partly compiled (...)` naming the modules that are
+    not (one extension failed to build), for `--version` and the build-info metric."""
+    missing = [name for name, mod in (("_native", lib), ("_runs", runs_lib)) if mod is None]
+    if not missing:
+        return "compiled"
+    if len(missing) == 2:
+        return "pure-python"
+    return f"partly compiled (no {', '.join(missing)})"
