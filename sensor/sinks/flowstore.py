@@ -13,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 import pyarrow as pa
@@ -23,7 +25,7 @@ from sensor.errors import StorageError
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.sinks.catalog import check_catalog_path, ensure_catalog
-from sensor.sinks.records import RecordBuffer
+from sensor.sinks.records import Held, RecordBuffer
 from sensor.sinks.retention import apply_retention, compact
 from sensor.sinks.schema import RECORD_COLUMNS, ROLLUP_COLUMNS, arrow_schema
 from sensor.sinks.segments import (
@@ -107,6 +109,8 @@ class FlowStore:
         """When segments are written: `flush_seconds` of wall time (never given packet time)."""
         self._taken = 0
         """Records taken out of the buffer since segments were last written."""
+        self._done: deque[tuple[int, pa.Table | None]] = deque()
+        """(newest start, rollup) of tables the writer thread made (thread-safe appends)."""
         self._clock = clock
         self._next_retention = 0.0
         self._newest_us = 0
@@ -158,30 +162,65 @@ class FlowStore:
         wall = self._wall.due(force or final)
         if not self._timer.due(wall):
             return
-        table = self._records.take()
-        if table is not None:
-            newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
-            self._newest_us = max(self._newest_us, newest or 0)
-            self._writer.add(table)
-            self._taken += len(table)
-            self._export(table)
-            try:
-                self._rollups.add(rollup(table))
-            except pa.ArrowException:  # never lose flow rows over a summary
-                log.exception("rollup of %d rows failed", len(table))
-        by_count = self._taken >= self.cfg.flush_rows
+        self._collect()
+        by_count = len(self._records) + self._taken >= self.cfg.flush_rows
+        build = None
+        if by_count and not final and not self.exports:
+            # records arriving faster than flush_rows per flush interval (a flood, a busy
+            # link): the writer's thread makes them a table, sums them up and writes the
+            # segment while packets go on; on wall time (a quiet link, where an analyst
+            # waits for them), with exports (which want the table now) and at the end, here
+            held = self._records.detach()
+            if held is not None:
+                build = partial(self._made, held)
+        else:
+            self._writer.settle()  # one table made at a time (the records' caches)
+            table = self._records.take()
+            if table is not None:
+                self._account(table)
+                self._writer.add(table)
+                self._taken += len(table)
+                self._export(table)
         if not wall and not by_count:
             return
         self._taken = 0  # what a failed write keeps is retried at the next write, not sooner
-        # records arriving faster than flush_rows per flush interval (a flood, a busy link):
-        # the flow segment is written by the writer's thread while packets go on; on wall
-        # time (a quiet link, where an analyst waits for them) and at the end, here and now
-        self._writer.write_pending(final, background=by_count)
+        self._writer.write_pending(final, background=by_count, build=build)
+        self._collect()
         self._rollups.write_pending(final)
         self._restore_catalog()
         if self._clock() >= self._next_retention:
             self._writer.settle()  # retention and compaction see every segment written
             self.retain()
+
+    def _account(self, table: pa.Table) -> None:
+        """A new table of records: the newest start time (retention's clock), its rollup."""
+        newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
+        self._newest_us = max(self._newest_us, newest or 0)
+        try:
+            self._rollups.add(rollup(table))
+        except pa.ArrowException:  # never lose flow rows over a summary
+            log.exception("rollup of %d rows failed", len(table))
+
+    def _made(self, held: Held) -> pa.Table:
+        """The writer thread's part: detached records as a table, its newest time and rollup
+        computed there too (handed back through `_done`, taken by `_collect`)."""
+        table = self._records.build(held)
+        newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
+        try:
+            summary: pa.Table | None = rollup(table)
+        except pa.ArrowException:
+            log.exception("rollup of %d rows failed", len(table))
+            summary = None
+        self._done.append((newest or 0, summary))
+        return table
+
+    def _collect(self) -> None:
+        """What the writer thread's tables gave: retention's clock and their rollups."""
+        while self._done:
+            newest, summary = self._done.popleft()
+            self._newest_us = max(self._newest_us, newest)
+            if summary is not None:
+                self._rollups.add(summary)
 
     def _restore_catalog(self) -> None:
         """Make the catalog again if someone deleted it (a clean-up job, an analyst's `rm`):

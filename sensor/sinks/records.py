@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -23,7 +24,7 @@ from sensor.flow.state import FlowState
 from sensor.native import lib as native
 from sensor.sinks.schema import APP_COLUMNS, PROTO_NAMES, RECORD_COLUMNS, arrow_schema
 
-__all__ = ["RecordBuffer"]
+__all__ = ["Held", "RecordBuffer"]
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -88,6 +89,19 @@ _CID6 = np.dtype(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """Records taken out of a RecordBuffer, not yet a table (RecordBuffer.detach)."""
+
+    nums: list[int]
+    reasons: list[str]
+    metas: list[dict[str, Any] | None]
+    bare: list[tuple[npt.NDArray[np.int64], list[str]]]
+
+    def __len__(self) -> int:
+        return len(self.reasons) + sum(len(b[1]) for b in self.bare)
+
+
 class RecordBuffer:
     """Buffered flow records of one table; `take()` returns them as an Arrow table."""
 
@@ -142,17 +156,29 @@ class RecordBuffer:
 
     def take(self) -> pa.Table | None:
         """All buffered records as one Arrow table; the buffer is emptied."""
+        held = self.detach()
+        return None if held is None else self.build(held)
+
+    def detach(self) -> Held | None:
+        """The buffered records as they are (cheap); the buffer is emptied. `build` makes
+        them a table, here or in the flow store's writer thread (never two at a time: the
+        address text cache is shared)."""
         if not len(self):
             return None
-        nums, reasons, metas = self._nums, self._reasons, self._metas
+        held = Held(self._nums, self._reasons, self._metas, self._bare)
         self._nums, self._reasons, self._metas = [], [], []
+        self._bare, self._bare_rows = [], 0
+        return held
+
+    def build(self, held: Held) -> pa.Table:
+        """Detached records as one Arrow table."""
+        nums, reasons, metas, bare = held.nums, held.reasons, held.metas, held.bare
         tables = []
         if reasons:
             # one row per number; bool client_is_lo becomes 0/1
             tables.append(
                 self._build(np.array(nums, dtype=np.int64).reshape(-1, _NUMS), reasons, metas)
             )
-        bare, self._bare, self._bare_rows = self._bare, [], 0
         if bare:
             block = np.concatenate([b[0] for b in bare]) if len(bare) > 1 else bare[0][0]
             why = [r for b in bare for r in b[1]]

@@ -134,8 +134,8 @@ class SegmentWriter:
         self._pending: list[pa.Table] = []
         self._background = background
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: tuple[pa.Table, Future[float]] | None = None
-        """The one table being written by the thread, and its write."""
+        self._inflight: tuple[list[pa.Table], Future[float]] | None = None
+        """The tables the thread is writing (those it has not written yet), and its job."""
         self._seq = 0
         self._sensor = self.sensor_partition = partition_value(cfg.sensor)
         schema_dir = self.data_dir / table / _SCHEMA_PARTITION
@@ -162,14 +162,19 @@ class SegmentWriter:
     @property
     def pending_rows(self) -> int:
         """Rows not yet in a segment, the one write in flight included."""
-        inflight = len(self._inflight[0]) if self._inflight is not None else 0
-        return sum(len(t) for t in self._pending) + inflight
+        held = self._inflight[0] if self._inflight is not None else []
+        return sum(len(t) for t in self._pending) + sum(len(t) for t in list(held))
 
     def add(self, table: pa.Table) -> None:
         """Queue a table for the next write."""
         self._pending.append(table)
 
-    def write_pending(self, final: bool = False, background: bool = False) -> None:
+    def write_pending(
+        self,
+        final: bool = False,
+        background: bool = False,
+        build: Callable[[], pa.Table] | None = None,
+    ) -> None:
         """Write every pending table; on an OS error keep them (bounded) and retry later.
 
         `final` (the sensor is stopping): there is no later, so rows that cannot be written
@@ -178,22 +183,26 @@ class SegmentWriter:
         thread and this returns at once; Parquet encoding releases the GIL, so on a second
         core it overlaps the packet path (a flood's records cost half their time there). At
         most one write is in flight: the next call first waits for it, and a write that
-        failed is back in front of the pending tables, retried like any other.
+        failed is back in front of the pending tables, retried like any other. `build`: one
+        more table, still to be made (records' columns), made by the thread too, after the
+        pending ones; in the foreground it is made here.
         """
         self.settle()
-        if not self._pending:
+        thread = background and self._background and not final
+        if build is not None and not thread:
+            self._pending.append(build())
+            build = None
+        if not self._pending and build is None:
             return
-        t0 = time.perf_counter()
-        if len(self._pending) > 1:  # one segment (per day) for all: fewer, larger files
-            with contextlib.suppress(pa.ArrowInvalid):  # schemas differ: one by one
-                self._pending = [pa.concat_tables(self._pending)]
-        if background and self._background and not final and len(self._pending) == 1:
-            table = self._pending.pop()
+        if thread:
+            held, self._pending = self._pending, []
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{self.table}-writer")
-            self._inflight = (table, self._pool.submit(self._timed_write, table))
+            self._inflight = (held, self._pool.submit(self._job, held, build))
             self.stats.flushes += 1
             return
+        t0 = time.perf_counter()
+        self._merge(self._pending)
         while self._pending:
             try:
                 self._write_table(self._pending[0])
@@ -216,31 +225,45 @@ class SegmentWriter:
         self.stats.flush_seconds_total += took
         self.stats.flushes += 1
 
+    @staticmethod
+    def _merge(tables: list[pa.Table]) -> None:
+        """One segment (per day) for all: fewer, larger files (in place)."""
+        if len(tables) > 1:
+            with contextlib.suppress(pa.ArrowInvalid):  # schemas differ: one by one
+                tables[:] = [pa.concat_tables(tables)]
+
+    def _job(self, held: list[pa.Table], build: Callable[[], pa.Table] | None) -> float:
+        """The writer thread's job: make the table still to be made, write them all; the
+        seconds the writing took. `held` keeps what is not written yet (for `settle`)."""
+        if build is not None:
+            held.append(build())
+        self._merge(held)
+        t0 = time.perf_counter()
+        while held:
+            self._write_table(held[0])
+            held.pop(0)
+        return time.perf_counter() - t0
+
     def settle(self) -> None:
-        """Wait for the write in flight, if any; a failure puts its table back in front."""
+        """Wait for the write in flight, if any; what it did not write goes back in front."""
         if self._inflight is None:
             return
-        table, write = self._inflight
+        held, write = self._inflight
         self._inflight = None
         try:
             took = write.result()
         except OSError as e:
-            self._pending.insert(0, table)
+            self._pending[:0] = held
             self.stats.write_errors += 1
-            log.error("%s store: cannot write %d rows (%s); will retry", self.table, len(table), e)
+            log.error("%s store: cannot write %d rows (%s); will retry", self.table,
+                      sum(len(t) for t in held), e)  # fmt: skip
             self._drop_excess()
         except BaseException:
-            self._pending.insert(0, table)  # retried at the next write, as in the foreground
+            self._pending[:0] = held  # retried at the next write, as in the foreground
             raise
         else:
             self.stats.last_flush_seconds = took
             self.stats.flush_seconds_total += took
-
-    def _timed_write(self, table: pa.Table) -> float:
-        """The writer thread's job: one table's segments; the seconds they took."""
-        t0 = time.perf_counter()
-        self._write_table(table)
-        return time.perf_counter() - t0
 
     def close(self) -> None:
         """Wait for the write in flight and stop the writer's thread."""
