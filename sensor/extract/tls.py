@@ -37,26 +37,18 @@ class _Side:
         self.hs = b""
 
     def push(self, data: bytes) -> bool:
-        """Add stream bytes; move whole handshake records into `hs`. False: not TLS.
-
-        The records are walked by offset and the rest is cut once: a server's hello,
-        certificate and key exchange often come in one segment, and cutting `raw` after
-        each record copied the rest each time."""
-        raw = self.raw + data if self.raw else bytes(data)
-        p, n, ok = 0, len(raw), True
-        parts = [self.hs] if self.hs else []
-        while n - p >= 5:
-            if raw[p + 1] != 3 or (size := raw[p + 3] << 8 | raw[p + 4]) > 18432:
-                ok = False
+        """Add stream bytes; move whole handshake records into `hs`. False: not TLS."""
+        self.raw += data
+        while len(self.raw) >= 5:
+            ctype, major, size = self.raw[0], self.raw[1], int.from_bytes(self.raw[3:5], "big")
+            if major != 3 or size > 18432:
+                return False
+            if len(self.raw) < 5 + size:
                 break
-            if n - p < 5 + size:
-                break
-            if raw[p] == HANDSHAKE:
-                parts.append(raw[p + 5 : p + 5 + size])
-            p += 5 + size
-        self.raw = raw[p:] if p else raw
-        self.hs = b"".join(parts) if len(parts) > 1 else parts[0] if parts else b""
-        return ok and len(self.raw) + len(self.hs) <= _MAX_BUFFER
+            if ctype == HANDSHAKE:
+                self.hs += self.raw[5 : 5 + size]
+            self.raw = self.raw[5 + size :]
+        return len(self.raw) + len(self.hs) <= _MAX_BUFFER
 
     def message(self, kind: int) -> bytes | None:
         """The first handshake message of `kind` once it is complete, else None."""
