@@ -113,7 +113,10 @@ class PendingFlows:
         self._bools = {k: np.zeros(capacity, dtype=np.bool_) for k in _BOOLS}
         self._live = np.zeros(capacity, dtype=np.bool_)
         self._count = 0
-        self._free: list[int] = list(range(capacity - 1, -1, -1))
+        self._free = np.arange(capacity - 1, -1, -1, dtype=np.int64)
+        """A stack of free slots (the top is `_nfree`): taken from and given back at the top,
+        as numpy slices, not one Python int per row."""
+        self._nfree = capacity
         self._seq = 0
         self._index = np.full(8 * capacity, _EMPTY, dtype=np.int32)
         """Bucket -> slot (or _EMPTY, _GONE); at most half full, tombstones included, and
@@ -197,18 +200,19 @@ class PendingFlows:
         live = np.zeros(size, dtype=np.bool_)
         live[:old] = self._live
         self._live = live
-        self._free = list(range(size - 1, old - 1, -1)) + self._free
+        free = np.empty(size, dtype=np.int64)
+        free[: size - old] = np.arange(size - 1, old - 1, -1)
+        free[size - old : size - old + self._nfree] = self._free[: self._nfree]
+        self._free, self._nfree = free, size - old + self._nfree
 
     def add(self, cols: dict[str, npt.NDArray[np.int64]]) -> I64:
         """New flows (distinct keys, none of them pending yet), with their columns (`h` and
         the key columns among them); returns their slots."""
         n = len(cols["h"])
-        if n > len(self._free):
-            self._grow(n - len(self._free))
-        free = self._free
-        slots = free[len(free) - n :]
-        del free[len(free) - n :]
-        slot = np.array(slots, dtype=np.int64)
+        if n > self._nfree:
+            self._grow(n - self._nfree)
+        self._nfree -= n
+        slot = self._free[self._nfree : self._nfree + n].copy()
         for k, v in cols.items():
             (self._bools if k in self._bools else self._ints)[k][slot] = v
         self._ints["seq"][slot] = np.arange(self._seq, self._seq + n)
@@ -303,7 +307,8 @@ class PendingFlows:
         self._live[slots] = False
         self._count -= len(slots)
         self._index[self._ints["bucket"][slots]] = _GONE
-        self._free += slots.tolist()
+        self._free[self._nfree : self._nfree + len(slots)] = slots
+        self._nfree += len(slots)
         return EndedBatch(cols, reasons)
 
     def state(self, slot: int) -> FlowState:

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -42,6 +42,7 @@ _RETENTION_SECONDS = 3600.0
 _DISTINCT = frozenset({"flow_id", "community_id", "ts_start", "ts_end", "src_port"})
 """Flow record columns that differ from row to row (no Parquet dictionary for them)."""
 _KEYS = ["minute", "site", "category", "provision", "action"]
+_US_PER_MINUTE = 60_000_000
 
 
 def rollup(table: pa.Table) -> pa.Table:
@@ -49,7 +50,7 @@ def rollup(table: pa.Table) -> pa.Table:
     none = pa.scalar("none")
     t = pa.table(
         {
-            "minute": pc.floor_temporal(table.column("ts_start"), unit="minute"),
+            "minute": _minutes(table.column("ts_start")),
             "site": table.column("site"),
             "category": pc.coalesce(table.column("category"), none),
             "provision": pc.coalesce(table.column("provision"), none),
@@ -63,6 +64,14 @@ def rollup(table: pa.Table) -> pa.Table:
     )
     out = g.rename_columns([*_KEYS, "records", "bytes", "hosts"])
     return out.select([c.name for c in ROLLUP_COLUMNS]).cast(arrow_schema(ROLLUP_COLUMNS))
+
+
+def _minutes(ts: pa.ChunkedArray[Any]) -> pa.Array[Any]:
+    """Times floored to the minute (UTC) by integer division: what pc.floor_temporal gives,
+    at a twentieth of its cost (its calendar arithmetic was a flood's rollup time)."""
+    us = ts.cast(pa.int64()).to_numpy()
+    floored: pa.Array[Any] = pa.array(us // _US_PER_MINUTE * _US_PER_MINUTE).cast(ts.type)
+    return floored
 
 
 class FlowExport(Protocol):
@@ -89,7 +98,7 @@ class FlowStore:
         check_catalog_path(cfg.catalog, cfg.adopt)  # before anything is created beside it
         self._records = RecordBuffer(site=cfg.site)
         self._writer = SegmentWriter(
-            cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start", _DISTINCT
+            cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start", _DISTINCT, background=True
         )
         self._rollups = SegmentWriter(cfg, "rollups", arrow_schema(ROLLUP_COLUMNS), "minute")
         self._timer = FlushTimer(cfg, clock)
@@ -160,13 +169,18 @@ class FlowStore:
                 self._rollups.add(rollup(table))
             except pa.ArrowException:  # never lose flow rows over a summary
                 log.exception("rollup of %d rows failed", len(table))
-        if not wall and self._taken < self.cfg.flush_rows:
+        by_count = self._taken >= self.cfg.flush_rows
+        if not wall and not by_count:
             return
         self._taken = 0  # what a failed write keeps is retried at the next write, not sooner
-        self._writer.write_pending(final)
+        # records arriving faster than flush_rows per flush interval (a flood, a busy link):
+        # the flow segment is written by the writer's thread while packets go on; on wall
+        # time (a quiet link, where an analyst waits for them) and at the end, here and now
+        self._writer.write_pending(final, background=by_count)
         self._rollups.write_pending(final)
         self._restore_catalog()
         if self._clock() >= self._next_retention:
+            self._writer.settle()  # retention and compaction see every segment written
             self.retain()
 
     def _restore_catalog(self) -> None:
@@ -222,7 +236,10 @@ class FlowStore:
     def close(self) -> None:
         """Write everything still buffered (what cannot be written is counted as dropped),
         then close the exports."""
-        self.flush(final=True)
+        try:
+            self.flush(final=True)
+        finally:
+            self._writer.close()
         for exp in self.exports:
             exp.close()
 

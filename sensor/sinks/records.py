@@ -28,9 +28,11 @@ __all__ = ["RecordBuffer"]
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 
-_HEX = np.array([f"{i:02x}" for i in range(256)], dtype=object)
-_PROTO = np.array([PROTO_NAMES.get(i, str(i)) for i in range(256)], dtype=object)
-_TUNNEL = np.array([t or None for t in TUNNELS], dtype=object)
+# text columns by table lookup: Arrow's take of an Arrow array by numpy indices costs a few
+# ns a row; a numpy object array of str through pa.array costs 80 (a flood's record cost)
+_HEX = pa.array([f"{i:02x}" for i in range(256)], type=pa.string())
+_PROTO = pa.array([PROTO_NAMES.get(i, str(i)) for i in range(256)], type=pa.string())
+_TUNNEL = pa.array([t or None for t in TUNNELS], type=pa.string())
 _PAIRED_ICMP = np.array(
     [
         0,
@@ -200,7 +202,7 @@ class RecordBuffer:
             self._community_ids(ver, proto, sh, sl, dh, dl, sport, dport),
             pa.array(t0 // 1000),
             pa.array(t1 // 1000),
-            pa.array(_PROTO[proto]),
+            _PROTO.take(proto),
             pa.array(ver.astype(np.int8)),
             self._addr_text(ver, sh, sl),
             pa.array(sport.astype(np.int32), mask=~ported),
@@ -211,13 +213,13 @@ class RecordBuffer:
             pa.array(p_tc),
             pa.array(b_ts),
             pa.array(b_tc),
-            pa.array(_HEX[f_ts & 0xFF], mask=~tcp),
-            pa.array(_HEX[f_tc & 0xFF], mask=~tcp),
+            _HEX.take(pa.array(f_ts & 0xFF, mask=~tcp)),
+            _HEX.take(pa.array(f_tc & 0xFF, mask=~tcp)),
             pa.array(reasons, type=pa.string()),
             pa.array(vlan.astype(np.int32), mask=vlan < 0),
-            pa.array(_TUNNEL[tun]),
+            _TUNNEL.take(tun),
             *(_app_arrays(metas) if metas is not None else _bare_arrays(len(reasons))),
-            pa.array([self._site] * len(reasons), type=pa.string()),
+            _repeat(self._site, len(reasons)),
         ]
         return pa.Table.from_arrays(
             [a.cast(f.type) for a, f in zip(arrays, self._schema, strict=True)],
@@ -285,7 +287,11 @@ class RecordBuffer:
                 rec["s"], rec["d"] = s_l[rows], d_l[rows]
             con = self._hasher() if native is None else None  # DuckDB only without C
             out[rows] = _hash_rows(rec, np.isin(proto[rows], _PORT_PROTOS), con)
-        return pa.array(out).cast(pa.string())
+        n = len(out)  # 30 characters each: the string column's buffers directly, no cast
+        offsets = np.arange(0, 30 * n + 1, 30, dtype=np.int32)
+        return pa.Array.from_buffers(
+            pa.string(), n, [None, pa.py_buffer(offsets.data), pa.py_buffer(out.data)]
+        )
 
 
 def _ipv4_text(lo: I64) -> pa.Array[Any]:
@@ -372,11 +378,14 @@ _nulls: Any = pa.nulls
 def _bare_arrays(n: int) -> list[pa.Array[Any]]:
     """The APP_COLUMNS of n records whose only field is `policy.action = none`."""
     return [
-        pa.array(["none"] * n, type=c.arrow_type)
-        if c.field == "policy.action"
-        else _nulls(n, c.arrow_type)
+        _repeat("none", n) if c.field == "policy.action" else _nulls(n, c.arrow_type)
         for c in APP_COLUMNS
     ]
+
+
+def _repeat(text: str, n: int) -> pa.Array[Any]:
+    """A string column of n times the same text."""
+    return pa.array([text], type=pa.string()).take(np.zeros(n, dtype=np.int32))
 
 
 def _app_arrays(metas: list[dict[str, Any] | None]) -> list[pa.Array[Any]]:

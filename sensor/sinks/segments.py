@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,10 +114,12 @@ class SegmentWriter:
         schema: pa.Schema,
         time_column: str,
         distinct: frozenset[str] = frozenset(),
+        background: bool = False,
     ) -> None:
         """`distinct`: columns whose values are mostly all different (ids, hashes, times):
         written without a dictionary (Parquet would build one and give it up per page: a
-        quarter of a flood's write time)."""
+        quarter of a flood's write time). `background`: `write_pending(background=True)`
+        may hand the write to a thread of its own (see there)."""
         self.cfg = cfg
         self.table = table
         self.schema = schema
@@ -129,6 +132,10 @@ class SegmentWriter:
         self.stats = StoreStats()
         self.data_dir = cfg.data_dir or data_dir_for(cfg.catalog)
         self._pending: list[pa.Table] = []
+        self._background = background
+        self._pool: ThreadPoolExecutor | None = None
+        self._inflight: tuple[pa.Table, Future[None]] | None = None
+        """The one table being written by the thread, and its write."""
         self._seq = 0
         self._sensor = self.sensor_partition = partition_value(cfg.sensor)
         schema_dir = self.data_dir / table / _SCHEMA_PARTITION
@@ -154,24 +161,39 @@ class SegmentWriter:
 
     @property
     def pending_rows(self) -> int:
-        return sum(len(t) for t in self._pending)
+        """Rows not yet in a segment, the one write in flight included."""
+        inflight = len(self._inflight[0]) if self._inflight is not None else 0
+        return sum(len(t) for t in self._pending) + inflight
 
     def add(self, table: pa.Table) -> None:
         """Queue a table for the next write."""
         self._pending.append(table)
 
-    def write_pending(self, final: bool = False) -> None:
+    def write_pending(self, final: bool = False, background: bool = False) -> None:
         """Write every pending table; on an OS error keep them (bounded) and retry later.
 
         `final` (the sensor is stopping): there is no later, so rows that cannot be written
         are counted as dropped and said so, and the caller's exit status reports it.
+        `background` (a writer made with `background=True`): the write goes to the writer's
+        thread and this returns at once; Parquet encoding releases the GIL, so on a second
+        core it overlaps the packet path (a flood's records cost half their time there). At
+        most one write is in flight: the next call first waits for it, and a write that
+        failed is back in front of the pending tables, retried like any other.
         """
+        self.settle()
         if not self._pending:
             return
         t0 = time.perf_counter()
         if len(self._pending) > 1:  # one segment (per day) for all: fewer, larger files
             with contextlib.suppress(pa.ArrowInvalid):  # schemas differ: one by one
                 self._pending = [pa.concat_tables(self._pending)]
+        if background and self._background and not final and len(self._pending) == 1:
+            table = self._pending.pop()
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{self.table}-writer")
+            self._inflight = (table, self._pool.submit(self._write_table, table))
+            self.stats.flushes += 1
+            return
         while self._pending:
             try:
                 self._write_table(self._pending[0])
@@ -193,6 +215,35 @@ class SegmentWriter:
         self.stats.last_flush_seconds = took
         self.stats.flush_seconds_total += took
         self.stats.flushes += 1
+
+    def settle(self) -> None:
+        """Wait for the write in flight, if any; a failure puts its table back in front."""
+        if self._inflight is None:
+            return
+        table, write = self._inflight
+        self._inflight = None
+        t0 = time.perf_counter()
+        try:
+            write.result()
+        except OSError as e:
+            self._pending.insert(0, table)
+            self.stats.write_errors += 1
+            log.error("%s store: cannot write %d rows (%s); will retry", self.table, len(table), e)
+            self._drop_excess()
+        except BaseException:
+            self._pending.insert(0, table)  # retried at the next write, as in the foreground
+            raise
+        finally:
+            self.stats.flush_seconds_total += time.perf_counter() - t0
+
+    def close(self) -> None:
+        """Wait for the write in flight and stop the writer's thread."""
+        try:
+            self.settle()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def _drop_all(self, e: OSError) -> None:
         lost = self.pending_rows

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import build_classifier
 from sensor.config import SensorConfig
 from sensor.pipeline import Pipeline
 from sensor.sinks import FlowStore, default_sinks, store_config
-from sensor.sinks.segments import FlushTimer, StoreConfig
+from sensor.sinks.segments import FlushTimer, SegmentWriter, StoreConfig
 from tests.tools.hostile import ETH, pcap, udp
 
 T0 = 1_764_086_400.0
@@ -137,7 +138,6 @@ def test_wall_time_writes_segments_when_packet_time_stands_still(tmp_path: Path)
 
 
 def test_an_unwritable_disk_drops_only_the_oldest_excess_rows(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from sensor.sinks.segments import SegmentWriter
 
     cfg = StoreConfig(catalog=tmp_path / "x.duckdb", sensor="s", max_buffered_rows=5)
     schema = pa.schema([("ts", pa.timestamp("us", tz="UTC")), ("n", pa.int64())])
@@ -153,3 +153,63 @@ def test_an_unwritable_disk_drops_only_the_oldest_excess_rows(tmp_path: Path, mo
     w.write_pending()  # merged into one table of 8, then the 3 oldest rows dropped
     assert w.pending_rows == 5 and w.stats.rows_dropped == 3
     assert w._pending[0].column("n").to_pylist() == [3, 4, 5, 6, 7]
+
+
+def _segs(tmp_path: Path) -> list[int]:
+    root = tmp_path / "x.data" / "t"
+    return [pq.read_metadata(f).num_rows for f in sorted(root.glob("sensor=s/date=*/*.parquet"))]
+
+
+def _small_writer(tmp_path: Path, background: bool) -> tuple[SegmentWriter, pa.Schema]:
+    cfg = StoreConfig(catalog=tmp_path / "x.duckdb", sensor="s", max_buffered_rows=100)
+    schema = pa.schema([("ts", pa.timestamp("us", tz="UTC")), ("n", pa.int64())])
+    return SegmentWriter(cfg, "t", schema, "ts", background=background), schema
+
+
+def _rows(schema: pa.Schema, start: int, n: int) -> pa.Table:
+    ts = pa.array([int(T0 * 1e6)] * n, pa.int64()).cast(schema[0].type)
+    return pa.table({"ts": ts, "n": list(range(start, start + n))}, schema=schema)
+
+
+def test_a_background_write_lands_and_is_waited_for(tmp_path: Path) -> None:
+    """The flows writer's thread: write_pending returns at once, the next call (or settle,
+    or close) waits for it; the rows are in one segment, counted once."""
+    w, schema = _small_writer(tmp_path, background=True)
+    w.add(_rows(schema, 0, 10))
+    w.write_pending(background=True)
+    assert w.pending_rows in (0, 10)  # in flight or done: never lost, never twice
+    w.add(_rows(schema, 10, 5))
+    w.write_pending(background=True)  # waits for the first, then hands on the second
+    w.close()
+    assert w.pending_rows == 0 and w.stats.rows_written == 15
+    assert sorted(_segs(tmp_path)) == [5, 10]
+
+
+def test_a_failed_background_write_is_kept_and_retried(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Disk full in the writer's thread: the table comes back in front of newer ones, the
+    error is counted, and the next write (the disk has room again) writes every row."""
+    w, schema = _small_writer(tmp_path, background=True)
+    real = w._write_table
+    monkeypatch.setattr(w, "_write_table", lambda t: (_ for _ in ()).throw(OSError(28, "full")))
+    w.add(_rows(schema, 0, 4))
+    w.write_pending(background=True)
+    w.settle()
+    assert w.stats.write_errors == 1 and w.pending_rows == 4
+    monkeypatch.setattr(w, "_write_table", real)
+    w.add(_rows(schema, 4, 4))
+    w.write_pending()
+    w.close()
+    assert w.stats.rows_written == 8 and w.pending_rows == 0
+    assert _segs(tmp_path) == [8]  # merged, oldest rows first kept
+
+
+def test_a_background_bug_reaches_the_caller_rows_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w, schema = _small_writer(tmp_path, background=True)
+    monkeypatch.setattr(w, "_write_table", lambda t: (_ for _ in ()).throw(ValueError("bug")))
+    w.add(_rows(schema, 0, 3))
+    w.write_pending(background=True)
+    with pytest.raises(ValueError):
+        w.settle()
+    assert w.pending_rows == 3
