@@ -24,6 +24,7 @@ HEAD_BYTES = 64
 """First payload bytes kept per direction for `payload` signatures. The field names start
 with `_`, so they stay in memory with the flow and are never written to a record."""
 HEAD_TS, HEAD_TC = "_head.toserver", "_head.toclient"
+_HEADS = ((HEAD_TC, HEAD_TC + "_len"), (HEAD_TS, HEAD_TS + "_len"))  # by from_client
 
 log = logging.getLogger(__name__)
 
@@ -187,10 +188,11 @@ class Inspector:
     def _deliver(
         self, flow: FlowState, st: _State, data: bytes, from_client: bool, ts: int
     ) -> bool:
-        head = HEAD_TS if from_client else HEAD_TC
-        if head not in flow.meta:  # for payload signatures; never written to records
-            flow.meta[head] = data[:HEAD_BYTES]
-            flow.meta[head + "_len"] = len(data)
+        head, head_len = _HEADS[from_client]
+        meta = flow.meta
+        if head not in meta:  # for payload signatures; never written to records
+            meta[head] = data[:HEAD_BYTES]
+            meta[head_len] = len(data)
         if st.active is None:
             claims = self._claims(st.dispatch[data[0]], flow, data, from_client)
             if not claims:
