@@ -5,7 +5,7 @@ while inspected), its share of the whole run, and its cost per payload packet ha
 Run `python -m tests.tools.inspect_cost CAPTURE [replay options] [--count]`. It times the
 stage with the thread's CPU clock around `FlowTable._inspect` and `Inspector.release` (each
 timing costs ~1 us, about 0.1 s on the 2 M-packet bench capture: compare runs, not seconds),
-and counts the payload packets fed in a separate pass (`--count`, which costs more again).
+and with `--count` counts the payload packets fed too (a cost of its own: time apart).
 To compare two versions, run this file with PYTHONPATH set to each checkout, interleaved
 (it imports only `sensor`).
 """
