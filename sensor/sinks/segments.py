@@ -134,7 +134,7 @@ class SegmentWriter:
         self._pending: list[pa.Table] = []
         self._background = background
         self._pool: ThreadPoolExecutor | None = None
-        self._inflight: tuple[pa.Table, Future[None]] | None = None
+        self._inflight: tuple[pa.Table, Future[float]] | None = None
         """The one table being written by the thread, and its write."""
         self._seq = 0
         self._sensor = self.sensor_partition = partition_value(cfg.sensor)
@@ -191,7 +191,7 @@ class SegmentWriter:
             table = self._pending.pop()
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{self.table}-writer")
-            self._inflight = (table, self._pool.submit(self._write_table, table))
+            self._inflight = (table, self._pool.submit(self._timed_write, table))
             self.stats.flushes += 1
             return
         while self._pending:
@@ -222,9 +222,8 @@ class SegmentWriter:
             return
         table, write = self._inflight
         self._inflight = None
-        t0 = time.perf_counter()
         try:
-            write.result()
+            took = write.result()
         except OSError as e:
             self._pending.insert(0, table)
             self.stats.write_errors += 1
@@ -233,8 +232,15 @@ class SegmentWriter:
         except BaseException:
             self._pending.insert(0, table)  # retried at the next write, as in the foreground
             raise
-        finally:
-            self.stats.flush_seconds_total += time.perf_counter() - t0
+        else:
+            self.stats.last_flush_seconds = took
+            self.stats.flush_seconds_total += took
+
+    def _timed_write(self, table: pa.Table) -> float:
+        """The writer thread's job: one table's segments; the seconds they took."""
+        t0 = time.perf_counter()
+        self._write_table(table)
+        return time.perf_counter() - t0
 
     def close(self) -> None:
         """Wait for the write in flight and stop the writer's thread."""
