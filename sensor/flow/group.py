@@ -4,6 +4,10 @@ A run is a maximal sequence of one flow's packets (in capture order) with no flo
 inside: no idle gap longer than the timeout and no new connection after FIN/RST on the same
 ports. The flow table then applies each run with a handful of Python operations instead of
 touching every packet.
+
+`runs_of_batch` takes the compiled grouping (sensor/_runs.c, O(n) with a hash table) where it
+is built, and `_runs_python` (numpy, sorts) otherwise; the two give identical Runs
+(tests/unit/flow/test_group_native.py), and the numpy code stays the reference.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy.typing as npt
 
 from sensor.decode.columns import PacketColumns
 from sensor.flow.state import ACK, FIN, RST, SYN
+from sensor.native import runs_lib as native
 
 __all__ = ["Runs", "runs_of_batch"]
 
@@ -101,10 +106,39 @@ def _group_ids(cols: list[I64]) -> tuple[I64, I64, npt.NDArray[np.uint64]]:
     return first, inv, h
 
 
+_C_COLUMNS = (
+    "ts", "wirelen", "ver", "src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "sport", "dport",
+    "flags", "pl_len", "vlan", "tunnel", "seq",
+)  # fmt: skip
+_C_FIELDS = (
+    *_LISTS, "pp", "k0", "k1", "k2", "k3", "h", "single",
+)  # fmt: skip
+"""The rows of sensor._runs's run table, in its order."""
+_C_BOOLS = ("first_fwd", "payload", "single")
+
+
 def runs_of_batch(
     c: PacketColumns, sel: I64, idle_ns: tuple[int, int, int], closed_ns: int
 ) -> Runs:
     """Cut the ok packets `sel` of a batch into runs and sum each per direction."""
+    if native is not None and len(sel):
+        cols = tuple(np.ascontiguousarray(getattr(c, k), dtype=np.int64) for k in _C_COLUMNS)
+        got = native.runs(
+            cols, np.ascontiguousarray(sel, dtype=np.int64), *idle_ns, closed_ns,
+            FIN | RST, SYN | ACK, SYN,
+        )  # fmt: skip
+        if got is not None:  # None: two keys share a hash (or 2^30 packets): the reference
+            order, fwd, table, n_runs = got
+            m = np.frombuffer(table, dtype=np.int64).reshape(len(_C_FIELDS), n_runs)
+            a = dict(zip(_C_FIELDS, m, strict=True))
+            for k in _C_BOOLS:
+                a[k] = a[k].astype(np.bool_)
+            return Runs(np.frombuffer(order, dtype=np.int64), np.frombuffer(fwd, np.bool_), a)
+    return _runs_python(c, sel, idle_ns, closed_ns)
+
+
+def _runs_python(c: PacketColumns, sel: I64, idle_ns: tuple[int, int, int], closed_ns: int) -> Runs:
+    """The reference: numpy sorts by key hash, then reduceat sums."""
     kcols, fwd = _canonical(c, sel)
     first, inv, hashes = _group_ids(kcols)
     order = np.argsort(inv, kind="stable")

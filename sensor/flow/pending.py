@@ -6,6 +6,10 @@ numpy arrays, updated, expired, shed and handed on as records a batch at a time.
 packet that makes a flow more than that (an answer, a payload, FIN or RST, a long run)
 promotes it to a FlowState in the table with the same numbers, so the records are the same
 either way (tests/unit/flow/test_pending.py replays the corpus both ways and compares).
+
+The index's lookups and inserts are compiled (sensor/_runs.c) where built; the numpy code
+(`_find_python`, `_place_python`) is their reference and gives the same slots and the same
+bucket layout (tests/unit/flow/test_pending_native.py).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sensor.flow.state import FlowState
+from sensor.native import runs_lib as native
 
 __all__ = ["EndedBatch", "PendingFlows"]
 
@@ -136,10 +141,18 @@ class PendingFlows:
 
     def find(self, h: I64, key: list[I64]) -> I64:
         """Slot of each key (hash h, key columns k0..k3, pp), -1 where it is not pending."""
+        if not self._count or not len(h):
+            return np.full(len(h), -1, dtype=np.int64)
+        if native is None:
+            return self._find_python(h, key)
+        rows = tuple(self._ints[k] for k in ("h", *_KEY))
+        query = tuple(np.ascontiguousarray(c, dtype=np.int64) for c in (h, *key))
+        return np.frombuffer(native.index_find(self._index, rows, query), dtype=np.int64)
+
+    def _find_python(self, h: I64, key: list[I64]) -> I64:
+        """The reference of `find`: every key probes one bucket per round, in numpy."""
         n = len(h)
         out = np.full(n, -1, dtype=np.int64)
-        if not self._count or not n:
-            return out
         index, mask = self._index, len(self._index) - 1
         at = h & mask
         todo = np.arange(n)
@@ -162,6 +175,16 @@ class PendingFlows:
     def _place(self, slots: I64) -> None:
         """Put rows (absent keys, distinct) into the index: free buckets by linear probing,
         one row per bucket per round when several want the same one."""
+        if native is None:
+            self._place_python(slots)
+            return
+        slots = np.ascontiguousarray(slots, dtype=np.int64)
+        buckets, used = native.index_place(self._index, self._ints["h"], slots)
+        self._ints["bucket"][slots] = np.frombuffer(buckets, dtype=np.int64)
+        self._used += used
+
+    def _place_python(self, slots: I64) -> None:
+        """The reference of `_place`, in numpy."""
         index, mask = self._index, len(self._index) - 1
         at = self._ints["h"][slots] & mask
         todo = np.arange(len(slots))
