@@ -24,6 +24,7 @@ HEAD_BYTES = 64
 """First payload bytes kept per direction for `payload` signatures. The field names start
 with `_`, so they stay in memory with the flow and are never written to a record."""
 HEAD_TS, HEAD_TC = "_head.toserver", "_head.toclient"
+_HEADS = ((HEAD_TC, HEAD_TC + "_len"), (HEAD_TS, HEAD_TS + "_len"))  # by from_client
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,8 @@ SEGMENT_OVERHEAD = 96
 number and dict slot: 85 B measured), counted against the budget with it."""
 
 
-def _has_port(flow: FlowState, ports: frozenset[int]) -> bool:
-    pp = flow.key[4]
-    return (pp >> 24) & 0xFFFF in ports or (pp >> 8) & 0xFFFF in ports
+Dispatch = tuple[tuple[Extractor, ...], ...]
+"""Per first payload byte: the extractors whose probe can accept it."""
 
 
 class HoldBudget(ByteBudget):
@@ -93,9 +93,13 @@ class _Stream:
 class _State:
     """Inspection state of one flow (dropped when inspection ends)."""
 
-    __slots__ = ("active", "outer", "packets", "probed", "scratch", "streams", "tunnels")
+    __slots__ = (
+        "active", "dispatch", "outer", "packets", "probed", "scratch", "streams", "tunnels",
+    )  # fmt: skip
 
-    def __init__(self) -> None:
+    def __init__(self, dispatch: Dispatch) -> None:
+        self.dispatch = dispatch
+        """The flow's probe candidates by first byte (its transport and ports applied)."""
         self.active: list[Extractor] | None = None
         self.probed = 0  # payload chunks probed without a claim
         self.tunnels = 0
@@ -127,14 +131,15 @@ class Inspector:
         self._by_proto = {
             p: tuple(e for e in self.extractors if p in e.transports) for p in (6, 17)
         }
-        # per transport and first payload byte: the extractors whose probe can match
-        self._dispatch = {
-            p: tuple(
-                tuple(e for e in exts if e.first_bytes is None or b in e.first_bytes)
-                for b in range(256)
-            )
-            for p, exts in self._by_proto.items()
-        }
+        self._ported = tuple(e for e in self.extractors if e.ports is not None)
+        self._port_bits: dict[int, int] = {}
+        """Per port: which port-bound extractors it allows (bit i: `_ported[i]`)."""
+        for bit, e in enumerate(self._ported):
+            for port in e.ports or ():
+                self._port_bits[port] = self._port_bits.get(port, 0) | 1 << bit
+        self._tables: dict[tuple[int, int], Dispatch] = {}
+        """Dispatch tables by (transport, which port-bound extractors the ports allow): a
+        flow's ports never change, so they are tested once per flow, not per payload."""
 
     def start(self, flow: FlowState) -> None:
         """A new flow: inspect it if some extractor parses its protocol; name it from DNS.
@@ -161,7 +166,7 @@ class Inspector:
         """One payload packet of `flow`, in capture order."""
         st = flow.ext
         if st is None:
-            st = flow.ext = _State()
+            st = flow.ext = _State(self._dispatch(flow))
         d = 1 if from_client else 0
         st.packets[d] += 1
         if st.packets[d] > self.max_packets:
@@ -183,17 +188,13 @@ class Inspector:
     def _deliver(
         self, flow: FlowState, st: _State, data: bytes, from_client: bool, ts: int
     ) -> bool:
-        head = HEAD_TS if from_client else HEAD_TC
-        if head not in flow.meta:  # for payload signatures; never written to records
-            flow.meta[head] = data[:HEAD_BYTES]
-            flow.meta[head + "_len"] = len(data)
+        head, head_len = _HEADS[from_client]
+        meta = flow.meta
+        if head not in meta:  # for payload signatures; never written to records
+            meta[head] = data[:HEAD_BYTES]
+            meta[head_len] = len(data)
         if st.active is None:
-            claims = [
-                e
-                for e in self._dispatch[flow.proto][data[0]]
-                if (e.ports is None or _has_port(flow, e.ports))
-                and self._probe(e, flow, data, from_client)
-            ]
+            claims = self._claims(st.dispatch[data[0]], flow, data, from_client)
             if not claims:
                 st.probed += 1
                 if st.probed >= _PROBE_PACKETS:
@@ -229,12 +230,35 @@ class Inspector:
             return False
         return True
 
-    def _probe(self, ext: Extractor, flow: FlowState, data: bytes, from_client: bool) -> bool:
-        try:
-            return ext.probe(flow, data, from_client)
-        except Exception:
-            self.errors[ext.name] += 1
-            return False
+    def _dispatch(self, flow: FlowState) -> Dispatch:
+        """The flow's probe candidates per first byte: its transport's extractors whose
+        first bytes allow it, less those bound to ports the flow does not use."""
+        pp, bits = flow.key[4], self._port_bits
+        allowed = bits.get((pp >> 24) & 0xFFFF, 0) | bits.get((pp >> 8) & 0xFFFF, 0)
+        key = (flow.proto, allowed)
+        table = self._tables.get(key)
+        if table is None:
+            barred = {id(e) for bit, e in enumerate(self._ported) if not (allowed >> bit) & 1}
+            exts = [e for e in self._by_proto.get(flow.proto, ()) if id(e) not in barred]
+            table = self._tables[key] = tuple(
+                tuple(e for e in exts if e.first_bytes is None or b in e.first_bytes)
+                for b in range(256)
+            )
+        return table
+
+    def _claims(
+        self, cands: tuple[Extractor, ...], flow: FlowState, data: bytes, from_client: bool
+    ) -> list[Extractor]:
+        """The candidates whose probe accepts `data`, in probe order; a probe that raises
+        is counted and taken as a no."""
+        claims = []
+        for e in cands:
+            try:
+                if e.probe(flow, data, from_client):
+                    claims.append(e)
+            except Exception:
+                self.errors[e.name] += 1
+        return claims
 
     def release(self, flow: FlowState) -> None:
         """The flow ended while still inspected: free what it held."""
@@ -244,10 +268,14 @@ class Inspector:
         flow.inspecting = False
         st = flow.ext
         if st is not None:
-            if st.streams is not None:
-                st.streams[0].release()
-                st.streams[1].release()
-            self._release(st)
+            streams = st.streams
+            if streams is not None:
+                if streams[0].pending:
+                    streams[0].release()
+                if streams[1].pending:
+                    streams[1].release()
+            if st.scratch:
+                self._release(st)
         flow.ext = None
 
     def _release(self, st: _State) -> None:

@@ -14,6 +14,7 @@ from sensor.extract.certs import describe_certificate
 from sensor.extract.tlsparse import (
     VERSION_NAMES,
     ClientHello,
+    ServerHello,
     ja4,
     parse_client_hello,
     parse_server_hello,
@@ -63,11 +64,14 @@ class _Side:
 
 
 class _FlowTls:
-    __slots__ = ("client", "client_done", "held", "server", "server_done")
+    __slots__ = ("client", "client_done", "held", "hello", "server", "server_done")
 
     def __init__(self) -> None:
         self.client, self.server = _Side(), _Side()
         self.client_done = self.server_done = False
+        self.hello: ServerHello | None = None
+        """The ServerHello once parsed: TLS <= 1.2 waits for the certificate, often a few
+        segments later, and the hello (the same bytes) was parsed again at each of them."""
         self.held = 0
         """Bytes of both sides' buffers taken from the extractor's ByteBudget."""
 
@@ -158,7 +162,7 @@ class TlsExtractor:
         elif from_client and not st.client_done:
             st.client_done = self._client(flow, side)
         elif not from_client and not st.server_done:
-            st.server_done = self._server(flow, side)
+            st.server_done = self._server(flow, st)
         return st.client_done and st.server_done
 
     def release(self, scratch: dict[str, Any]) -> None:
@@ -181,13 +185,15 @@ class TlsExtractor:
         return True
 
     @staticmethod
-    def _server(flow: FlowState, side: _Side) -> bool:
-        msg = side.message(2)
-        if msg is None:
-            return False
-        sh = parse_server_hello(msg)
+    def _server(flow: FlowState, st: _FlowTls) -> bool:
+        side, sh = st.server, st.hello
         if sh is None:
-            return True
+            msg = side.message(2)
+            if msg is None:
+                return False
+            sh = st.hello = parse_server_hello(msg)
+            if sh is None:
+                return True
         flow.meta["tls.version"] = VERSION_NAMES.get(sh.version, f"0x{sh.version:04x}")
         if sh.alpn:
             flow.meta["tls.alpn_selected"] = sh.alpn

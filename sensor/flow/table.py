@@ -431,11 +431,13 @@ class FlowTable:
             p = self._payloads = _Payloads(cols, r)
         assert self._inspector is not None
         feed, data, client = self._inspector.feed, cols.data, flow.client_is_lo
-        k = bisect_left(p.pos, lo)
-        while k < len(p.pos) and p.pos[k] < hi and flow.inspecting:
-            o = p.offs[k]
-            feed(flow, bytes(data[o : o + p.lens[k]]), p.fwd[k] == client, p.ts[k], p.seqs[k])
-            k += 1
+        pos, offs, lens, fwd, ts, seqs = p.pos, p.offs, p.lens, p.fwd, p.ts, p.seqs
+        k = bisect_left(pos, lo)
+        for j in range(k, bisect_left(pos, hi, k)):
+            if not flow.inspecting:
+                return
+            o = offs[j]
+            feed(flow, bytes(data[o : o + lens[j]]), fwd[j] == client, ts[j], seqs[j])
 
     def _apply(
         self,

@@ -1,0 +1,79 @@
+"""TLS extractor: a TLS 1.2 server flight (hello, then a certificate a few segments later)
+reads the same however it is cut."""
+
+from __future__ import annotations
+
+import datetime
+import struct
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from sensor.extract.base import ByteBudget
+from sensor.extract.tls import TlsExtractor
+from sensor.flow.key import pack_ports
+from sensor.flow.state import FlowState
+from tests.tools.synth import client_hello
+
+
+def _certificate() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "files.example")])
+    now = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("files.example")]), False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def _record(hs: bytes) -> bytes:
+    return b"\x16\x03\x03" + struct.pack("!H", len(hs)) + hs
+
+
+def _server_flight() -> bytes:
+    """ServerHello (TLS 1.2, ALPN h2) and a Certificate, each in its own record."""
+    alpn = b"\x00\x10\x00\x05\x00\x03\x02h2"
+    body = b"\x03\x03" + b"\x55" * 32 + b"\x00" + b"\xc0\x2f\x00"
+    body += struct.pack("!H", len(alpn)) + alpn
+    hello = b"\x02" + len(body).to_bytes(3, "big") + body
+    der = _certificate()
+    chain = len(der).to_bytes(3, "big") + der
+    certs = len(chain).to_bytes(3, "big") + chain
+    cert = b"\x0b" + len(certs).to_bytes(3, "big") + certs
+    return _record(hello) + _record(cert)
+
+
+def _meta(segments: list[bytes]) -> dict[str, object]:
+    """Feed the client's hello after the server's first segment, the rest after it."""
+    ext = TlsExtractor(ByteBudget(1 << 20))
+    key = (0, 1, 0, 2, pack_ports(40000, 443, 6, 4))
+    flow, scratch = FlowState(key, 1, True, 6, 0, 0, 0), {}
+    assert not ext.feed(flow, segments[0], False, 1, scratch)
+    ext.feed(flow, client_hello("files.example"), True, 2, scratch)
+    done = [ext.feed(flow, s, False, 3 + i, scratch) for i, s in enumerate(segments[1:])]
+    assert done[-1] and not any(done[:-1])
+    return flow.meta
+
+
+def test_server_flight_in_segments_reads_as_whole() -> None:
+    flight = _server_flight()
+    hello_end = 5 + int.from_bytes(flight[3:5], "big")
+    whole = _meta([flight[:hello_end], flight[hello_end:]])
+    assert whole["tls.version"] == "TLS 1.2"  # the server's choice, after the client's 1.3
+    assert whole["tls.alpn_selected"] == "h2"
+    assert "files.example" in str(whole["tls.cert_subject"])
+    step = 97  # the hello whole in the first, the certificate over many segments
+    cut = [flight[: hello_end + 40]]
+    cut += [flight[i : i + step] for i in range(hello_end + 40, len(flight), step)]
+    assert len(cut) > 4
+    assert _meta(cut) == whole
