@@ -213,3 +213,27 @@ def test_a_background_bug_reaches_the_caller_rows_kept(
     with pytest.raises(ValueError):
         w.settle()
     assert w.pending_rows == 3
+
+
+def test_records_made_and_written_by_the_writer_thread(tmp_path: Path) -> None:
+    """No exports: records due by row count are made a table, summed up and written by the
+    store's writer thread. Every record lands once, and the rollups count them all."""
+    frames = [(T0 + i, ETH + udp(0x0A000001, 1000 + i, 0x0A000002, 53)) for i in range(600)]
+    p = tmp_path / "ten-minutes.pcap"
+    p.write_bytes(pcap(frames))
+    cfg = SensorConfig()
+    storage = replace(cfg.storage, catalog=tmp_path / "t.duckdb", flush_rows=50,
+                      flush_seconds=10**9)  # fmt: skip
+    cfg = replace(cfg, storage=storage, sensor=replace(cfg.sensor, name="test"))
+    classifier = build_classifier(cfg.signatures, cfg.policy)
+    store = FlowStore(store_config(cfg))
+    assert not store.exports
+    Pipeline(cfg, [store], classifier).run([open_capture(p, block_bytes=4096)])
+    written = _segments(tmp_path / "t.data" / "flows")
+    assert sum(written) == 600 and len(written) >= 12 and max(written) <= 50, written
+    rollups = tmp_path / "t.data" / "rollups"
+    counted = sum(
+        sum(pq.read_table(f).column("records").to_pylist())
+        for f in rollups.glob("sensor=test/date=*/*.parquet")
+    )
+    assert counted == 600
