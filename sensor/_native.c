@@ -362,7 +362,55 @@ static PyObject *ipv4_text(PyObject *self, PyObject *args) {
     return Py_BuildValue("(NN)", offs, data);
 }
 
+/* ---------------------------------------------------------------------------------------
+ * pcapng: the run of Enhanced Packet Blocks at an offset
+ */
+
+PyDoc_STRVAR(epb_run_doc,
+"epb_run(data, pos, big, epb_type) -> (offsets, end)\n\n"
+"From `pos`, while a whole 32-byte block header fits, the offsets (bytes of native int64)\n"
+"of consecutive blocks of type `epb_type`, each block's length taken from its header (a\n"
+"zero length counts as 32, so damage cannot stall the walk); `end` is where the run stops.\n"
+"Nothing is validated here: the caller checks every header with numpy. Reference:\n"
+"sensor.capture.pcapng._epb_run_python.");
+
+static PyObject *epb_run(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t pos;
+    int big;
+    unsigned long epb_type;
+    if (!PyArg_ParseTuple(args, "y*npk", &buf, &pos, &big, &epb_type))
+        return NULL;
+    const uint8_t *d = (const uint8_t *)buf.buf;
+    Py_ssize_t n = buf.len, stop = n - 32, count = 0, p = pos;
+    if (pos < 0) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "pos must not be negative");
+        return NULL;
+    }
+    while (p <= stop && rd32(d + p, big) == (uint32_t)epb_type) {
+        uint32_t blen = rd32(d + p + 4, big);
+        count++;
+        p += blen ? (Py_ssize_t)blen : 32;
+    }
+    PyObject *offs = PyBytes_FromStringAndSize(NULL, count * 8);
+    if (offs == NULL) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    int64_t *o = (int64_t *)PyBytes_AS_STRING(offs);
+    p = pos;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        uint32_t blen = rd32(d + p + 4, big);
+        o[i] = p;
+        p += blen ? (Py_ssize_t)blen : 32;
+    }
+    PyBuffer_Release(&buf);
+    return Py_BuildValue("(Nn)", offs, p);
+}
+
 static PyMethodDef methods[] = {
+    {"epb_run", epb_run, METH_VARARGS, epb_run_doc},
     {"pcap_walk", pcap_walk, METH_VARARGS, pcap_walk_doc},
     {"sha1_b64", sha1_b64, METH_VARARGS, sha1_b64_doc},
     {"ipv4_text", ipv4_text, METH_VARARGS, ipv4_text_doc},

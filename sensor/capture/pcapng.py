@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sensor.capture.base import Buffer, FrameBatch
+from sensor.native import lib as native
 
 __all__ = ["PcapngWalker"]
 
@@ -114,21 +115,11 @@ class PcapngWalker:
 
     def _fast(self, data: Buffer, pos: int, n: int) -> int:
         """Take the run of clean EPBs at `pos` in bulk; return where it ends."""
-        unpack = struct.Struct(self._endian + "II").unpack_from
-        offs: list[int] = []
-        append = offs.append
-        p, stop = pos, n - 32  # a whole EPB without data is 32 bytes
-        while p <= stop:
-            btype, blen = unpack(data, p)
-            if btype != EPB:
-                break
-            append(p)
-            p += blen or 32  # a zero length is damage: the checks below cut the run there
-        if not offs:
+        starts, p = _epb_run(data, pos, self._endian)
+        if not len(starts):
             self._back_off(p, n)
             return pos
         u8 = np.frombuffer(data, dtype=np.uint8)
-        starts = np.array(offs, dtype=np.int64)
         hdr = u8[starts[:, None] + _EPB_COLS].view(self._endian + "u4").astype(np.int64)
         blen = hdr[:, 1]
         ok = (blen >= 32) & (blen % 4 == 0) & (blen <= MAX_BLOCK) & (starts + blen <= n)
@@ -144,11 +135,11 @@ class PcapngWalker:
         raw = hdr[:, 3] << 32 | hdr[:, 4]  # int64: a raw time from 2^63 on is negative
         ok &= (raw >= lo[iface]) & (raw <= hi[iface])
         bad = np.flatnonzero(~ok)
-        k = int(bad[0]) if len(bad) else len(offs)
+        k = int(bad[0]) if len(bad) else len(starts)
         if k == 0:
             self._back_off(pos, n)
             return pos
-        end = offs[k] if k < len(offs) else p
+        end = int(starts[k]) if k < len(starts) else p
         if k < _MIN_RUN and end + 32 <= n:
             self._back_off(end, n)
         else:
@@ -335,3 +326,28 @@ class PcapngWalker:
         else:
             o, c, w, t = (np.concatenate(col) for col in zip(*parts, strict=True))
         return FrameBatch(self._linktype, data, o, c, w, t)
+
+
+def _epb_run(data: Buffer, pos: int, endian: str) -> tuple[npt.NDArray[np.int64], int]:
+    """Offsets of the run of EPBs at `pos` (headers not yet checked) and where it stops:
+    the compiled walk where it is built, else `_epb_run_python`."""
+    if native is None:
+        return _epb_run_python(data, pos, endian)
+    offs, end = native.epb_run(data, pos, endian == ">", EPB)
+    return np.frombuffer(offs, dtype=np.int64), end
+
+
+def _epb_run_python(data: Buffer, pos: int, endian: str) -> tuple[npt.NDArray[np.int64], int]:
+    """The reference: one struct unpack per block, the one per-packet Python step of
+    pcapng replay."""
+    unpack = struct.Struct(endian + "II").unpack_from
+    offs: list[int] = []
+    append = offs.append
+    p, stop = pos, len(data) - 32  # a whole EPB without data is 32 bytes
+    while p <= stop:
+        btype, blen = unpack(data, p)
+        if btype != EPB:
+            break
+        append(p)
+        p += blen or 32  # a zero length is damage: the caller's checks cut the run there
+    return np.array(offs, dtype=np.int64), p

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensor import native
-from sensor.capture import pcapfile
+from sensor.capture import pcapfile, pcapng
 from sensor.capture.pcapfile import MAX_WIRE, _pcap_batch, _PcapFormat, _walk_pcap, open_capture
 from sensor.sinks import records
 from tests.conftest import corpus_pcaps
@@ -165,6 +165,33 @@ def test_pcap_walk_from_an_offset_inside_a_mapped_file(tmp_path: Path) -> None:
     _walk_both(data, 24, len(data), _PcapFormat("<", 1000, 1, 0x40000))
 
 
+@built
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([pcapng.EPB, pcapng.EPB, pcapng.SPB, 0]),
+                  st.sampled_from([0, 4, 28, 32, 36, 64, 100, 1 << 31])),
+        max_size=20,
+    ),
+    st.sampled_from(["<", ">"]),
+    st.integers(0, 40),
+    st.integers(0, 40),
+)  # fmt: skip
+def test_epb_run_matches_the_python_walk(
+    blocks: list[tuple[int, int]], endian: str, start: int, cut: int
+) -> None:
+    """Runs of EPBs among other blocks, zero and huge lengths, a buffer cut anywhere, a
+    start inside a header: the same offsets and the same end."""
+    data = b"".join(
+        struct.pack(endian + "II", t, n) + bytes(max(0, min(n, 100) - 8)) for t, n in blocks
+    )
+    data = data[: max(len(data) - cut, 0)]
+    got, end = pcapng._epb_run(data, start, endian)
+    want, want_end = pcapng._epb_run_python(data, start, endian)
+    assert end == want_end
+    assert got.tolist() == want.tolist()
+
+
 def _frames(path: Path) -> tuple[list[np.ndarray], dict[str, int]]:
     cap = open_capture(path, block_bytes=1 << 16)  # many blocks: the walk restarts often
     try:
@@ -189,6 +216,7 @@ def test_corpus_frames_and_records_are_those_of_the_python_code(
     frames, errors = _frames(path)
     got = _records(path, 1 << 30, _SHORT)
     monkeypatch.setattr(pcapfile, "native", None)
+    monkeypatch.setattr(pcapng, "native", None)
     monkeypatch.setattr(records, "native", None)
     ref_frames, ref_errors = _frames(path)
     assert errors == ref_errors
