@@ -37,6 +37,7 @@ PyDoc_STRVAR(pcap_walk_doc,
 "sensor.capture.pcapfile._walk_pcap and _pcap_batch.");
 
 static PyObject *pcap_walk(PyObject *self, PyObject *args) {
+    (void)self;
     Py_buffer buf;
     Py_ssize_t pos, stop, limit, max_wire;
     long long ts_mul;
@@ -252,6 +253,7 @@ PyDoc_STRVAR(sha1_b64_doc,
 "sensor.sinks.records._sha1_b64_python.");
 
 static PyObject *sha1_b64(PyObject *self, PyObject *args) {
+    (void)self;
     Py_buffer buf;
     Py_ssize_t width;
     int accel = 1;
@@ -310,6 +312,7 @@ PyDoc_STRVAR(ipv4_text_doc,
 "as dotted-quad text. Reference: sensor.sinks.records._ipv4_text_python.");
 
 static PyObject *ipv4_text(PyObject *self, PyObject *args) {
+    (void)self;
     Py_buffer buf;
     if (!PyArg_ParseTuple(args, "y*", &buf))
         return NULL;
@@ -375,6 +378,7 @@ PyDoc_STRVAR(epb_run_doc,
 "sensor.capture.pcapng._epb_run_python.");
 
 static PyObject *epb_run(PyObject *self, PyObject *args) {
+    (void)self;
     Py_buffer buf;
     Py_ssize_t pos;
     int big;
@@ -420,7 +424,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "sensor._native",
     "Compiled loops of the sensor; each has a pure-Python reference (sensor/native.py).", -1,
-    methods,
+    methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
