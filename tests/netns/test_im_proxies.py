@@ -126,9 +126,17 @@ def test_irc_from_ngircd(lab: Lab, tmp_path: Path) -> None:
     assert row[2:] == ("2503-15", "violation", 5021)
 
 
+TUNNELS = 8
+
+
 def test_shadowsocks_aead_tunnel_is_fully_encrypted(lab: Lab, tmp_path: Path) -> None:
-    """ss-local and ss-server (chacha20-ietf-poly1305) carry an HTTP download; with the
-    opt-in fully-encrypted signature the tunnel is circumvention (7m)."""
+    """ss-local and ss-server (chacha20-ietf-poly1305) carry HTTP downloads, one tunnel
+    connection each; with the opt-in fully-encrypted signature they are circumvention (7m).
+
+    Random first payloads are exempt by chance now and then, as in Wu et al.'s measurement:
+    more than half of 64 random bytes are printable (Ex3) with probability ~1.2 % per side,
+    so ~2.4 % of tunnels. One tunnel made that a flaky test; of 8, at least 6 must be named
+    (3 or more exempt: about 1 run in 1,000)."""
     _need("ss-server", "ss-local", "curl", "dumpcap")
     srv = lab.server_ip
     ss = ["-k", "lab-secret-14", "-m", "chacha20-ietf-poly1305"]
@@ -141,20 +149,24 @@ def test_shadowsocks_aead_tunnel_is_fully_encrypted(lab: Lab, tmp_path: Path) ->
     wait_port(lab, srv, 8388)
     wait_port(lab, srv, 8080)
     pcap = tmp_path / "ss.pcap"
+    fetch = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--socks5-hostname",
+             "127.0.0.1:1080", f"http://{srv}:8080/page.html"]  # fmt: skip
     with lab.capture(pcap):
         for _ in range(50):  # until ss-local listens
-            got = lab.run("client", ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                     "--socks5-hostname", "127.0.0.1:1080",
-                                     f"http://{srv}:8080/page.html"], check=False)  # fmt: skip
+            got = lab.run("client", fetch, check=False)
             if got.stdout == b"200":
                 break
-    assert got.stdout == b"200"
+        assert got.stdout == b"200"
+        for _ in range(TUNNELS - 1):
+            assert lab.run("client", fetch, check=False).stdout == b"200"
     extra = f"signatures:\n  paths: [{OPTIONAL}]\n"
     con = _replay(lab, tmp_path, pcap, extra)
     rows = con.execute(
         "SELECT provision, action, signature_id, evidence FROM flows WHERE dest_port = 8388"
     ).fetchall()
-    assert rows and all(r[:3] == ("2503-7m", "violation", 7060) for r in rows), rows
+    named = [r for r in rows if r[:3] == ("2503-7m", "violation", 7060)]
+    assert len(rows) == TUNNELS and len(named) >= TUNNELS - 2, rows
+    assert all(r[1] == "none" for r in rows if r not in named), rows
     # without the opt-in file the same tunnel is nothing the sensor names
     (tmp_path / "plain").mkdir()
     plain = _replay(lab, tmp_path / "plain", pcap)
