@@ -109,6 +109,8 @@ class FlowStore:
         """When segments are written: `flush_seconds` of wall time (never given packet time)."""
         self._taken = 0
         """Records taken out of the buffer since segments were last written."""
+        self._making = 0
+        """Records the writer thread is making a table of (not yet its pending rows)."""
         self._done: deque[tuple[int, pa.Table | None]] = deque()
         """(newest start, rollup) of tables the writer thread made (thread-safe appends)."""
         self._clock = clock
@@ -172,6 +174,7 @@ class FlowStore:
             # waits for them), with exports (which want the table now) and at the end, here
             held = self._records.detach()
             if held is not None:
+                self._making = len(held)
                 build = partial(self._made, held)
         else:
             self._writer.settle()  # one table made at a time (the records' caches)
@@ -204,7 +207,10 @@ class FlowStore:
     def _made(self, held: Held) -> pa.Table:
         """The writer thread's part: detached records as a table, its newest time and rollup
         computed there too (handed back through `_done`, taken by `_collect`)."""
-        table = self._records.build(held)
+        try:
+            table = self._records.build(held)
+        finally:
+            self._making = 0  # from here on they are the writer's pending rows (or lost)
         newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
         try:
             summary: pa.Table | None = rollup(table)
@@ -269,8 +275,8 @@ class FlowStore:
 
     @property
     def backlog(self) -> int:
-        """Rows not yet in a segment."""
-        return len(self._records) + self._writer.pending_rows
+        """Rows not yet in a segment (those the writer thread is making a table of too)."""
+        return len(self._records) + self._making + self._writer.pending_rows
 
     def close(self) -> None:
         """Write everything still buffered (what cannot be written is counted as dropped),

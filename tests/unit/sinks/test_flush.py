@@ -3,6 +3,7 @@ by the flows in flight, not by the length of the capture (issue 15)."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -237,3 +238,32 @@ def test_records_made_and_written_by_the_writer_thread(tmp_path: Path) -> None:
         for f in rollups.glob("sensor=test/date=*/*.parquet")
     )
     assert counted == 600
+
+
+def test_the_backlog_counts_records_the_writer_thread_is_making(tmp_path: Path) -> None:
+    """sensor_store_backlog_rows: records handed to the writer thread still count as waiting
+    until a segment holds them, and none once it does."""
+    cfg = SensorConfig()
+    storage = replace(cfg.storage, catalog=tmp_path / "b.duckdb", flush_rows=10)
+    cfg = replace(cfg, storage=storage, sensor=replace(cfg.sensor, name="test"))
+    store = FlowStore(store_config(cfg))
+    store.flush(force=True)  # the first flush also runs retention, which waits for the thread
+    gate = threading.Event()
+    build = store._records.build
+
+    def slow(held):  # type: ignore[no-untyped-def]
+        gate.wait(10)
+        return build(held)
+
+    store._records.build = slow  # type: ignore[method-assign]
+    frames = [(T0 + i, ETH + udp(0x0A000001, 1000 + i, 0x0A000002, 53)) for i in range(10)]
+    p = tmp_path / "ten.pcap"
+    p.write_bytes(pcap(frames))
+    pipe = Pipeline(cfg, [store], build_classifier(cfg.signatures, cfg.policy))
+    pipe.process(next(iter(open_capture(p).batches())))
+    pipe.table.flush("eof")  # ends the 10 flows: a segment's worth, handed to the thread ...
+    assert store.backlog == 10  # ... which has not made their table yet
+    gate.set()
+    store._writer.settle()
+    assert store.backlog == 0 and sum(_segments(tmp_path / "b.data" / "flows")) == 10
+    store.close()
