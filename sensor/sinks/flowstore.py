@@ -76,6 +76,17 @@ def _minutes(ts: pa.ChunkedArray[Any]) -> pa.Array[Any]:
     return floored
 
 
+def _summary(table: pa.Table) -> tuple[int, pa.Table | None]:
+    """A new table of records: its newest start (retention's clock, us) and its rollup
+    (None if that failed: flow rows are never lost over a summary)."""
+    newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
+    try:
+        return newest or 0, rollup(table)
+    except pa.ArrowException:
+        log.exception("rollup of %d rows failed", len(table))
+        return newest or 0, None
+
+
 class FlowExport(Protocol):
     """A consumer of the store's flushed record batches: formats and queues, never waits."""
 
@@ -100,7 +111,7 @@ class FlowStore:
         check_catalog_path(cfg.catalog, cfg.adopt)  # before anything is created beside it
         self._records = RecordBuffer(site=cfg.site)
         self._writer = SegmentWriter(
-            cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start", _DISTINCT, background=True
+            cfg, "flows", arrow_schema(RECORD_COLUMNS), "ts_start", _DISTINCT
         )
         self._rollups = SegmentWriter(cfg, "rollups", arrow_schema(ROLLUP_COLUMNS), "minute")
         self._timer = FlushTimer(cfg, clock)
@@ -180,7 +191,8 @@ class FlowStore:
             self._writer.settle()  # one table made at a time (the records' caches)
             table = self._records.take()
             if table is not None:
-                self._account(table)
+                self._done.append(_summary(table))
+                self._collect()
                 self._writer.add(table)
                 self._taken += len(table)
                 self._export(table)
@@ -195,33 +207,18 @@ class FlowStore:
             self._writer.settle()  # retention and compaction see every segment written
             self.retain()
 
-    def _account(self, table: pa.Table) -> None:
-        """A new table of records: the newest start time (retention's clock), its rollup."""
-        newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
-        self._newest_us = max(self._newest_us, newest or 0)
-        try:
-            self._rollups.add(rollup(table))
-        except pa.ArrowException:  # never lose flow rows over a summary
-            log.exception("rollup of %d rows failed", len(table))
-
     def _made(self, held: Held) -> pa.Table:
-        """The writer thread's part: detached records as a table, its newest time and rollup
-        computed there too (handed back through `_done`, taken by `_collect`)."""
+        """The writer thread's part: detached records as a table, summed up there too
+        (handed back through `_done`, taken by `_collect`)."""
         try:
             table = self._records.build(held)
         finally:
             self._making = 0  # from here on they are the writer's pending rows (or lost)
-        newest = pc.max(table.column("ts_start")).cast(pa.int64()).as_py()
-        try:
-            summary: pa.Table | None = rollup(table)
-        except pa.ArrowException:
-            log.exception("rollup of %d rows failed", len(table))
-            summary = None
-        self._done.append((newest or 0, summary))
+        self._done.append(_summary(table))
         return table
 
     def _collect(self) -> None:
-        """What the writer thread's tables gave: retention's clock and their rollups."""
+        """What the new tables gave: retention's clock and their rollups."""
         while self._done:
             newest, summary = self._done.popleft()
             self._newest_us = max(self._newest_us, newest)

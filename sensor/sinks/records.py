@@ -342,8 +342,9 @@ def _hash_rows(
     rec: np.ndarray, ported: npt.NDArray[np.bool_], con: duckdb.DuckDBPyConnection | None
 ) -> npt.NDArray[np.void]:
     """`1:` + base64(SHA-1) of each packed row (the last 4 bytes, ports, only if `ported`):
-    DuckDB's sha1 over a binary column (about 3x faster than a Python loop of hashlib, with
-    that loop as the fallback where sha1 is missing)."""
+    compiled (sensor/_native.c); without it DuckDB's sha1 over a binary column (about 3x
+    faster than a Python loop of hashlib, with that loop as the fallback where sha1 is
+    missing)."""
     size = rec.dtype.itemsize
     raw = rec.view(np.uint8).reshape(len(rec), size)
     out = np.empty(len(rec), dtype=_CID_TEXT)

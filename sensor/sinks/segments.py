@@ -114,12 +114,10 @@ class SegmentWriter:
         schema: pa.Schema,
         time_column: str,
         distinct: frozenset[str] = frozenset(),
-        background: bool = False,
     ) -> None:
         """`distinct`: columns whose values are mostly all different (ids, hashes, times):
         written without a dictionary (Parquet would build one and give it up per page: a
-        quarter of a flood's write time). `background`: `write_pending(background=True)`
-        may hand the write to a thread of its own (see there)."""
+        quarter of a flood's write time)."""
         self.cfg = cfg
         self.table = table
         self.schema = schema
@@ -132,7 +130,6 @@ class SegmentWriter:
         self.stats = StoreStats()
         self.data_dir = cfg.data_dir or data_dir_for(cfg.catalog)
         self._pending: list[pa.Table] = []
-        self._background = background
         self._pool: ThreadPoolExecutor | None = None
         self._inflight: tuple[list[pa.Table], Future[float]] | None = None
         """The tables the thread is writing (those it has not written yet), and its job."""
@@ -179,16 +176,16 @@ class SegmentWriter:
 
         `final` (the sensor is stopping): there is no later, so rows that cannot be written
         are counted as dropped and said so, and the caller's exit status reports it.
-        `background` (a writer made with `background=True`): the write goes to the writer's
-        thread and this returns at once; Parquet encoding releases the GIL, so on a second
-        core it overlaps the packet path (a flood's records cost half their time there). At
-        most one write is in flight: the next call first waits for it, and a write that
-        failed is back in front of the pending tables, retried like any other. `build`: one
-        more table, still to be made (records' columns), made by the thread too, after the
-        pending ones; in the foreground it is made here.
+        `background`: the write goes to the writer's own thread (made at the first use) and
+        this returns at once; Parquet encoding releases the GIL, so on a second core it
+        overlaps the packet path (a flood's records cost half their time there). At most one
+        write is in flight: the next call first waits for it, and a write that failed is back
+        in front of the pending tables, retried like any other. `build`: one more table,
+        still to be made (records' columns), made by the thread too, after the pending ones;
+        in the foreground it is made here.
         """
         self.settle()
-        thread = background and self._background and not final
+        thread = background and not final
         if build is not None and not thread:
             self._pending.append(build())
             build = None

@@ -161,10 +161,10 @@ def _segs(tmp_path: Path) -> list[int]:
     return [pq.read_metadata(f).num_rows for f in sorted(root.glob("sensor=s/date=*/*.parquet"))]
 
 
-def _small_writer(tmp_path: Path, background: bool) -> tuple[SegmentWriter, pa.Schema]:
+def _small_writer(tmp_path: Path) -> tuple[SegmentWriter, pa.Schema]:
     cfg = StoreConfig(catalog=tmp_path / "x.duckdb", sensor="s", max_buffered_rows=100)
     schema = pa.schema([("ts", pa.timestamp("us", tz="UTC")), ("n", pa.int64())])
-    return SegmentWriter(cfg, "t", schema, "ts", background=background), schema
+    return SegmentWriter(cfg, "t", schema, "ts"), schema
 
 
 def _rows(schema: pa.Schema, start: int, n: int) -> pa.Table:
@@ -175,7 +175,7 @@ def _rows(schema: pa.Schema, start: int, n: int) -> pa.Table:
 def test_a_background_write_lands_and_is_waited_for(tmp_path: Path) -> None:
     """The flows writer's thread: write_pending returns at once, the next call (or settle,
     or close) waits for it; the rows are in one segment, counted once."""
-    w, schema = _small_writer(tmp_path, background=True)
+    w, schema = _small_writer(tmp_path)
     w.add(_rows(schema, 0, 10))
     w.write_pending(background=True)
     assert w.pending_rows in (0, 10)  # in flight or done: never lost, never twice
@@ -189,7 +189,7 @@ def test_a_background_write_lands_and_is_waited_for(tmp_path: Path) -> None:
 def test_a_failed_background_write_is_kept_and_retried(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """Disk full in the writer's thread: the table comes back in front of newer ones, the
     error is counted, and the next write (the disk has room again) writes every row."""
-    w, schema = _small_writer(tmp_path, background=True)
+    w, schema = _small_writer(tmp_path)
     real = w._write_table
     monkeypatch.setattr(w, "_write_table", lambda t: (_ for _ in ()).throw(OSError(28, "full")))
     w.add(_rows(schema, 0, 4))
@@ -207,7 +207,7 @@ def test_a_failed_background_write_is_kept_and_retried(tmp_path: Path, monkeypat
 def test_a_background_bug_reaches_the_caller_rows_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w, schema = _small_writer(tmp_path, background=True)
+    w, schema = _small_writer(tmp_path)
     monkeypatch.setattr(w, "_write_table", lambda t: (_ for _ in ()).throw(ValueError("bug")))
     w.add(_rows(schema, 0, 3))
     w.write_pending(background=True)
