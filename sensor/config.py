@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from sensor.classify import PolicyConfig, SignaturesConfig
+from sensor.datafile import SAFE
 from sensor.endpoints import TRANSPORTS, parse_address
 from sensor.errors import ConfigError
 from sensor.flow.table import FlowTimeouts
@@ -293,7 +294,7 @@ def load_config(path: str | Path | None) -> SensorConfig:
     if len(raw) > _MAX_CONFIG_BYTES:
         raise ConfigError(f"{p}: {len(raw):,} bytes; a site config is at most 4 MB") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = SAFE.compose(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark else str(p)

@@ -13,14 +13,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import yaml
-
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, Signature, build_classifier, load_rules, shipped_dir
 from sensor.classify.matchers import Matcher
 from sensor.classify.signatures import SignatureSet
 from sensor.classify.view import FlowView
 from sensor.config import SensorConfig
+from sensor.datafile import SAFE
 from sensor.errors import SensorError, UsageError
 from sensor.flow.state import FlowState
 from sensor.pipeline import Pipeline
@@ -92,7 +91,7 @@ def benign_captures(directory: Path, corpus: Path | None) -> list[tuple[str, Pat
     f = directory / "benign.yaml"
     if not f.exists():
         return []
-    data = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+    data = SAFE.load(f.read_text(encoding="utf-8")) or {}
     out: list[tuple[str, Path | None]] = []
     for ref in data.get("captures", []):
         if ref.endswith("/"):

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from sensor.classify.matchers.domain import normalise
+from sensor.datafile import SAFE
 from sensor.feedparse import PARSERS
 
 __all__ = ["FEED_FORMATS", "Feed", "FeedSet", "FeedUpdate", "feed_version", "load_feeds"]
@@ -132,8 +133,8 @@ def _read_yaml(path: Path, errors: list[str]) -> tuple[dict[str, Any], yaml.Mapp
     """The feed as values, and as nodes (for line numbers)."""
     try:
         text = path.read_text(encoding="utf-8")
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        doc = yaml.safe_load(text)
+        node = SAFE.compose(text)
+        doc = SAFE.load(text)
     except OSError as e:
         errors.append(f"{path}: cannot read feed: {e.strerror}")
         return None

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 
+from sensor.datafile import SAFE
 from sensor.errors import ConfigError
 
 __all__ = ["SEVERITIES", "Provision", "load_provisions"]
@@ -31,7 +32,7 @@ class Provision:
 def load_provisions(path: Path) -> dict[str, Provision]:
     """Read the registry; errors name the file and the provision."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = SAFE.load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read the provision registry: {e}") from None
     if not isinstance(data, dict) or data.get("schema") != 1:

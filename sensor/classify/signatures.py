@@ -19,6 +19,7 @@ import yaml
 from sensor.classify.feeds import Feed
 from sensor.classify.matchers import Matcher, compile_clause
 from sensor.classify.provisions import Provision
+from sensor.datafile import SAFE
 
 __all__ = ["Signature", "SignatureSet", "load_signatures", "signature_files"]
 
@@ -92,17 +93,13 @@ class _Dict(dict[str, Any]):
     line = 0
 
 
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Dict:
+def _construct_map(loader: yaml.constructor.SafeConstructor, node: yaml.MappingNode) -> _Dict:
     d = _Dict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
     d.line = node.start_mark.line + 1
     return d
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_LINE_LOADERS = SAFE.with_constructor("tag:yaml.org,2002:map", _construct_map)
 
 
 def signature_files(paths: Iterable[Path]) -> list[Path]:
@@ -163,7 +160,7 @@ def _load_file(
     errors: list[str],
 ) -> None:
     try:
-        doc = yaml.load(text, Loader=_LineLoader)
+        doc = _LINE_LOADERS.load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -1,0 +1,71 @@
+"""YAML data files (site config, signatures, feeds, provisions), parsed by libyaml where
+PyYAML was built with it.
+
+Every start, reload and `sensor signatures check` reads about twenty of these files, and
+PyYAML's pure-Python scanner and parser took 0.2-0.35 CPU s of each replay's start-up on them.
+libyaml (`yaml.CSafeLoader`) does that part in C. Only scanning and parsing move: building
+values, resolving tags and taking the last of duplicate keys stay PyYAML's Python code, and
+libyaml's node start marks are PyYAML's (tests/unit/test_datafile.py compares every shipped
+file), so values and the line numbers in messages do not change.
+
+libyaml words its complaints differently (at times at another line) and has its own limits
+(it refuses nesting deeper than 1,000 levels; PyYAML ran out of recursion earlier). So a text
+the fast loader refuses in any way is parsed again by the pure-Python loader, whose value or
+exception stands: a broken file costs two parses and reads exactly as before. What is left
+is the other way round: libyaml accepts a few things YAML allows and PyYAML's scanner refused
+(a tab inside or after a plain scalar or between flow items, `?` inside a plain scalar in a
+flow collection, a byte-order mark within a document); the values then meet the same checks
+as any other (`port: [9<TAB>95]` is "not a port" at its line). Without libyaml both loaders
+are the pure-Python one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import yaml
+
+__all__ = ["SAFE", "Loaders"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    """A loader class (`fast`) and the pure-Python one with the same constructors (`pure`),
+    whose verdict counts whenever `fast` refuses a text."""
+
+    fast: type[Any]
+    pure: type[Any]
+
+    def load(self, text: str) -> Any:
+        """The single document in `text` as Python values (yaml.load)."""
+        return self._first(yaml.load, text)
+
+    def compose(self, text: str) -> yaml.Node | None:
+        """The single document in `text` as nodes, with their marks (yaml.compose)."""
+        node: yaml.Node | None = self._first(yaml.compose, text)
+        return node
+
+    def with_constructor(self, tag: str, fn: Callable[[Any, Any], Any]) -> Loaders:
+        """Both loaders, subclassed to build nodes tagged `tag` with `fn(loader, node)`."""
+        made = []
+        for base in dict.fromkeys((self.fast, self.pure)):  # one class when they are one
+            cls: type[Any] = type(f"{base.__name__}With", (base,), {})
+            cls.add_constructor(tag, fn)
+            made.append(cls)
+        return Loaders(made[0], made[-1])
+
+    def _first(self, parse: Callable[..., T], text: str) -> T:
+        if self.fast is not self.pure:
+            try:
+                return parse(text, Loader=self.fast)
+            except Exception:  # whatever fast refuses, pure decides: its value or its error
+                pass
+        return parse(text, Loader=self.pure)
+
+
+SAFE = Loaders(getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader)
+"""yaml.safe_load and yaml.compose with SafeLoader, through libyaml when PyYAML has it."""
