@@ -78,3 +78,26 @@ def test_the_vendor_table_is_cached_between_stores(tmp_path: Path, monkeypatch) 
     copied = catalog._oui_file(tmp_path / "b")
     assert pq.read_table(copied).equals(pq.read_table(built))
     assert built.read_bytes() == copied.read_bytes() == cached.read_bytes()
+
+
+def test_a_new_catalog_holds_what_a_rebuilt_one_holds(tmp_path: Path) -> None:
+    """A catalog file just made is not asked for its objects (it has none); the views,
+    macros and ownership rows must be those of a rebuild that asks."""
+    db, data = tmp_path / "c.duckdb", tmp_path / "c.data"
+    for table in ("flows", "alerts"):
+        (data / table).mkdir(parents=True)
+
+    def contents() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            objects = catalog._objects(con)
+            marker = con.execute(f"SELECT kind, name FROM {catalog.MARKER}").fetchall()
+        finally:
+            con.close()
+        return sorted(objects), sorted(marker)
+
+    ensure_catalog(db, data)
+    new = contents()
+    ensure_catalog(db, data, force=True)  # another key: rebuilt from the file, asking
+    assert contents() == new
+    assert ("view", "flows") in new[0] and ("view", "flows") in new[1] and len(new[1]) > 5
