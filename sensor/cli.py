@@ -1,5 +1,10 @@
 """Command-line interface: `sensor replay`, `sensor run`, `sensor ship`, `sensor catalog`,
-`sensor query`, `sensor report`, `sensor signatures check|test|coverage|update`."""
+`sensor query`, `sensor report`, `sensor signatures check|test|coverage|update`.
+
+Each command imports what it runs (the pipeline, the store, the config and the libraries
+under them: numpy, pyarrow, duckdb), so `sensor --help` and `--version` start in a tenth of
+the time, and `main` can set up the process before numpy is loaded (`_quiet_blas`).
+"""
 
 from __future__ import annotations
 
@@ -14,21 +19,21 @@ from collections.abc import Sequence
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sensor import __version__, native
-from sensor.budget import memory_budget, summary_line
-from sensor.capture.base import PacketSource
-from sensor.capture.pcapfile import open_capture
-from sensor.classify import Classifier, build_classifier, feed_dirs, shipped_dir
 from sensor.cli_fleet import add_fleet_commands
-from sensor.config import IpfixConfig, SensorConfig, ShipConfig, SyslogConfig, load_config
 from sensor.errors import CaptureError, ConfigError, SensorError, StorageError, UsageError
 from sensor.logfmt import SafeFormatter
-from sensor.pipeline import Pipeline, Summary, rebuild_classifier
-from sensor.sinks import AlertSink, Sinks, default_sinks, store_config
-from sensor.sinks.captures import CaptureLedger, file_sha256
 from sensor.text import escape_text
+
+if TYPE_CHECKING:
+    from sensor.capture.base import PacketSource
+    from sensor.classify import Classifier
+    from sensor.config import SensorConfig
+    from sensor.pipeline import Pipeline, Summary
+    from sensor.sinks import AlertSink, Sinks
+    from sensor.sinks.captures import CaptureLedger
 
 __all__ = ["main"]
 
@@ -239,9 +244,18 @@ def _update_parser(ssub: Any) -> None:
     u.add_argument("--force", action="store_true", help="accept a list that shrank by half")
 
 
+def _quiet_blas() -> None:
+    """One OpenBLAS thread. numpy's OpenBLAS starts a worker per core when numpy is loaded,
+    and each spins for a while before sleeping: 0.1 CPU s of every run (a quarter of a short
+    replay's) on a library the sensor never calls (no matrix products anywhere). Only a
+    process that has not loaded numpy yet is changed; a value the operator set is kept."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `sensor` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    _quiet_blas()
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="sensor: %(levelname)s: %(message)s",
@@ -311,6 +325,8 @@ def _error(e: object) -> None:
 
 
 def _config(args: argparse.Namespace) -> SensorConfig:
+    from sensor.config import load_config
+
     cfg = load_config(args.config)
     if args.db is not None and args.db != cfg.storage.catalog:
         cfg = _own_outputs(cfg, args.db)
@@ -325,6 +341,8 @@ def _own_outputs(cfg: SensorConfig, db: Path) -> SensorConfig:
     """Another store than the config's own (a test replay with the site config): every
     file output goes beside that store, and what would reach the site's systems (syslog,
     IPFIX, shipping to the central store) is off, never fed from a test."""
+    from sensor.config import IpfixConfig, ShipConfig, SyslogConfig
+
     alerts = replace(cfg.policy.alerts, jsonl="" if cfg.policy.alerts.jsonl == "" else None)
     out = cfg.outputs
     flows = str(db.with_suffix(".eve-flows.jsonl")) if out.eve_flows else ""
@@ -340,6 +358,13 @@ def _own_outputs(cfg: SensorConfig, db: Path) -> SensorConfig:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    from sensor.budget import memory_budget
+    from sensor.capture.pcapfile import open_capture
+    from sensor.classify import build_classifier
+    from sensor.pipeline import Pipeline, rebuild_classifier
+    from sensor.sinks import default_sinks, store_config
+    from sensor.sinks.captures import CaptureLedger
+
     cfg = _config(args)
     paths = args.pcaps or [demo_capture()]
     block = memory_budget(cfg).block_bytes
@@ -381,6 +406,8 @@ def _not_yet_stored(
 ) -> list[tuple[PacketSource, str | None]]:
     """The sources to replay with their SHA-256: a capture the store holds already (or one
     named twice) is skipped with a notice, unless `again`."""
+    from sensor.sinks.captures import file_sha256
+
     held = ledger.held()
     seen: set[str] = set()
     todo: list[tuple[PacketSource, str | None]] = []
@@ -461,6 +488,8 @@ def _losses(summary: Summary, sinks: Sinks, ledger: CaptureLedger) -> int:
 def _print_summary(
     summary: Summary, sinks: Sinks, pipe: Pipeline, cfg: SensorConfig, ledger: CaptureLedger
 ) -> None:
+    from sensor.budget import summary_line
+
     store = sinks.flows
     for line in summary.lines():
         print(line)
@@ -554,6 +583,7 @@ def _policy_lines(classifier: Classifier, alerts: AlertSink) -> list[str]:
 
 
 def _signatures(args: argparse.Namespace) -> int:
+    from sensor.config import load_config
     from sensor.sigtools import check, run_tests
 
     cfg = load_config(args.config)
@@ -583,6 +613,7 @@ def _signatures(args: argparse.Namespace) -> int:
 
 
 def _update_feeds(args: argparse.Namespace, cfg: SensorConfig) -> int:
+    from sensor.classify import feed_dirs
     from sensor.classify.feeds import load_feeds
     from sensor.feedupdate import UpdateOptions, update_feeds
 
@@ -602,6 +633,7 @@ def _update_feeds(args: argparse.Namespace, cfg: SensorConfig) -> int:
 
 
 def _coverage(args: argparse.Namespace, cfg: SensorConfig) -> int:
+    from sensor.classify import shipped_dir
     from sensor.sigcoverage import coverage, read_mapping, read_reasons, render
     from sensor.sigtools import check
 

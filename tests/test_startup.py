@@ -45,6 +45,55 @@ def test_replay_imports_nothing_it_does_not_use(tmp_path: Path) -> None:
     assert loaded == []
 
 
+def _child(code: str, tmp_path: Path, **env: str) -> list[object]:
+    """Run `code` in a fresh interpreter (its last line printed as JSON) and return that."""
+    clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    env = {**clean, "XDG_CACHE_HOME": str(tmp_path / "cache"), **env}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    result: list[object] = json.loads(out.splitlines()[-1])
+    return result
+
+
+def test_help_and_version_load_none_of_the_pipeline(tmp_path: Path) -> None:
+    code = (
+        "import sys, json\n"
+        "from sensor.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['replay', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    modules = _child(code, tmp_path)
+    heavy = ("numpy", "pyarrow", "duckdb", "yaml", "cryptography", "sensor.pipeline")
+    assert [m for m in modules if str(m).split(".")[0] in heavy or m in heavy] == []
+
+
+def test_replay_keeps_numpys_blas_to_one_thread_unless_told(tmp_path: Path) -> None:
+    """OpenBLAS starts (and spins) a worker per core when numpy loads; the sensor multiplies
+    no matrices. An operator's own OPENBLAS_NUM_THREADS is kept."""
+    code = (
+        "import json, os, sys\n"
+        "from sensor.cli import main\n"
+        "loaded = 'numpy' in sys.modules\n"
+        f"rc = main(['replay', '--db', {str(tmp_path / 'x.duckdb')!r}, '-q', '--again'])\n"
+        "import numpy\n"
+        "blas = numpy.__config__.CONFIG['Build Dependencies']['blas']['name']\n"
+        "threads = len(os.listdir('/proc/self/task'))\n"
+        "print(json.dumps([rc, loaded, os.environ.get('OPENBLAS_NUM_THREADS'), blas, threads]))\n"
+    )
+    rc, loaded, setting, blas, threads = _child(code, tmp_path)
+    assert (rc, loaded, setting) == (0, False, "1")
+    rc, _, setting, _, threads_told = _child(code, tmp_path, OPENBLAS_NUM_THREADS="2")
+    assert (rc, setting) == (0, "2")
+    if "openblas" in str(blas).lower() and (os.cpu_count() or 1) >= 2:
+        assert isinstance(threads, int) and isinstance(threads_told, int)
+        assert threads < threads_told
+
+
 def test_the_catalog_is_built_once_per_process_while_unchanged(tmp_path: Path) -> None:
     db, data = tmp_path / "c.duckdb", tmp_path / "c.data"
     ensure_catalog(db, data)
