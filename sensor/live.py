@@ -16,20 +16,17 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
 
 from sensor.capture.afpacket import AfPacketConfig, AfPacketSource
 from sensor.classify import build_classifier
 from sensor.config import SensorConfig
 from sensor.errors import CaptureError, SensorError
 from sensor.metrics import SensorCollector, ShipCollector, collector_for, serve
+from sensor.metrics.workers import WorkerSum, snapshot
 from sensor.pipeline import Pipeline, flow_heavy_gc, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
 from sensor.ship import ShipThread, build_shipper
@@ -44,10 +41,6 @@ log = logging.getLogger(__name__)
 _REPORT_SECONDS = 1.0
 _Workers = list[tuple[Any, Connection]]
 """Each worker process and the read end of the pipe it reports its metrics on."""
-_MAX_SAMPLES = frozenset(
-    {"sensor_start_time_seconds", "sensor_build_info", "sensor_signature_set_info",
-     "sensor_signatures_loaded"}
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +61,7 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     _preflight(cfg, opts)
     shipping = _ship_thread(cfg)
     workers = _start_workers(cfg, opts)
-    agg = _Aggregate(len(workers))
+    agg = WorkerSum(len(workers))
     if cfg.metrics.listen:
         try:
             more = [] if shipping is None else [_ship_collector(cfg, shipping)]
@@ -147,7 +140,7 @@ def _parent_signals(workers: _Workers) -> _StopFlag:
     return stop
 
 
-def _supervise(workers: _Workers, agg: _Aggregate, stop: _StopFlag, opts: LiveOptions) -> int:
+def _supervise(workers: _Workers, agg: WorkerSum, stop: _StopFlag, opts: LiveOptions) -> int:
     """Gather the workers' reports until a stop is asked (0). A worker that dies ends the
     sensor (1), so systemd's Restart=on-failure starts every worker afresh."""
     beat = _Heartbeat(opts.interface, opts.workers, watchdog_seconds())
@@ -162,7 +155,7 @@ def _supervise(workers: _Workers, agg: _Aggregate, stop: _StopFlag, opts: LiveOp
     return 0
 
 
-def _read_reports(workers: _Workers, agg: _Aggregate) -> None:
+def _read_reports(workers: _Workers, agg: WorkerSum) -> None:
     """Take every report waiting on the pipes; a worker's newest one replaces its last."""
     for i, (_, conn) in enumerate(workers):
         while conn.poll():
@@ -184,7 +177,7 @@ class _Heartbeat:
     last_packets: float = 0.0
     last_t: float = field(default_factory=time.monotonic)
 
-    def pulse(self, now: float, agg: _Aggregate) -> None:
+    def pulse(self, now: float, agg: WorkerSum) -> None:
         """Send what is due at `now` (monotonic seconds)."""
         if self.dog is not None and now >= self.next_dog:
             notify("WATCHDOG=1")
@@ -268,7 +261,7 @@ def _worker_config(cfg: SensorConfig, workers: int, index: int) -> SensorConfig:
 
 def _worker_signals(src: AfPacketSource, pipe: Pipeline, config_path: Path | None) -> None:
     """SIGTERM stops the capture (the loop then writes every open flow); SIGHUP asks the
-    pipeline to reload between batches, never inside one."""
+    pipeline for a new classifier, which it swaps in at its next safe point."""
 
     def on_term(signum: int, frame: object) -> None:
         src.stop()
@@ -306,47 +299,7 @@ def _capture(
 
 
 def _report(conn: Connection, collector: SensorCollector) -> None:
-    snap = [
-        (m.name, m.type, m.documentation, [(s.name, dict(s.labels), s.value) for s in m.samples])
-        for m in collector.collect()
-    ]
+    """Send the parent this worker's metrics (the whole snapshot: the newest replaces all)."""
+    snap = snapshot(collector)
     with contextlib.suppress(OSError):  # the parent is gone: nothing to report to
         conn.send(snap)
-
-
-class _Aggregate(Collector):
-    """The workers' last reports, summed per sample (a few, like versions, take the max)."""
-
-    def __init__(self, n: int) -> None:
-        self.snapshots: list[list[Any] | None] = [None] * n
-
-    def collect(self) -> Iterator[Metric]:
-        families: dict[str, Metric] = {}
-        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
-        for snap in self.snapshots:
-            for name, typ, doc, samples in snap or []:
-                if name not in families:
-                    families[name] = Metric(name, doc, typ)
-                    values[name] = {}
-                acc = values[name]
-                for sname, labels, value in samples:
-                    key = (sname, tuple(sorted(labels.items())))
-                    if sname in _MAX_SAMPLES:
-                        acc[key] = max(acc.get(key, value), value)
-                    else:
-                        acc[key] = acc.get(key, 0.0) + value
-        for name, fam in families.items():
-            for (sname, labels), value in values[name].items():
-                fam.add_sample(sname, dict(labels), value)
-            yield fam
-
-    def total(self, sample: str) -> float:
-        return float(
-            sum(
-                v
-                for snap in self.snapshots
-                for _, _, _, samples in snap or []
-                for s, _, v in samples
-                if s == sample
-            )
-        )

@@ -8,7 +8,8 @@ own vocabularies (category, provision, action, severity, reason, extractor, tabl
 structure); never addresses, names or SNI, which belong in DuckDB.
 
 `collector.py` assembles the families that `traffic.py`, `policy.py` and `resources.py`
-build, one function per concern; `server.py` serves them.
+build, one function per concern; `server.py` serves them, and `workers.py` sums the
+snapshots of `sensor run`'s worker processes.
 """
 
 from sensor.metrics.collector import SensorCollector, ShipCollector, collector_for
