@@ -289,7 +289,6 @@ def _capture(
                     next_report = now + _REPORT_SECONDS
                     pipe.tick(time.time_ns())
                     src.kernel_counts()
-                    pipe.summary.capture_errors.update()
                     _report(conn, collector)
         finally:
             src.close()
