@@ -12,9 +12,10 @@ Builds once, beside the 2,000,000-packet capture (`--work`, default /tmp/sensor-
 
 Then, in interleaved rounds (each run a fresh store): `sensor replay` of the 1x pcap, the 1x
 pcapng and the 4x pcap; the capture reader alone on the pcap and the pcapng; ndpiReader on
-the 1x pcap; `sensor replay` of the 10 packets. Each figure is the child's CPU time (user +
-system, from wait4) and peak RSS; the medians are printed and written to
-bench/results/capture-<date>.tsv. Nothing here is a test: timings are never asserted.
+the 1x pcap; `sensor replay` of the 10 packets; `sensor --help`. Each figure is the child's
+CPU time (user + system, from wait4), peak RSS and wall time; the medians are printed and
+written to bench/results/capture-<date>.tsv. Nothing here is a test: timings are never
+asserted.
 """
 
 from __future__ import annotations
@@ -73,15 +74,17 @@ def build(pcap: Path, work: Path) -> tuple[Path, Path, Path]:
     return ng, x4, ten
 
 
-def measure(cmd: list[str], tree: Path) -> tuple[float, int]:
-    """CPU seconds (user + system) and peak RSS (MB) of one child process."""
+def measure(cmd: list[str], tree: Path) -> tuple[float, int, float]:
+    """CPU seconds (user + system), peak RSS (MB) and wall seconds of one child process."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
+    t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             cwd=tree, env=env)  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
     if status:
         raise SystemExit(f"failed ({status}): {' '.join(cmd)}")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, wall
 
 
 def main() -> None:
@@ -122,6 +125,7 @@ def main() -> None:
         "reader pcap": [sys.executable, "-c", READER, str(args.pcap)],
         "reader pcapng": [sys.executable, "-c", READER, str(ng)],
         "replay 10 packets": None,
+        "sensor --help": [*SENSOR, "--help"],
     }
     if not args.no_ndpi and shutil.which("ndpiReader"):
         cases["ndpiReader 1x pcap"] = ["ndpiReader", "-i", str(args.pcap), "-q"]
@@ -134,26 +138,29 @@ def main() -> None:
         runs = [r for name, cmd, tree in runs for r in (
             (name, cmd, tree), *([(f"{name} @before", cmd, args.against.resolve())]
                                  if not name.startswith("ndpi") else []))]  # fmt: skip
-    got: dict[str, list[tuple[float, int]]] = {name: [] for name, _, _ in runs}
+    got: dict[str, list[tuple[float, int, float]]] = {name: [] for name, _, _ in runs}
     for r in range(args.rounds):
         for name, cmd, tree in runs:
             got[name].append(measure(cmd or replay(inputs[name.split(" @")[0]]), tree))
-            cpu, rss = got[name][-1]
-            print(f"round {r + 1} {name}: {cpu:.2f} CPU s, {rss} MB", file=sys.stderr, flush=True)
+            cpu, rss, wall = got[name][-1]
+            print(f"round {r + 1} {name}: {cpu:.2f} CPU s, {rss} MB, {wall:.2f} s wall",
+                  file=sys.stderr, flush=True)  # fmt: skip
     when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = HERE / "results" / f"capture-{when}.tsv"
     print(f"tree {args.tree.resolve()}, {args.rounds} rounds, medians"
           + (f"; @before: {args.against.resolve()}" if args.against else ""))  # fmt: skip
     out.parent.mkdir(exist_ok=True)
-    lines = ["case\tcpu_s_median\tpeak_rss_mb_median\tcpu_s_rounds\trss_mb_rounds"]
-    print(f"{'case':<30} {'CPU s':>7} {'peak RSS MB':>12}   rounds (CPU s)")
+    lines = ["case\tcpu_s_median\tpeak_rss_mb_median\tcpu_s_rounds\trss_mb_rounds"
+             "\twall_s_median"]  # fmt: skip
+    print(f"{'case':<30} {'CPU s':>7} {'peak RSS MB':>12} {'wall s':>7}   rounds (CPU s)")
     for name, got_runs in got.items():
-        cpu = statistics.median(c for c, _ in got_runs)
-        rss = int(statistics.median(m for _, m in got_runs))
-        each = " ".join(f"{c:.2f}" for c, _ in got_runs)
-        rsss = " ".join(str(m) for _, m in got_runs)
-        print(f"{name:<30} {cpu:>7.2f} {rss:>12}   {each}")
-        lines.append(f"{name}\t{cpu:.3f}\t{rss}\t{each}\t{rsss}")
+        cpu = statistics.median(c for c, _, _ in got_runs)
+        rss = int(statistics.median(m for _, m, _ in got_runs))
+        wall = statistics.median(w for _, _, w in got_runs)
+        each = " ".join(f"{c:.3f}" for c, _, _ in got_runs)
+        rsss = " ".join(str(m) for _, m, _ in got_runs)
+        print(f"{name:<30} {cpu:>7.3f} {rss:>12} {wall:>7.3f}   {each}")
+        lines.append(f"{name}\t{cpu:.3f}\t{rss}\t{each}\t{rsss}\t{wall:.3f}")
     out.write_text("\n".join(lines) + "\n")
     print(f"written {out}")
 

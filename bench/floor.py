@@ -35,7 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-_NO_EXTRACTORS = (
+_NO_EXTRACTORS = (  # one OpenBLAS thread before numpy loads, as sensor.cli.main sets it
+    "import os; os.environ.setdefault('OPENBLAS_NUM_THREADS', '1'); "
     "import sys, sensor.pipeline as p; p.default_extractors = lambda *a, **k: []; "
     "from sensor.cli import main; sys.exit(main(sys.argv[1:]))"
 )
