@@ -366,7 +366,10 @@ def _scalar(tp: Any, node: yaml.Node, file: str, where: str) -> Any:
         raise _err(
             file, node, where, f"expected a {getattr(tp, '__name__', tp)}, got {_kind(node)}"
         )
-    value = _plain(node)
+    try:
+        value = SAFE.construct(node)
+    except yaml.YAMLError as e:  # `!!int abc`, a date of month 13: said where, not raised
+        raise _err(file, node, where, str(getattr(e, "problem", e))) from None
     try:
         if tp is bool:
             if not isinstance(value, bool):
@@ -384,15 +387,6 @@ def _scalar(tp: Any, node: yaml.Node, file: str, where: str) -> Any:
     except (TypeError, ValueError):
         name = getattr(tp, "__name__", str(tp))
         raise _err(file, node, where, f"expected a {name}, got {node.value!r}") from None
-
-
-def _plain(node: yaml.ScalarNode) -> Any:
-    """The Python value of a scalar node, resolved with the safe loader's rules."""
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_object(node, deep=True)
-    finally:
-        loader.dispose()
 
 
 def _kind(node: yaml.Node) -> str:

@@ -17,6 +17,11 @@ is the other way round: libyaml accepts a few things YAML allows and PyYAML's sc
 flow collection, a byte-order mark within a document); the values then meet the same checks
 as any other (`port: [9<TAB>95]` is "not a port" at its line). Without libyaml both loaders
 are the pure-Python one.
+
+A value PyYAML cannot build (`!!int abc`, a date `2026-13-45`, `!!bool maybe`, an integer
+of 5,000 digits) raised ValueError, KeyError or AttributeError from inside PyYAML, which
+every reader let through as a traceback. Both loaders here make it a ConstructorError at its
+node, so it reads like any other YAML error: `file:line: invalid YAML: ...`.
 """
 
 from __future__ import annotations
@@ -30,6 +35,24 @@ import yaml
 __all__ = ["SAFE", "Loaders"]
 
 T = TypeVar("T")
+
+_BUILD_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
+
+
+def _checked(base: type[Any]) -> type[Any]:
+    """`base`, its values built so that a scalar PyYAML cannot build is a ConstructorError."""
+
+    def construct_object(self: Any, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return base.construct_object(self, node, deep=deep)
+        except _BUILD_ERRORS as e:
+            what = repr(node.value)[:60] if isinstance(node, yaml.ScalarNode) else "this node"
+            tag = str(node.tag).rsplit(":", 1)[-1]
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {what} as {tag} ({e})"[:200], node.start_mark
+            ) from None
+
+    return type(f"Checked{base.__name__}", (base,), {"construct_object": construct_object})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +81,14 @@ class Loaders:
             made.append(cls)
         return Loaders(made[0], made[-1])
 
+    def construct(self, node: yaml.Node) -> Any:
+        """The value of one node (a config scalar), built by the pure-Python loader."""
+        loader = self.pure("")
+        try:
+            return loader.construct_object(node, deep=True)
+        finally:
+            loader.dispose()
+
     def _first(self, parse: Callable[..., T], text: str) -> T:
         if self.fast is not self.pure:
             try:
@@ -67,5 +98,6 @@ class Loaders:
         return parse(text, Loader=self.pure)
 
 
-SAFE = Loaders(getattr(yaml, "CSafeLoader", yaml.SafeLoader), yaml.SafeLoader)
+_PURE = _checked(yaml.SafeLoader)
+SAFE = Loaders(_checked(yaml.CSafeLoader) if yaml.__with_libyaml__ else _PURE, _PURE)
 """yaml.safe_load and yaml.compose with SafeLoader, through libyaml when PyYAML has it."""

@@ -37,8 +37,11 @@ def load_provisions(path: Path) -> dict[str, Provision]:
         raise ConfigError(f"{path}: cannot read the provision registry: {e}") from None
     if not isinstance(data, dict) or data.get("schema") != 1:
         raise ConfigError(f"{path}: not a provision registry (schema: 1 expected)")
+    listed = data.get("provisions") or {}
+    if not isinstance(listed, dict):
+        raise ConfigError(f"{path}: provisions: expected a mapping of provision ids")
     out: dict[str, Provision] = {}
-    for pid, p in (data.get("provisions") or {}).items():
+    for pid, p in listed.items():
         try:
             prov = Provision(
                 id=str(pid),

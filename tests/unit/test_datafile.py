@@ -70,7 +70,8 @@ def _outcome(fn: Any, text: str) -> tuple[str, str]:
 
 def test_the_fast_loader_is_libyaml_where_pyyaml_has_it() -> None:
     want = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
-    assert SAFE.fast is want and SAFE.pure is yaml.SafeLoader
+    assert issubclass(SAFE.fast, want) and issubclass(SAFE.pure, yaml.SafeLoader)
+    assert not issubclass(SAFE.pure, yaml.CSafeLoader)
     assert issubclass(_LINE_LOADERS.fast, want) and issubclass(_LINE_LOADERS.pure, yaml.SafeLoader)
 
 
@@ -186,3 +187,51 @@ def test_without_libyaml_one_pure_loader_serves_both() -> None:
     with pytest.raises(yaml.YAMLError):
         pure.load("a: [1\n")
     assert sorted(calls) == [0, 0]  # the broken text was not constructed twice, nor at all
+
+
+UNBUILDABLE = [
+    ("a: 1\nb: !!int abc\n", 2),
+    ("a:\n  - 2026-13-45\n", 2),  # a date of month 13
+    ("a: !!bool maybe\n", 1),
+    ("a: !!timestamp soon\n", 1),
+    ("a: !!float x\n", 1),
+    ("a: " + "1" * 5000 + "\n", 1),  # past Python's 4,300-digit int limit
+]
+
+
+@pytest.mark.parametrize(("text", "line"), UNBUILDABLE, ids=range(len(UNBUILDABLE)))
+def test_a_value_pyyaml_cannot_build_is_a_yaml_error_at_its_line(text: str, line: int) -> None:
+    """PyYAML itself raises ValueError, KeyError or AttributeError here (a traceback)."""
+    with pytest.raises((ValueError, KeyError, AttributeError)):
+        yaml.load(text, Loader=yaml.SafeLoader)
+    for load in (SAFE.load, _LINE_LOADERS.load):
+        with pytest.raises(yaml.constructor.ConstructorError) as e:
+            load(text)
+        assert e.value.problem_mark is not None and e.value.problem_mark.line + 1 == line
+        assert str(e.value.problem).startswith("cannot read ")
+
+
+def test_every_reader_turns_an_unbuildable_value_into_a_line(tmp_path: Path) -> None:
+    sig = "schema: 1\nids: [1000000, 1000999]\nsignatures:\n  - id: 1000001\n    rev: !!int x\n"
+    f = tmp_path / "site.yaml"
+    f.write_text(sig)
+    (err,) = load_signatures([], [f], PROVISIONS).errors
+    assert err.startswith(f"{f}:5: invalid YAML: cannot read 'x' as int"), err
+
+    c = tmp_path / "sensor.yaml"
+    c.write_text("flow:\n  max_flows: !!int many\n")
+    with pytest.raises(ConfigError) as ce:
+        load_config(c)
+    assert str(ce.value).startswith(f"{c}:2: flow.max_flows: cannot read 'many' as int")
+
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "x.yaml").write_text("name: x\nfetched: 2026-13-45\nentries: [10.0.0.0/8]\n")
+    assert load_feeds([feeds]).errors == [f"{feeds / 'x.yaml'}:2: invalid YAML in feed"]
+
+    p = tmp_path / "provisions.yaml"
+    for text in ("schema: 1\nprovisions:\n  x: {section: !!int s}\n", "schema: 1\nprovisions: x\n"):
+        p.write_text(text)
+        with pytest.raises(ConfigError) as pe:
+            load_provisions(p)
+        assert str(pe.value).startswith(f"{p}: ")
