@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from sensor.classify import PolicyConfig, SignaturesConfig
-from sensor.datafile import SAFE
+from sensor.datafile import SAFE, not_utf8
 from sensor.endpoints import TRANSPORTS, parse_address
 from sensor.errors import ConfigError
 from sensor.flow.table import FlowTimeouts
@@ -289,8 +289,7 @@ def load_config(path: str | Path | None) -> SensorConfig:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ConfigError(f"{p}:{line}: not UTF-8 text (byte {e.start})") from None
+        raise ConfigError(not_utf8(p, e)) from None
     if len(raw) > _MAX_CONFIG_BYTES:
         raise ConfigError(f"{p}: {len(raw):,} bytes; a site config is at most 4 MB") from None
     try:

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-__all__ = ["SAFE", "Loaders"]
+__all__ = ["SAFE", "Loaders", "not_utf8"]
 
 T = TypeVar("T")
 
@@ -96,6 +96,13 @@ class Loaders:
             except Exception:  # whatever fast refuses, pure decides: its value or its error
                 pass
         return parse(text, Loader=self.pure)
+
+
+def not_utf8(path: object, e: UnicodeDecodeError) -> str:
+    """`path:line: not UTF-8 text (byte N)` for a data file that is not UTF-8, the config's
+    words (a site file saved as Latin-1 is one error line, not a traceback)."""
+    line = bytes(e.object[: e.start]).count(b"\n") + 1
+    return f"{path}:{line}: not UTF-8 text (byte {e.start})"
 
 
 _PURE = _checked(yaml.SafeLoader)

@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from sensor.classify.matchers.domain import normalise
-from sensor.datafile import SAFE
+from sensor.datafile import SAFE, not_utf8
 from sensor.feedparse import PARSERS
 
 __all__ = ["FEED_FORMATS", "Feed", "FeedSet", "FeedUpdate", "feed_version", "load_feeds"]
@@ -135,6 +135,9 @@ def _read_yaml(path: Path, errors: list[str]) -> tuple[dict[str, Any], yaml.Mapp
         text = path.read_text(encoding="utf-8")
         node = SAFE.compose(text)
         doc = SAFE.load(text)
+    except UnicodeDecodeError as e:
+        errors.append(not_utf8(path, e))
+        return None
     except OSError as e:
         errors.append(f"{path}: cannot read feed: {e.strerror}")
         return None

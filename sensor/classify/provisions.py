@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from sensor.datafile import SAFE
+from sensor.datafile import SAFE, not_utf8
 from sensor.errors import ConfigError
 
 __all__ = ["SEVERITIES", "Provision", "load_provisions"]
@@ -33,6 +33,8 @@ def load_provisions(path: Path) -> dict[str, Provision]:
     """Read the registry; errors name the file and the provision."""
     try:
         data = SAFE.load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(not_utf8(path, e)) from None
     except (OSError, yaml.YAMLError) as e:
         raise ConfigError(f"{path}: cannot read the provision registry: {e}") from None
     if not isinstance(data, dict) or data.get("schema") != 1:

@@ -19,7 +19,7 @@ import yaml
 from sensor.classify.feeds import Feed
 from sensor.classify.matchers import Matcher, compile_clause
 from sensor.classify.provisions import Provision
-from sensor.datafile import SAFE
+from sensor.datafile import SAFE, not_utf8
 
 __all__ = ["Signature", "SignatureSet", "load_signatures", "signature_files"]
 
@@ -137,6 +137,9 @@ def load_signatures(
             result.files.append(path)
             try:
                 text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError as e:
+                result.errors.append(not_utf8(path, e))
+                continue
             except OSError as e:
                 result.errors.append(f"{path}: cannot read: {e.strerror}")
                 continue

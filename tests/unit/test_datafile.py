@@ -235,3 +235,20 @@ def test_every_reader_turns_an_unbuildable_value_into_a_line(tmp_path: Path) -> 
         with pytest.raises(ConfigError) as pe:
             load_provisions(p)
         assert str(pe.value).startswith(f"{p}: ")
+
+
+def test_a_file_that_is_not_utf8_is_one_line_in_every_reader(tmp_path: Path) -> None:
+    latin = "schema: 1\nsignatures: []\n# café\n".encode("latin-1")  # byte 30, line 3
+    f = tmp_path / "site.yaml"
+    f.write_bytes(latin)
+    assert load_signatures([], [f], PROVISIONS).errors == [f"{f}:3: not UTF-8 text (byte 30)"]
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    (feeds / "x.yaml").write_bytes(latin)
+    assert load_feeds([feeds]).errors == [f"{feeds / 'x.yaml'}:3: not UTF-8 text (byte 30)"]
+    with pytest.raises(ConfigError) as e:
+        load_provisions(f)
+    assert str(e.value) == f"{f}:3: not UTF-8 text (byte 30)"
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert str(e.value) == f"{f}:3: not UTF-8 text (byte 30)"
