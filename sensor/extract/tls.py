@@ -142,28 +142,49 @@ class TlsExtractor:
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
     ) -> bool:
-        """Parse handshake messages until both hellos (and a clear certificate) are seen."""
+        """Parse handshake messages until both hellos (and a clear certificate) are seen.
+
+        A side that is done is buffered no more and its bytes go back to the budget: what
+        it sends while the other side is awaited (the client's Finished and application
+        data while a resumed TLS 1.2 server never shows a certificate, a one-sided capture)
+        is neither kept nor cut into records, so it cannot spend the budget and give the
+        flow up before the other side's fields are read."""
         st = scratch.get("tls")
         if st is None:
             st = scratch["tls"] = _FlowTls()
             flow.meta["app_proto"] = "tls"
+        if st.client_done if from_client else st.server_done:
+            return st.client_done and st.server_done
         side = st.client if from_client else st.server
         ok = side.push(data)
-        grown = st.size() - st.held
-        if grown > 0 and not self.budget.take(grown):  # over budget: give this flow up
+        if not self._charge(st):  # over budget: give this flow up
             self.release(scratch)
             return True
-        st.held += grown
+        if not ok:
+            done = True
+        elif from_client:
+            done = self._client(flow, side)
+        else:
+            done = self._server(flow, st)
+        if done:
+            side.raw = side.hs = b""
+            self._charge(st)  # only gives back
+            if from_client:
+                st.client_done = True
+            else:
+                st.server_done = True
+        return st.client_done and st.server_done
+
+    def _charge(self, st: _FlowTls) -> bool:
+        """Take (or give back) what the flow's buffers grew (or shrank) by; False when the
+        budget cannot hold the growth."""
+        grown = st.size() - st.held
+        if grown > 0 and not self.budget.take(grown):
+            return False
         if grown < 0:
             self.budget.give(-grown)
-        if not ok:
-            st.client_done = st.client_done or from_client
-            st.server_done = st.server_done or not from_client
-        elif from_client and not st.client_done:
-            st.client_done = self._client(flow, side)
-        elif not from_client and not st.server_done:
-            st.server_done = self._server(flow, st)
-        return st.client_done and st.server_done
+        st.held += grown
+        return True
 
     def release(self, scratch: dict[str, Any]) -> None:
         """The flow's buffers are dropped: give their bytes back to the budget."""
