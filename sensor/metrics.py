@@ -169,6 +169,13 @@ class SensorCollector(Collector):
             self.pipeline.names.unmatched,
         )
         yield _counter(
+            "sensor_hello_prints_evicted_total",
+            "ClientHello shapes whose fingerprints (JA3, JA4) were dropped from the bounded "
+            "cache that spares rebuilding them; a high rate means many distinct hellos.",
+            b,
+            self.pipeline.prints.evicted,
+        )
+        yield _counter(
             "sensor_flows_shed_total",
             "Of those, flows nobody had answered (a flood's half-open flows go first).",
             b,

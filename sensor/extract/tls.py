@@ -21,7 +21,7 @@ from sensor.extract.tlsparse import (
 )
 from sensor.flow.state import FlowState
 
-__all__ = ["TlsExtractor", "record_client_hello"]
+__all__ = ["HelloPrints", "TlsExtractor", "record_client_hello"]
 
 _MAX_BUFFER = 1 << 16  # a ClientHello with a post-quantum key share is ~1.8 KB; 64 KB is ample
 HANDSHAKE = 22
@@ -80,35 +80,58 @@ class _FlowTls:
         return len(c.raw) + len(c.hs) + len(s.raw) + len(s.hs)
 
 
-_FP_CACHE: dict[tuple[object, ...], tuple[str, str, str, str | None]] = {}
+Prints = tuple[str, str, str, str | None]
+"""(ja3, ja4, version name, alpn list) of a ClientHello."""
 
 
-def _fingerprints(ch: ClientHello, transport: str) -> tuple[str, str, str, str | None]:
-    """(ja3, ja4, version name, alpn list) of a hello; clients repeat the same few shapes,
-    so the strings are built once per shape (the server name is not part of the shape)."""
-    key = (ch.legacy_version, ch.ciphers, ch.extensions, ch.groups, ch.point_formats,
-           ch.sigalgs, ch.alpn, ch.versions, transport)  # fmt: skip
-    hit = _FP_CACHE.get(key)
-    if hit is None:
-        if len(_FP_CACHE) > 8192:
-            _FP_CACHE.clear()
-        v = ch.version
-        hit = _FP_CACHE[key] = (
-            ch.ja3(), ja4(ch, transport), VERSION_NAMES.get(v, f"0x{v:04x}"),
-            ",".join(ch.alpn) if ch.alpn else None,
-        )  # fmt: skip
-    return hit
+class HelloPrints:
+    """Fingerprint strings by ClientHello shape: clients repeat the same few shapes, so
+    JA3, JA4 and the rest are built once per shape (the server name is not part of it).
+
+    One per pipeline, shared by the extractors that read a ClientHello (TLS, QUIC, DTLS),
+    never process-wide: each pipeline (a worker, a test) has its own. Bounded: when it
+    holds `limit` shapes it starts again empty (a scan of random hellos cannot grow it),
+    and `evicted` counts the shapes so dropped."""
+
+    __slots__ = ("_prints", "evicted", "limit")
+
+    def __init__(self, limit: int = 8192) -> None:
+        self._prints: dict[tuple[object, ...], Prints] = {}
+        self.limit = limit
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._prints)
+
+    def of(self, ch: ClientHello, transport: str) -> Prints:
+        """(ja3, ja4, version name, alpn list) of a hello over `transport` ("t" or "q")."""
+        key = (ch.legacy_version, ch.ciphers, ch.extensions, ch.groups, ch.point_formats,
+               ch.sigalgs, ch.alpn, ch.versions, transport)  # fmt: skip
+        prints = self._prints
+        hit = prints.get(key)
+        if hit is None:
+            if len(prints) >= self.limit:
+                self.evicted += len(prints)
+                prints.clear()
+            v = ch.version
+            hit = prints[key] = (
+                ch.ja3(), ja4(ch, transport), VERSION_NAMES.get(v, f"0x{v:04x}"),
+                ",".join(ch.alpn) if ch.alpn else None,
+            )  # fmt: skip
+        return hit
 
 
-def record_client_hello(flow: FlowState, ch: ClientHello, transport: str) -> None:
-    """Store what a ClientHello says (shared by TLS and QUIC)."""
+def record_client_hello(
+    flow: FlowState, ch: ClientHello, transport: str, prints: HelloPrints
+) -> None:
+    """Store what a ClientHello says (shared by TLS, QUIC and DTLS)."""
     m = flow.meta
     prefix = "tls" if transport == "t" else "quic"
     if ch.sni:
         sni = ch.sni[:MAX_NAME]
         m[f"{prefix}.sni"] = sni
         set_server_name(flow, sni, prefix)
-    ja3, ja4_, version, alpn = _fingerprints(ch, transport)
+    ja3, ja4_, version, alpn = prints.of(ch, transport)
     if alpn:
         m["tls.alpn"] = alpn
     m["tls.version"] = version
@@ -125,9 +148,11 @@ class TlsExtractor:
     first_bytes: frozenset[int] | None = frozenset({0x16})
     ports: frozenset[int] | None = None
 
-    def __init__(self, budget: ByteBudget | None = None) -> None:
+    def __init__(self, budget: ByteBudget | None = None, prints: HelloPrints | None = None):
         self.budget = budget if budget is not None else ByteBudget(1 << 62)
         """Handshake bytes buffered by all flows (the tls_quic share, shared with QUIC)."""
+        self.prints = prints if prints is not None else HelloPrints()
+        """Fingerprints by hello shape (shared with QUIC and DTLS)."""
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A handshake record carrying a ClientHello (client) or ServerHello (server)."""
@@ -163,7 +188,7 @@ class TlsExtractor:
         if not ok:
             done = True
         elif from_client:
-            done = self._client(flow, side)
+            done = self._client(flow, side, self.prints)
         else:
             done = self._server(flow, st)
         if done:
@@ -196,13 +221,13 @@ class TlsExtractor:
             st.client_done = st.server_done = True
 
     @staticmethod
-    def _client(flow: FlowState, side: _Side) -> bool:
+    def _client(flow: FlowState, side: _Side, prints: HelloPrints) -> bool:
         msg = side.message(1)
         if msg is None:
             return False
         ch = parse_client_hello(msg)
         if ch is not None:
-            record_client_hello(flow, ch, "t")
+            record_client_hello(flow, ch, "t", prints)
         return True
 
     @staticmethod

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sensor.extract.base import ByteBudget
-from sensor.extract.tls import TlsExtractor
+from sensor.extract.tls import HelloPrints, TlsExtractor
+from sensor.extract.tlsparse import parse_client_hello
 from sensor.flow.key import pack_ports
 from sensor.flow.state import FlowState
 from tests.conftest import SHARED
@@ -101,3 +102,18 @@ def test_a_side_that_is_done_is_not_buffered_while_the_other_is_awaited() -> Non
     assert rec["server_name"] == rec["tls_sni"] == "notifications-pa.googleapis.com"
     assert rec["ja4"] == "t12d0409h2_dd22d19553a2_b39be8c56a14"
     assert rec["ja3"] == "66fdcab9689b131fd04777de513ae009"
+
+
+def test_hello_fingerprints_are_cached_per_extractor_and_bounded() -> None:
+    """Three hello shapes in a cache of two: it starts again empty, counts the two shapes it
+    dropped, and gives the strings a fresh cache builds; an extractor made alone has its
+    own cache, one pipeline's extractors share theirs."""
+    hellos = [parse_client_hello(client_hello("a.example", alpn=(p,))[5:]) for p in "xyz"]
+    assert all(hellos)
+    fresh = [HelloPrints().of(h, "t") for h in hellos if h]
+    small = HelloPrints(limit=2)
+    got = [small.of(h, "t") for h in hellos if h]
+    assert got == fresh and len(set(got)) == 3  # three ALPN lists, so three JA4s
+    assert (len(small), small.evicted) == (1, 2)
+    assert small.of(hellos[2], "t") is got[2] and small.evicted == 2  # a hit: kept
+    assert TlsExtractor().prints is not TlsExtractor().prints
