@@ -33,9 +33,8 @@ from sensor.metrics import SensorCollector, ShipCollector, collector_for, serve
 from sensor.pipeline import Pipeline, flow_heavy_gc, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
 from sensor.ship import ShipThread, build_shipper
-from sensor.sinks import default_sinks
-from sensor.sinks.catalog import check_catalog_path, ensure_catalog
-from sensor.sinks.segments import data_dir_for
+from sensor.sinks import catalog_for, default_sinks
+from sensor.sinks.catalog import Catalog, check_catalog_path
 
 __all__ = ["LiveOptions", "run_live"]
 
@@ -68,7 +67,8 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     build_classifier(cfg.signatures, cfg.policy)
     st = cfg.storage
     check_catalog_path(st.catalog, st.adopt)
-    ensure_catalog(st.catalog, st.data_dir or data_dir_for(st.catalog), st.adopt)
+    catalog = catalog_for(cfg)
+    catalog.ensure()  # the workers are forked with it: they find it written
     shipping = _ship_thread(cfg)
     group = os.getpid() & 0xFFFF
     ctx = mp.get_context("fork")
@@ -77,7 +77,7 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
         parent_end, child_end = ctx.Pipe(duplex=False)
         p = ctx.Process(
             target=_worker,
-            args=(cfg, opts, i, group if opts.workers > 1 else None, child_end),
+            args=(cfg, opts, i, group if opts.workers > 1 else None, child_end, catalog),
             name=f"sensor-worker-{i}",
         )
         p.start()
@@ -179,7 +179,12 @@ def _ring(opts: LiveOptions, group: int | None, block_count: int | None = None) 
 
 
 def _worker(
-    cfg: SensorConfig, opts: LiveOptions, index: int, group: int | None, conn: Connection
+    cfg: SensorConfig,
+    opts: LiveOptions,
+    index: int,
+    group: int | None,
+    conn: Connection,
+    catalog: Catalog,
 ) -> None:
     """One capture worker: its own socket, ring, pipeline and sinks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM stops us
@@ -197,7 +202,7 @@ def _worker(
     ipfix = cfg.outputs.ipfix
     ipfix = replace(ipfix, observation_domain=ipfix.observation_domain + index)
     cfg = replace(cfg, outputs=replace(cfg.outputs, ipfix=ipfix))
-    sinks = default_sinks(cfg, dict(classifier.provisions), retain=True)
+    sinks = default_sinks(cfg, dict(classifier.provisions), retain=True, catalog=catalog)
     pipe = Pipeline(cfg, list(sinks), classifier)
     sinks.health.watch(pipe, lambda: src.stats.kernel_drops)
     collector = collector_for(
