@@ -182,34 +182,31 @@ class TlsExtractor:
             return st.client_done and st.server_done
         side = st.client if from_client else st.server
         ok = side.push(data)
-        if not self._charge(st):  # over budget: give this flow up
+        grown = st.size() - st.held
+        if grown > 0 and not self.budget.take(grown):  # over budget: give this flow up
             self.release(scratch)
             return True
-        if not ok:
-            done = True
-        elif from_client:
-            done = self._client(flow, side, self.prints)
-        else:
-            done = self._server(flow, st)
-        if done:
-            side.raw = side.hs = b""
-            self._charge(st)  # only gives back
-            if from_client:
-                st.client_done = True
-            else:
-                st.server_done = True
-        return st.client_done and st.server_done
-
-    def _charge(self, st: _FlowTls) -> bool:
-        """Take (or give back) what the flow's buffers grew (or shrank) by; False when the
-        budget cannot hold the growth."""
-        grown = st.size() - st.held
-        if grown > 0 and not self.budget.take(grown):
-            return False
+        st.held += grown
         if grown < 0:
             self.budget.give(-grown)
-        st.held += grown
-        return True
+        if not ok:  # not TLS (any more): this side has nothing for us
+            done = True
+        else:
+            done = self._client(flow, side, self.prints) if from_client else self._server(flow, st)
+        if done:
+            self._finish(st, side, from_client)
+        return st.client_done and st.server_done
+
+    def _finish(self, st: _FlowTls, side: _Side, from_client: bool) -> None:
+        """`side` is done: drop its buffer and give its bytes back to the budget."""
+        freed = len(side.raw) + len(side.hs)
+        side.raw = side.hs = b""
+        st.held -= freed
+        self.budget.give(freed)
+        if from_client:
+            st.client_done = True
+        else:
+            st.server_done = True
 
     def release(self, scratch: dict[str, Any]) -> None:
         """The flow's buffers are dropped: give their bytes back to the budget."""
