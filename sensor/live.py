@@ -16,20 +16,17 @@ import multiprocessing as mp
 import os
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
 
 from sensor.capture.afpacket import AfPacketConfig, AfPacketSource
 from sensor.classify import build_classifier
 from sensor.config import SensorConfig
 from sensor.errors import CaptureError, SensorError
 from sensor.metrics import SensorCollector, ShipCollector, collector_for, serve
+from sensor.metrics.workers import WorkerSum, snapshot
 from sensor.pipeline import Pipeline, flow_heavy_gc, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
 from sensor.ship import ShipThread, build_shipper
@@ -41,10 +38,8 @@ __all__ = ["LiveOptions", "run_live"]
 log = logging.getLogger(__name__)
 
 _REPORT_SECONDS = 1.0
-_MAX_SAMPLES = frozenset(
-    {"sensor_start_time_seconds", "sensor_build_info", "sensor_signature_set_info",
-     "sensor_signatures_loaded"}
-)  # fmt: skip
+_Workers = list[tuple[Any, Connection]]
+"""Each worker process and the read end of the pipe it reports its metrics on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,17 +57,49 @@ class LiveOptions:
 
 def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     """Run until SIGTERM/SIGINT; the exit status."""
-    # fail early, with the reason, before any worker starts
+    catalog = _preflight(cfg, opts)
+    shipping = _ship_thread(cfg)
+    workers = _start_workers(cfg, opts, catalog)
+    agg = WorkerSum(len(workers))
+    if cfg.metrics.listen:
+        try:
+            more = [] if shipping is None else [_ship_collector(cfg, shipping)]
+            serve(agg, cfg.metrics.listen, *more)
+        except SensorError:
+            _stop(workers)
+            raise
+    stop = _parent_signals(workers)
+    if shipping is not None:
+        shipping.start()
+    notify(f"READY=1\nSTATUS=capturing on {opts.interface} with {opts.workers} worker(s)")
+    try:
+        return _supervise(workers, agg, stop, opts)
+    finally:
+        notify("STOPPING=1")
+        _stop(workers)
+        if shipping is not None:
+            shipping.stop()  # a last pass ships the segments the workers wrote on their way out
+
+
+def _preflight(cfg: SensorConfig, opts: LiveOptions) -> Catalog:
+    """Fail early, with the reason, before any worker starts: the interface and our right to
+    capture on it (a one-block ring), the signatures and policy, the catalog (written here
+    and handed to the workers, which find it written and leave it)."""
     AfPacketSource(_ring(opts, None, block_count=1)).close()
     build_classifier(cfg.signatures, cfg.policy)
     st = cfg.storage
     check_catalog_path(st.catalog, st.adopt)
     catalog = catalog_for(cfg)
-    catalog.ensure()  # the workers are forked with it: they find it written
-    shipping = _ship_thread(cfg)
+    catalog.ensure()
+    return catalog
+
+
+def _start_workers(cfg: SensorConfig, opts: LiveOptions, catalog: Catalog) -> _Workers:
+    """Fork the workers, each given the write end of its own report pipe. Several join one
+    PACKET_FANOUT group whose id comes from our pid, so two sensors on a host stay apart."""
     group = os.getpid() & 0xFFFF
     ctx = mp.get_context("fork")
-    workers: list[tuple[Any, Connection]] = []
+    workers: _Workers = []
     for i in range(opts.workers):
         parent_end, child_end = ctx.Pipe(duplex=False)
         p = ctx.Process(
@@ -83,19 +110,25 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
         p.start()
         child_end.close()
         workers.append((p, parent_end))
-    agg = _Aggregate(len(workers))
-    if cfg.metrics.listen:
-        try:
-            more = [] if shipping is None else [_ship_collector(cfg, shipping)]
-            serve(agg, cfg.metrics.listen, *more)
-        except SensorError:
-            _stop(workers)
-            raise
-    stopping = False
+    return workers
 
-    def on_term(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+
+@dataclass(slots=True)
+class _StopFlag:
+    """Set by the parent's SIGTERM/SIGINT handler: the handler only records the request, and
+    the supervising loop ends at its next poll so shutdown runs in order, outside a handler."""
+
+    requested: bool = False
+
+    def request(self, signum: int, frame: object) -> None:
+        """The signal handler."""
+        self.requested = True
+
+
+def _parent_signals(workers: _Workers) -> _StopFlag:
+    """SIGTERM/SIGINT ask the loop to stop; SIGHUP goes on to every worker (each reloads its
+    own classifier) and systemd is told RELOADING=1."""
+    stop = _StopFlag()
 
     def on_hup(signum: int, frame: object) -> None:
         for p, _ in workers:
@@ -103,45 +136,61 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
                 os.kill(p.pid, signal.SIGHUP)
         notify("RELOADING=1")
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGTERM, stop.request)
+    signal.signal(signal.SIGINT, stop.request)
     signal.signal(signal.SIGHUP, on_hup)
-    if shipping is not None:
-        shipping.start()
-    notify(f"READY=1\nSTATUS=capturing on {opts.interface} with {opts.workers} worker(s)")
-    dog = watchdog_seconds()
-    next_dog = time.monotonic()
-    last_packets, last_t = 0.0, time.monotonic()
-    try:
-        while not stopping:
-            for i, (_, conn) in enumerate(workers):
-                while conn.poll():
-                    try:
-                        agg.snapshots[i] = conn.recv()
-                    except EOFError:
-                        break
-            dead = [p for p, _ in workers if not p.is_alive()]
-            if dead:
-                log.error("worker %s exited (status %s); stopping", dead[0].name, dead[0].exitcode)
-                return 1
-            now = time.monotonic()
-            if dog is not None and now >= next_dog:
-                notify("WATCHDOG=1")
-                next_dog = now + dog
-            if now - last_t >= 5:
-                packets = agg.total("sensor_packets_total")
-                pps = (packets - last_packets) / (now - last_t)
-                flows = agg.total("sensor_flows_active")
-                notify(f"STATUS={pps:,.0f} packets/s, {flows:,.0f} flows, "
-                       f"{opts.workers} worker(s) on {opts.interface}")  # fmt: skip
-                last_packets, last_t = packets, now
-            time.sleep(0.2)
-    finally:
-        notify("STOPPING=1")
-        _stop(workers)
-        if shipping is not None:
-            shipping.stop()  # a last pass ships the segments the workers wrote on their way out
+    return stop
+
+
+def _supervise(workers: _Workers, agg: WorkerSum, stop: _StopFlag, opts: LiveOptions) -> int:
+    """Gather the workers' reports until a stop is asked (0). A worker that dies ends the
+    sensor (1), so systemd's Restart=on-failure starts every worker afresh."""
+    beat = _Heartbeat(opts.interface, opts.workers, watchdog_seconds())
+    while not stop.requested:
+        _read_reports(workers, agg)
+        dead = [p for p, _ in workers if not p.is_alive()]
+        if dead:
+            log.error("worker %s exited (status %s); stopping", dead[0].name, dead[0].exitcode)
+            return 1
+        beat.pulse(time.monotonic(), agg)
+        time.sleep(0.2)
     return 0
+
+
+def _read_reports(workers: _Workers, agg: WorkerSum) -> None:
+    """Take every report waiting on the pipes; a worker's newest one replaces its last."""
+    for i, (_, conn) in enumerate(workers):
+        while conn.poll():
+            try:
+                agg.snapshots[i] = conn.recv()
+            except EOFError:
+                break
+
+
+@dataclass(slots=True)
+class _Heartbeat:
+    """What the parent tells systemd while it runs: WATCHDOG=1 each watchdog interval (None:
+    the unit sets no WatchdogSec), and every 5 s a STATUS line with packet rate and flows."""
+
+    interface: str
+    workers: int
+    dog: float | None
+    next_dog: float = field(default_factory=time.monotonic)
+    last_packets: float = 0.0
+    last_t: float = field(default_factory=time.monotonic)
+
+    def pulse(self, now: float, agg: WorkerSum) -> None:
+        """Send what is due at `now` (monotonic seconds)."""
+        if self.dog is not None and now >= self.next_dog:
+            notify("WATCHDOG=1")
+            self.next_dog = now + self.dog
+        if now - self.last_t >= 5:
+            packets = agg.total("sensor_packets_total")
+            pps = (packets - self.last_packets) / (now - self.last_t)
+            flows = agg.total("sensor_flows_active")
+            notify(f"STATUS={pps:,.0f} packets/s, {flows:,.0f} flows, "
+                   f"{self.workers} worker(s) on {self.interface}")  # fmt: skip
+            self.last_packets, self.last_t = packets, now
 
 
 def _ship_thread(cfg: SensorConfig) -> ShipThread | None:
@@ -156,7 +205,7 @@ def _ship_collector(cfg: SensorConfig, shipping: ShipThread) -> ShipCollector:
     return ShipCollector(shipping.shipper.stats, cfg.sensor.name, cfg.sensor.site)
 
 
-def _stop(workers: list[tuple[Any, Connection]]) -> None:
+def _stop(workers: _Workers) -> None:
     for p, _ in workers:
         if p.is_alive() and p.pid:
             os.kill(p.pid, signal.SIGTERM)
@@ -194,30 +243,49 @@ def _worker(
         log.error("worker %d: %s", index, e)
         raise SystemExit(2) from None
     classifier = build_classifier(cfg.signatures, cfg.policy)
-    # one memory budget for the sensor: each worker holds its share of it
-    limits = replace(cfg.limits, memory_mb=max(8.0, cfg.limits.memory_mb / opts.workers))
-    cfg = replace(cfg, limits=limits)
-    # each worker is its own IPFIX exporting process: its own sequence numbers, so its own
-    # observation domain (RFC 7011 section 3.1), or collectors see sequence errors
-    ipfix = cfg.outputs.ipfix
-    ipfix = replace(ipfix, observation_domain=ipfix.observation_domain + index)
-    cfg = replace(cfg, outputs=replace(cfg.outputs, ipfix=ipfix))
+    cfg = _worker_config(cfg, opts.workers, index)
     sinks = default_sinks(cfg, dict(classifier.provisions), retain=True, catalog=catalog)
     pipe = Pipeline(cfg, list(sinks), classifier)
     sinks.health.watch(pipe, lambda: src.stats.kernel_drops)
     collector = collector_for(
         pipe, sinks, cfg.sensor.name, cfg.sensor.site, lambda: src.stats.kernel_drops
     )
+    _worker_signals(src, pipe, opts.config_path)
+    _capture(src, pipe, conn, collector)
+
+
+def _worker_config(cfg: SensorConfig, workers: int, index: int) -> SensorConfig:
+    """The sensor's configuration as one of `workers` workers sees it."""
+    # one memory budget for the sensor: each worker holds its share of it
+    limits = replace(cfg.limits, memory_mb=max(8.0, cfg.limits.memory_mb / workers))
+    cfg = replace(cfg, limits=limits)
+    # each worker is its own IPFIX exporting process: its own sequence numbers, so its own
+    # observation domain (RFC 7011 section 3.1), or collectors see sequence errors
+    ipfix = cfg.outputs.ipfix
+    ipfix = replace(ipfix, observation_domain=ipfix.observation_domain + index)
+    return replace(cfg, outputs=replace(cfg.outputs, ipfix=ipfix))
+
+
+def _worker_signals(src: AfPacketSource, pipe: Pipeline, config_path: Path | None) -> None:
+    """SIGTERM stops the capture (the loop then writes every open flow); SIGHUP asks the
+    pipeline for a new classifier, which it swaps in at its next safe point."""
 
     def on_term(signum: int, frame: object) -> None:
         src.stop()
 
     def on_hup(signum: int, frame: object) -> None:
-        path = opts.config_path
-        pipe.request_reload(lambda: rebuild_classifier(path))
+        pipe.request_reload(lambda: rebuild_classifier(config_path))
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_hup)
+
+
+def _capture(
+    src: AfPacketSource, pipe: Pipeline, conn: Connection, collector: SensorCollector
+) -> None:
+    """Feed batches until the source stops. Each second the pipeline ticks on wall time (idle
+    flows end on a quiet link too) and the metrics go to the parent; at the end every open
+    flow is written with end_reason `shutdown` and a last report sent."""
     next_report = time.monotonic()
     with flow_heavy_gc():
         try:
@@ -228,7 +296,6 @@ def _worker(
                     next_report = now + _REPORT_SECONDS
                     pipe.tick(time.time_ns())
                     src.kernel_counts()
-                    pipe.summary.capture_errors.update()
                     _report(conn, collector)
         finally:
             src.close()
@@ -238,47 +305,7 @@ def _worker(
 
 
 def _report(conn: Connection, collector: SensorCollector) -> None:
-    snap = [
-        (m.name, m.type, m.documentation, [(s.name, dict(s.labels), s.value) for s in m.samples])
-        for m in collector.collect()
-    ]
+    """Send the parent this worker's metrics (the whole snapshot: the newest replaces all)."""
+    snap = snapshot(collector)
     with contextlib.suppress(OSError):  # the parent is gone: nothing to report to
         conn.send(snap)
-
-
-class _Aggregate(Collector):
-    """The workers' last reports, summed per sample (a few, like versions, take the max)."""
-
-    def __init__(self, n: int) -> None:
-        self.snapshots: list[list[Any] | None] = [None] * n
-
-    def collect(self) -> Iterator[Metric]:
-        families: dict[str, Metric] = {}
-        values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
-        for snap in self.snapshots:
-            for name, typ, doc, samples in snap or []:
-                if name not in families:
-                    families[name] = Metric(name, doc, typ)
-                    values[name] = {}
-                acc = values[name]
-                for sname, labels, value in samples:
-                    key = (sname, tuple(sorted(labels.items())))
-                    if sname in _MAX_SAMPLES:
-                        acc[key] = max(acc.get(key, value), value)
-                    else:
-                        acc[key] = acc.get(key, 0.0) + value
-        for name, fam in families.items():
-            for (sname, labels), value in values[name].items():
-                fam.add_sample(sname, dict(labels), value)
-            yield fam
-
-    def total(self, sample: str) -> float:
-        return float(
-            sum(
-                v
-                for snap in self.snapshots
-                for _, _, _, samples in snap or []
-                for s, _, v in samples
-                if s == sample
-            )
-        )
