@@ -25,16 +25,21 @@ __all__ = ["HelloPrints", "TlsExtractor", "record_client_hello"]
 
 _MAX_BUFFER = 1 << 16  # a ClientHello with a post-quantum key share is ~1.8 KB; 64 KB is ample
 HANDSHAKE = 22
+_CHANGE_CIPHER_SPEC = 20
 
 
 class _Side:
     """Record-layer reassembly of one direction: handshake bytes out of whole records."""
 
-    __slots__ = ("hs", "raw")
+    __slots__ = ("ccs", "hs", "raw")
 
     def __init__(self) -> None:
         self.raw = b""
         self.hs = b""
+        self.ccs = False
+        """A ChangeCipherSpec record was seen: what this side sends after it is encrypted
+        (RFC 5246 7.1), so no clear handshake message follows (a resumed TLS 1.2 session's
+        server never shows a certificate)."""
 
     def push(self, data: bytes) -> bool:
         """Add stream bytes; move whole handshake records into `hs`. False: not TLS."""
@@ -45,7 +50,9 @@ class _Side:
                 return False
             if len(self.raw) < 5 + size:
                 break
-            if ctype == HANDSHAKE:
+            if ctype == _CHANGE_CIPHER_SPEC:
+                self.ccs = True
+            elif ctype == HANDSHAKE and not self.ccs:
                 self.hs += self.raw[5 : 5 + size]
             self.raw = self.raw[5 + size :]
         return len(self.raw) + len(self.hs) <= _MAX_BUFFER
@@ -233,7 +240,7 @@ class TlsExtractor:
         if sh is None:
             msg = side.message(2)
             if msg is None:
-                return False
+                return side.ccs  # after a ChangeCipherSpec no hello comes in clear
             sh = st.hello = parse_server_hello(msg)
             if sh is None:
                 return True
@@ -244,6 +251,6 @@ class TlsExtractor:
             return True  # the certificate is encrypted from here on
         cert = side.message(11)
         if cert is None:
-            return False
+            return side.ccs  # a resumed session: the server went encrypted without one
         flow.meta.update(describe_certificate(cert))
         return True

@@ -83,6 +83,27 @@ def test_server_flight_in_segments_reads_as_whole() -> None:
     assert _meta(cut) == whole
 
 
+def test_a_resumed_session_ends_the_server_side_at_its_change_cipher_spec() -> None:
+    """An abbreviated TLS 1.2 handshake (RFC 5246 7.3): ServerHello, ChangeCipherSpec, then
+    the encrypted Finished as a handshake record. No certificate comes in clear, so the
+    server side is done at the ChangeCipherSpec and holds nothing (it used to wait, buffering
+    the encrypted records, until the packet limit: here the encrypted bytes begin like a
+    Certificate message longer than the record, which never completes)."""
+    flight = _server_flight()
+    hello = flight[: 5 + int.from_bytes(flight[3:5], "big")]
+    fake = b"\x0b\x00\x10\x00" + bytes(range(36))  # 40 encrypted bytes
+    resumed = hello + b"\x14\x03\x03\x00\x01\x01" + _record(fake)
+    budget = ByteBudget(1 << 20)
+    ext = TlsExtractor(budget)
+    key = (0, 1, 0, 2, pack_ports(40000, 443, 6, 4))
+    flow, scratch = FlowState(key, 1, True, 6, 0, 0, 0), {}
+    assert not ext.feed(flow, client_hello("files.example"), True, 1, scratch)
+    assert ext.feed(flow, resumed, False, 2, scratch)  # both sides done
+    assert flow.meta["tls.version"] == "TLS 1.2" and flow.meta["tls.alpn_selected"] == "h2"
+    assert not any(k.startswith("tls.cert") for k in flow.meta)
+    assert budget.held == 0
+
+
 def test_a_side_that_is_done_is_not_buffered_while_the_other_is_awaited() -> None:
     """nDPI's one-sided TLS 1.2 capture (a span port that sees one direction): the client's
     hello, then its Finished and 1,589 B of application data in 6 segments, and never a
