@@ -82,6 +82,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _fleet(args: argparse.Namespace) -> int:
+    """`ship` and `catalog`: their code lives beside the shipper (sensor/ship/commands.py)."""
     from sensor.ship.commands import catalog_command, ship_command
 
     if args.command == "ship":
@@ -90,6 +91,7 @@ def _fleet(args: argparse.Namespace) -> int:
 
 
 def _analyst(args: argparse.Namespace) -> int:
+    """`query` and `report` read the store the configuration (or `--db`) names."""
     cfg = config_from_args(args)
     if args.command == "query":
         from sensor.analyst import query
