@@ -1,5 +1,8 @@
 """What a command works on: the site configuration with the command line's overrides, and
-the capture bundled with the package. Shared by the commands, so none imports another."""
+the capture bundled with the package. Shared by the commands, so none imports another.
+
+`sensor.config` is imported when a configuration is read, not with this module: it loads
+the classifier and numpy, which `sensor --help` never needs and `main` sets up first."""
 
 from __future__ import annotations
 
@@ -8,8 +11,10 @@ import sys
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sensor.config import IpfixConfig, SensorConfig, ShipConfig, SyslogConfig, load_config
+if TYPE_CHECKING:
+    from sensor.config import SensorConfig
 
 __all__ = ["config_from_args", "demo_capture"]
 
@@ -22,6 +27,8 @@ def demo_capture() -> Path:
 def config_from_args(args: argparse.Namespace) -> SensorConfig:
     """The `-c` configuration with `--db`, `--sensor-name` and `--force` applied, for the
     commands that have them."""
+    from sensor.config import load_config
+
     cfg = load_config(args.config)
     if args.db is not None and args.db != cfg.storage.catalog:
         cfg = _own_outputs(cfg, args.db)
@@ -36,6 +43,8 @@ def _own_outputs(cfg: SensorConfig, db: Path) -> SensorConfig:
     """Another store than the config's own (a test replay with the site config): every
     file output goes beside that store, and what would reach the site's systems (syslog,
     IPFIX, shipping to the central store) is off, never fed from a test."""
+    from sensor.config import IpfixConfig, ShipConfig, SyslogConfig
+
     alerts = replace(cfg.policy.alerts, jsonl="" if cfg.policy.alerts.jsonl == "" else None)
     out = cfg.outputs
     flows = str(db.with_suffix(".eve-flows.jsonl")) if out.eve_flows else ""
