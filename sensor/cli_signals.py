@@ -26,8 +26,9 @@ def stop_on_signals(pipe: Pipeline) -> list[int]:
             os.kill(os.getpid(), signum)
             return
         got.append(signum)
-        pipe.request_stop()
+        # the notice first: request_stop may raise out of a read the signal interrupted
         print("sensor: stopping: writing every open flow (again to stop at once)", file=sys.stderr)
+        pipe.request_stop()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
