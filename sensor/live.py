@@ -30,9 +30,8 @@ from sensor.metrics.workers import WorkerSum, snapshot
 from sensor.pipeline import Pipeline, flow_heavy_gc, rebuild_classifier
 from sensor.sdnotify import notify, watchdog_seconds
 from sensor.ship import ShipThread, build_shipper
-from sensor.sinks import default_sinks
-from sensor.sinks.catalog import check_catalog_path, ensure_catalog
-from sensor.sinks.segments import data_dir_for
+from sensor.sinks import catalog_for, default_sinks
+from sensor.sinks.catalog import Catalog, check_catalog_path
 
 __all__ = ["LiveOptions", "run_live"]
 
@@ -58,9 +57,9 @@ class LiveOptions:
 
 def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
     """Run until SIGTERM/SIGINT; the exit status."""
-    _preflight(cfg, opts)
+    catalog = _preflight(cfg, opts)
     shipping = _ship_thread(cfg)
-    workers = _start_workers(cfg, opts)
+    workers = _start_workers(cfg, opts, catalog)
     agg = WorkerSum(len(workers))
     if cfg.metrics.listen:
         try:
@@ -82,17 +81,20 @@ def run_live(cfg: SensorConfig, opts: LiveOptions) -> int:
             shipping.stop()  # a last pass ships the segments the workers wrote on their way out
 
 
-def _preflight(cfg: SensorConfig, opts: LiveOptions) -> None:
+def _preflight(cfg: SensorConfig, opts: LiveOptions) -> Catalog:
     """Fail early, with the reason, before any worker starts: the interface and our right to
-    capture on it (a one-block ring), the signatures and policy, the catalog."""
+    capture on it (a one-block ring), the signatures and policy, the catalog (written here
+    and handed to the workers, which find it written and leave it)."""
     AfPacketSource(_ring(opts, None, block_count=1)).close()
     build_classifier(cfg.signatures, cfg.policy)
     st = cfg.storage
     check_catalog_path(st.catalog, st.adopt)
-    ensure_catalog(st.catalog, st.data_dir or data_dir_for(st.catalog), st.adopt)
+    catalog = catalog_for(cfg)
+    catalog.ensure()
+    return catalog
 
 
-def _start_workers(cfg: SensorConfig, opts: LiveOptions) -> _Workers:
+def _start_workers(cfg: SensorConfig, opts: LiveOptions, catalog: Catalog) -> _Workers:
     """Fork the workers, each given the write end of its own report pipe. Several join one
     PACKET_FANOUT group whose id comes from our pid, so two sensors on a host stay apart."""
     group = os.getpid() & 0xFFFF
@@ -102,7 +104,7 @@ def _start_workers(cfg: SensorConfig, opts: LiveOptions) -> _Workers:
         parent_end, child_end = ctx.Pipe(duplex=False)
         p = ctx.Process(
             target=_worker,
-            args=(cfg, opts, i, group if opts.workers > 1 else None, child_end),
+            args=(cfg, opts, i, group if opts.workers > 1 else None, child_end, catalog),
             name=f"sensor-worker-{i}",
         )
         p.start()
@@ -226,7 +228,12 @@ def _ring(opts: LiveOptions, group: int | None, block_count: int | None = None) 
 
 
 def _worker(
-    cfg: SensorConfig, opts: LiveOptions, index: int, group: int | None, conn: Connection
+    cfg: SensorConfig,
+    opts: LiveOptions,
+    index: int,
+    group: int | None,
+    conn: Connection,
+    catalog: Catalog,
 ) -> None:
     """One capture worker: its own socket, ring, pipeline and sinks."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; SIGTERM stops us
@@ -237,7 +244,7 @@ def _worker(
         raise SystemExit(2) from None
     classifier = build_classifier(cfg.signatures, cfg.policy)
     cfg = _worker_config(cfg, opts.workers, index)
-    sinks = default_sinks(cfg, dict(classifier.provisions), retain=True)
+    sinks = default_sinks(cfg, dict(classifier.provisions), retain=True, catalog=catalog)
     pipe = Pipeline(cfg, list(sinks), classifier)
     sinks.health.watch(pipe, lambda: src.stats.kernel_drops)
     collector = collector_for(

@@ -23,7 +23,7 @@ from sensor.classify import Classifier, build_classifier
 from sensor.config import SensorConfig, load_config
 from sensor.decode.decoder import Decoder
 from sensor.decode.wifi import WIFI_LINKTYPES
-from sensor.extract import ByteBudget, DnsNames, Inspector, default_extractors
+from sensor.extract import ByteBudget, DnsNames, HelloPrints, Inspector, default_extractors
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable
@@ -201,8 +201,10 @@ class Pipeline:
         self.names = DnsNames(budget.dns_names, cfg.inspect.dns_min_seconds)
         self.buffers = ByteBudget(budget.buffer_bytes)
         """TLS records and QUIC CRYPTO frames being reassembled, all flows."""
+        self.prints = HelloPrints()
+        """ClientHello fingerprints by shape (TLS, QUIC, DTLS): bounded, evictions counted."""
         self.inspector = Inspector(
-            default_extractors(self.names, self.buffers),
+            default_extractors(self.names, self.buffers, self.prints),
             cfg.inspect.max_packets,
             self.names,
             budget.hold_bytes,

@@ -63,6 +63,7 @@ def test_exposition_has_the_core_metrics_with_bounded_labels(tmp_path: Path) -> 
         "sensor_classified_bytes_total",
         "sensor_alerts_total",
         "sensor_store_backlog_rows",
+        "sensor_hello_prints_evicted_total",
         "sensor_signature_set_info",
         "sensor_build_info",
     ):

@@ -6,13 +6,15 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
-from sensor.sinks import catalog
-from sensor.sinks.catalog import ensure_catalog
+from sensor.config import SensorConfig
+from sensor.sinks import catalog, default_sinks
+from sensor.sinks.catalog import Catalog
 
 NEVER = (
     "matplotlib",
@@ -94,15 +96,19 @@ def test_replay_keeps_numpys_blas_to_one_thread_unless_told(tmp_path: Path) -> N
         assert threads < threads_told
 
 
-def test_the_catalog_is_built_once_per_process_while_unchanged(tmp_path: Path) -> None:
+def test_the_catalog_is_built_once_per_owner_while_unchanged(tmp_path: Path) -> None:
     db, data = tmp_path / "c.duckdb", tmp_path / "c.data"
-    ensure_catalog(db, data)
+    owner = Catalog(db, data)
+    owner.ensure()
     first = db.stat()
-    ensure_catalog(db, data)  # the next store starting: nothing to do
+    owner.ensure()  # the next store starting: nothing to do
     again = db.stat()
     assert (again.st_ino, again.st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    assert owner.writes == 1
+    Catalog(db, data).ensure()  # another owner (no process-wide memory): writes its own
+    assert db.stat().st_ino != first.st_ino
     db.unlink()  # deleted (a clean-up job): made again
-    ensure_catalog(db, data)
+    owner.ensure()
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM flows").fetchone() == (0,)
     con.close()
@@ -110,11 +116,32 @@ def test_the_catalog_is_built_once_per_process_while_unchanged(tmp_path: Path) -
     con.execute("CREATE TABLE mine AS SELECT 1 AS x")
     con.execute("DROP VIEW flows")
     con.close()
-    ensure_catalog(db, data)
+    owner.ensure()
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM flows").fetchone() == (0,)
     assert con.execute("SELECT x FROM mine").fetchone() == (1,)
     con.close()
+    assert owner.writes == 3
+
+
+def test_a_sensors_stores_share_one_catalog_written_once(tmp_path: Path) -> None:
+    """The flow, alert and access point stores each make sure of the catalog as they start:
+    one owner, so one rebuild, with the views of all three tables."""
+    db = tmp_path / "s.duckdb"
+    cfg = SensorConfig()
+    cfg = replace(cfg, storage=replace(cfg.storage, catalog=db))
+    sinks = default_sinks(cfg, {})
+    try:
+        owner = sinks.flows.catalog
+        assert owner is sinks.alerts.catalog is sinks.wireless.catalog
+        assert owner.writes == 1
+        con = duckdb.connect(str(db), read_only=True)
+        views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+        con.close()
+        assert {"flows", "alerts", "wireless_aps"} <= views
+    finally:
+        for sink in sinks:
+            sink.close()
 
 
 def test_the_vendor_table_is_cached_between_stores(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -145,8 +172,9 @@ def test_a_new_catalog_holds_what_a_rebuilt_one_holds(tmp_path: Path) -> None:
             con.close()
         return sorted(objects), sorted(marker)
 
-    ensure_catalog(db, data)
+    Catalog(db, data).ensure()
     new = contents()
-    ensure_catalog(db, data, force=True)  # another key: rebuilt from the file, asking
-    assert contents() == new
+    again = Catalog(db, data)  # another owner: rebuilds from the file there, asking
+    again.ensure()
+    assert again.writes == 1 and contents() == new
     assert ("view", "flows") in new[0] and ("view", "flows") in new[1] and len(new[1]) > 5

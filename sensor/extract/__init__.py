@@ -22,17 +22,28 @@ from sensor.extract.socks import SocksExtractor
 from sensor.extract.ssdp import SsdpExtractor
 from sensor.extract.starttls import StartTlsExtractor
 from sensor.extract.stun import StunExtractor
-from sensor.extract.tls import TlsExtractor
+from sensor.extract.tls import HelloPrints, TlsExtractor
 
-__all__ = ["ByteBudget", "DnsNames", "Extractor", "Inspector", "default_extractors"]
+__all__ = [
+    "ByteBudget",
+    "DnsNames",
+    "Extractor",
+    "HelloPrints",
+    "Inspector",
+    "default_extractors",
+]
 
 
-def default_extractors(names: DnsNames, buffers: ByteBudget | None = None) -> list[Extractor]:
+def default_extractors(
+    names: DnsNames, buffers: ByteBudget | None = None, prints: HelloPrints | None = None
+) -> list[Extractor]:
     """Every extractor, in probe order (cheap and specific first). `buffers`: the budget of
-    handshake bytes TLS and QUIC may buffer, all flows together (None: unbounded)."""
+    handshake bytes TLS and QUIC may buffer, all flows together (None: unbounded);
+    `prints`: the hello fingerprint cache TLS, QUIC and DTLS share (None: a new one)."""
     buffers = buffers if buffers is not None else ByteBudget(1 << 62)
+    prints = prints if prints is not None else HelloPrints()
     return [
-        TlsExtractor(buffers),
+        TlsExtractor(buffers, prints),
         HttpExtractor(),
         SshExtractor(),
         RdpExtractor(),
@@ -42,8 +53,8 @@ def default_extractors(names: DnsNames, buffers: ByteBudget | None = None) -> li
         BitTorrentExtractor(),
         GnutellaExtractor(),
         OpenVpnExtractor(),
-        QuicExtractor(buffers),
-        DtlsExtractor(),
+        QuicExtractor(buffers, prints),
+        DtlsExtractor(prints),
         GquicExtractor(),
         DnsExtractor(names),
         DhcpExtractor(),

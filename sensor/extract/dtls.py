@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sensor.extract.tls import record_client_hello
+from sensor.extract.tls import HelloPrints, record_client_hello
 from sensor.extract.tlsparse import parse_client_hello
 from sensor.flow.state import FlowState
 
@@ -55,6 +55,10 @@ class DtlsExtractor:
     first_bytes: frozenset[int] | None = frozenset({0x16})
     ports: frozenset[int] | None = None
 
+    def __init__(self, prints: HelloPrints | None = None) -> None:
+        self.prints = prints if prints is not None else HelloPrints()
+        """Fingerprints by hello shape (shared with TLS and QUIC)."""
+
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A DTLS handshake record: ClientHello from the client, else any handshake."""
         return _is_dtls_handshake(data) and (not from_client or data[_RECORD] == 1)
@@ -70,7 +74,7 @@ class DtlsExtractor:
         ch = parse_client_hello(msg) if msg else None
         if ch is None:
             return bool(scratch.get("hello"))
-        record_client_hello(flow, ch, "t")
+        record_client_hello(flow, ch, "t", self.prints)
         ja4 = flow.meta.get("ja4")
         if isinstance(ja4, str) and ja4:
             flow.meta["ja4"] = "d" + ja4[1:]  # JA4's protocol letter for DTLS

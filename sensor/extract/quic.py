@@ -12,7 +12,7 @@ from sensor.extract.quicparse import (
     decrypt_initial,
     parse_initial,
 )  # fmt: skip
-from sensor.extract.tls import record_client_hello
+from sensor.extract.tls import HelloPrints, record_client_hello
 from sensor.extract.tlsparse import parse_client_hello
 from sensor.flow.state import FlowState
 
@@ -30,9 +30,11 @@ class QuicExtractor:
     first_bytes: frozenset[int] | None = frozenset(range(0xC0, 0x100))
     ports: frozenset[int] | None = None
 
-    def __init__(self, budget: ByteBudget | None = None) -> None:
+    def __init__(self, budget: ByteBudget | None = None, prints: HelloPrints | None = None):
         self.budget = budget if budget is not None else ByteBudget(1 << 62)
         """CRYPTO bytes buffered by all flows (the tls_quic share, shared with TLS)."""
+        self.prints = prints if prints is not None else HelloPrints()
+        """Fingerprints by hello shape (shared with TLS and DTLS)."""
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A client Initial of a version we can decrypt."""
@@ -58,7 +60,7 @@ class QuicExtractor:
         if hello is not None:
             ch = parse_client_hello(hello)
             if ch is not None:
-                record_client_hello(flow, ch, "q")
+                record_client_hello(flow, ch, "q", self.prints)
             return True
         return bool(scratch["n"] >= _MAX_PACKETS)
 

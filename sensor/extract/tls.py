@@ -21,20 +21,25 @@ from sensor.extract.tlsparse import (
 )
 from sensor.flow.state import FlowState
 
-__all__ = ["TlsExtractor", "record_client_hello"]
+__all__ = ["HelloPrints", "TlsExtractor", "record_client_hello"]
 
 _MAX_BUFFER = 1 << 16  # a ClientHello with a post-quantum key share is ~1.8 KB; 64 KB is ample
 HANDSHAKE = 22
+_CHANGE_CIPHER_SPEC = 20
 
 
 class _Side:
     """Record-layer reassembly of one direction: handshake bytes out of whole records."""
 
-    __slots__ = ("hs", "raw")
+    __slots__ = ("ccs", "hs", "raw")
 
     def __init__(self) -> None:
         self.raw = b""
         self.hs = b""
+        self.ccs = False
+        """A ChangeCipherSpec record was seen: what this side sends after it is encrypted
+        (RFC 5246 7.1), so no clear handshake message follows (a resumed TLS 1.2 session's
+        server never shows a certificate)."""
 
     def push(self, data: bytes) -> bool:
         """Add stream bytes; move whole handshake records into `hs`. False: not TLS."""
@@ -45,7 +50,9 @@ class _Side:
                 return False
             if len(self.raw) < 5 + size:
                 break
-            if ctype == HANDSHAKE:
+            if ctype == _CHANGE_CIPHER_SPEC:
+                self.ccs = True
+            elif ctype == HANDSHAKE and not self.ccs:
                 self.hs += self.raw[5 : 5 + size]
             self.raw = self.raw[5 + size :]
         return len(self.raw) + len(self.hs) <= _MAX_BUFFER
@@ -80,35 +87,58 @@ class _FlowTls:
         return len(c.raw) + len(c.hs) + len(s.raw) + len(s.hs)
 
 
-_FP_CACHE: dict[tuple[object, ...], tuple[str, str, str, str | None]] = {}
+Prints = tuple[str, str, str, str | None]
+"""(ja3, ja4, version name, alpn list) of a ClientHello."""
 
 
-def _fingerprints(ch: ClientHello, transport: str) -> tuple[str, str, str, str | None]:
-    """(ja3, ja4, version name, alpn list) of a hello; clients repeat the same few shapes,
-    so the strings are built once per shape (the server name is not part of the shape)."""
-    key = (ch.legacy_version, ch.ciphers, ch.extensions, ch.groups, ch.point_formats,
-           ch.sigalgs, ch.alpn, ch.versions, transport)  # fmt: skip
-    hit = _FP_CACHE.get(key)
-    if hit is None:
-        if len(_FP_CACHE) > 8192:
-            _FP_CACHE.clear()
-        v = ch.version
-        hit = _FP_CACHE[key] = (
-            ch.ja3(), ja4(ch, transport), VERSION_NAMES.get(v, f"0x{v:04x}"),
-            ",".join(ch.alpn) if ch.alpn else None,
-        )  # fmt: skip
-    return hit
+class HelloPrints:
+    """Fingerprint strings by ClientHello shape: clients repeat the same few shapes, so
+    JA3, JA4 and the rest are built once per shape (the server name is not part of it).
+
+    One per pipeline, shared by the extractors that read a ClientHello (TLS, QUIC, DTLS),
+    never process-wide: each pipeline (a worker, a test) has its own. Bounded: when it
+    holds `limit` shapes it starts again empty (a scan of random hellos cannot grow it),
+    and `evicted` counts the shapes so dropped."""
+
+    __slots__ = ("_prints", "evicted", "limit")
+
+    def __init__(self, limit: int = 8192) -> None:
+        self._prints: dict[tuple[object, ...], Prints] = {}
+        self.limit = limit
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._prints)
+
+    def of(self, ch: ClientHello, transport: str) -> Prints:
+        """(ja3, ja4, version name, alpn list) of a hello over `transport` ("t" or "q")."""
+        key = (ch.legacy_version, ch.ciphers, ch.extensions, ch.groups, ch.point_formats,
+               ch.sigalgs, ch.alpn, ch.versions, transport)  # fmt: skip
+        prints = self._prints
+        hit = prints.get(key)
+        if hit is None:
+            if len(prints) >= self.limit:
+                self.evicted += len(prints)
+                prints.clear()
+            v = ch.version
+            hit = prints[key] = (
+                ch.ja3(), ja4(ch, transport), VERSION_NAMES.get(v, f"0x{v:04x}"),
+                ",".join(ch.alpn) if ch.alpn else None,
+            )  # fmt: skip
+        return hit
 
 
-def record_client_hello(flow: FlowState, ch: ClientHello, transport: str) -> None:
-    """Store what a ClientHello says (shared by TLS and QUIC)."""
+def record_client_hello(
+    flow: FlowState, ch: ClientHello, transport: str, prints: HelloPrints
+) -> None:
+    """Store what a ClientHello says (shared by TLS, QUIC and DTLS)."""
     m = flow.meta
     prefix = "tls" if transport == "t" else "quic"
     if ch.sni:
         sni = ch.sni[:MAX_NAME]
         m[f"{prefix}.sni"] = sni
         set_server_name(flow, sni, prefix)
-    ja3, ja4_, version, alpn = _fingerprints(ch, transport)
+    ja3, ja4_, version, alpn = prints.of(ch, transport)
     if alpn:
         m["tls.alpn"] = alpn
     m["tls.version"] = version
@@ -125,9 +155,11 @@ class TlsExtractor:
     first_bytes: frozenset[int] | None = frozenset({0x16})
     ports: frozenset[int] | None = None
 
-    def __init__(self, budget: ByteBudget | None = None) -> None:
+    def __init__(self, budget: ByteBudget | None = None, prints: HelloPrints | None = None):
         self.budget = budget if budget is not None else ByteBudget(1 << 62)
         """Handshake bytes buffered by all flows (the tls_quic share, shared with QUIC)."""
+        self.prints = prints if prints is not None else HelloPrints()
+        """Fingerprints by hello shape (shared with QUIC and DTLS)."""
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A handshake record carrying a ClientHello (client) or ServerHello (server)."""
@@ -142,11 +174,19 @@ class TlsExtractor:
     def feed(
         self, flow: FlowState, data: bytes, from_client: bool, ts: int, scratch: dict[str, Any]
     ) -> bool:
-        """Parse handshake messages until both hellos (and a clear certificate) are seen."""
+        """Parse handshake messages until both hellos (and a clear certificate) are seen.
+
+        A side that is done is buffered no more and its bytes go back to the budget: what
+        it sends while the other side is awaited (the client's Finished and application
+        data while a resumed TLS 1.2 server never shows a certificate, a one-sided capture)
+        is neither kept nor cut into records, so it cannot spend the budget and give the
+        flow up before the other side's fields are read."""
         st = scratch.get("tls")
         if st is None:
             st = scratch["tls"] = _FlowTls()
             flow.meta["app_proto"] = "tls"
+        if st.client_done if from_client else st.server_done:
+            return st.client_done and st.server_done
         side = st.client if from_client else st.server
         ok = side.push(data)
         grown = st.size() - st.held
@@ -156,14 +196,24 @@ class TlsExtractor:
         st.held += grown
         if grown < 0:
             self.budget.give(-grown)
-        if not ok:
-            st.client_done = st.client_done or from_client
-            st.server_done = st.server_done or not from_client
-        elif from_client and not st.client_done:
-            st.client_done = self._client(flow, side)
-        elif not from_client and not st.server_done:
-            st.server_done = self._server(flow, st)
+        if not ok:  # not TLS (any more): this side has nothing for us
+            done = True
+        else:
+            done = self._client(flow, side, self.prints) if from_client else self._server(flow, st)
+        if done:
+            self._finish(st, side, from_client)
         return st.client_done and st.server_done
+
+    def _finish(self, st: _FlowTls, side: _Side, from_client: bool) -> None:
+        """`side` is done: drop its buffer and give its bytes back to the budget."""
+        freed = len(side.raw) + len(side.hs)
+        side.raw = side.hs = b""
+        st.held -= freed
+        self.budget.give(freed)
+        if from_client:
+            st.client_done = True
+        else:
+            st.server_done = True
 
     def release(self, scratch: dict[str, Any]) -> None:
         """The flow's buffers are dropped: give their bytes back to the budget."""
@@ -175,13 +225,13 @@ class TlsExtractor:
             st.client_done = st.server_done = True
 
     @staticmethod
-    def _client(flow: FlowState, side: _Side) -> bool:
+    def _client(flow: FlowState, side: _Side, prints: HelloPrints) -> bool:
         msg = side.message(1)
         if msg is None:
             return False
         ch = parse_client_hello(msg)
         if ch is not None:
-            record_client_hello(flow, ch, "t")
+            record_client_hello(flow, ch, "t", prints)
         return True
 
     @staticmethod
@@ -190,7 +240,7 @@ class TlsExtractor:
         if sh is None:
             msg = side.message(2)
             if msg is None:
-                return False
+                return side.ccs  # after a ChangeCipherSpec no hello comes in clear
             sh = st.hello = parse_server_hello(msg)
             if sh is None:
                 return True
@@ -201,6 +251,6 @@ class TlsExtractor:
             return True  # the certificate is encrypted from here on
         cert = side.message(11)
         if cert is None:
-            return False
+            return side.ccs  # a resumed session: the server went encrypted without one
         flow.meta.update(describe_certificate(cert))
         return True

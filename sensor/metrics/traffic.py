@@ -109,14 +109,22 @@ def holds(hold: ByteBudget, base: Mapping[str, str]) -> Iterator[Any]:
 
 
 def losses(pipe: Pipeline, summary: Summary, base: Mapping[str, str]) -> Iterator[Any]:
-    """What was given up or failed after capture: DNS answers not learnt, flows shed from a
-    full table, and extractors or sinks that raised (each counted, never fatal)."""
+    """What was given up or failed after capture: DNS answers not learnt, hello
+    fingerprints evicted, flows shed from a full table, and extractors or sinks that raised
+    (each counted, never fatal)."""
     b, s = base, summary
     yield counter(
         "sensor_dns_unmatched_answers_total",
         "DNS answers not learnt for naming flows: no matching query from that client.",
         b,
         pipe.names.unmatched,
+    )
+    yield counter(
+        "sensor_hello_prints_evicted_total",
+        "ClientHello shapes whose fingerprints (JA3, JA4) were dropped from the bounded "
+        "cache that spares rebuilding them; a high rate means many distinct hellos.",
+        b,
+        pipe.prints.evicted,
     )
     yield counter(
         "sensor_flows_shed_total",

@@ -14,11 +14,12 @@ from sensor.classify import Provision
 from sensor.config import SensorConfig
 from sensor.sinks.alerts import AlertSink
 from sensor.sinks.base import Sink
+from sensor.sinks.catalog import Catalog
 from sensor.sinks.flowstore import FlowStore
 from sensor.sinks.health import HealthSink
 from sensor.sinks.outputs import build_outputs
 from sensor.sinks.schema import FLOW_COLUMNS, Column
-from sensor.sinks.segments import StoreConfig
+from sensor.sinks.segments import StoreConfig, data_dir_for
 from sensor.sinks.wireless_aps import WirelessStore
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Sink",
     "Sinks",
     "WirelessStore",
+    "catalog_for",
     "default_sinks",
     "store_config",
 ]
@@ -87,10 +89,16 @@ def use_system_allocator() -> None:
 
 
 def default_sinks(
-    cfg: SensorConfig, provisions: dict[str, Provision], retain: bool = False
+    cfg: SensorConfig,
+    provisions: dict[str, Provision],
+    retain: bool = False,
+    catalog: Catalog | None = None,
 ) -> Sinks:
     """The flow store, the alert sink, the access point store and the health table, all
     writing segments under the same catalog. The health sink still needs `watch(pipeline)`.
+
+    The three stores share one `Catalog` (`catalog`, made once by a live sensor for its
+    workers, else a new one), so it is written once, not once per store.
 
     The JSON-lines alert stream goes beside the catalog (`x.duckdb` -> `x.alerts.jsonl`)
     unless `policy.alerts.jsonl` names another file or is empty (no stream). The optional
@@ -104,12 +112,25 @@ def default_sinks(
         jsonl: Path | None = cfg.storage.catalog.with_suffix(".alerts.jsonl")
     else:
         jsonl = Path(a.jsonl) if a.jsonl else None
-    flows = FlowStore(scfg)  # first: its catalog already has the flows views
+    if catalog is None:
+        catalog = catalog_for(cfg)
+    flows = FlowStore(scfg, catalog=catalog)  # first: it checks the path, then writes
     alerts = AlertSink(
-        scfg, provisions, dedup_seconds=a.dedup_seconds, jsonl=jsonl, site=cfg.sensor.site
+        scfg,
+        provisions,
+        dedup_seconds=a.dedup_seconds,
+        jsonl=jsonl,
+        site=cfg.sensor.site,
+        catalog=catalog,
     )
     alerts.outputs.extend(outputs.alerts)
     flows.exports.extend(outputs.flows)
-    wireless = WirelessStore(scfg)
+    wireless = WirelessStore(scfg, catalog=catalog)
     health = HealthSink(scfg, partial(_rows_lost, flows, alerts, wireless))
     return Sinks(flows, alerts, wireless, health)
+
+
+def catalog_for(cfg: SensorConfig) -> Catalog:
+    """The catalog the storage section names, over its segment tree (not written yet)."""
+    st = cfg.storage
+    return Catalog(st.catalog, st.data_dir or data_dir_for(st.catalog), st.adopt)

@@ -21,7 +21,7 @@ from sensor.classify import Provision, Verdict
 from sensor.flow.key import address_text, community_id, key_addresses
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
-from sensor.sinks.catalog import ensure_catalog
+from sensor.sinks.catalog import Catalog
 from sensor.sinks.eve import alert_event
 from sensor.sinks.schema import ALERT_COLUMNS, PROTO_NAMES, arrow_schema
 from sensor.sinks.segments import RowTable, StoreConfig
@@ -71,6 +71,7 @@ class AlertSink:
         jsonl: Path | None = None,
         site: str = "default",
         clock: Callable[[], float] = time.monotonic,
+        catalog: Catalog | None = None,
     ) -> None:
         self.cfg = cfg
         self.provisions = provisions
@@ -84,7 +85,8 @@ class AlertSink:
         self._jsonl: TextIO | None = None
         self.outputs: list[AlertOutput] = []
         """Where each alert's EVE event also goes (syslog), besides the JSON-lines file."""
-        ensure_catalog(cfg.catalog, self._table.writer.data_dir, cfg.adopt)
+        self.catalog = catalog or Catalog(cfg.catalog, self._table.writer.data_dir, cfg.adopt)
+        self.catalog.ensure()
 
     def write_bare(self, batch: EndedBatch) -> None:
         """Field-less records that no signature could match: nothing to alert."""

@@ -28,6 +28,7 @@ __all__ = [
     "MARKER",
     "READY_MADE",
     "STORAGE_VERSION",
+    "Catalog",
     "catalog_kind",
     "check_catalog_path",
     "ensure_catalog",
@@ -248,18 +249,54 @@ def _oui_sql(data_dir: Path) -> str:
     return f"CREATE OR REPLACE VIEW oui AS SELECT * FROM read_parquet('{glob}')"
 
 
+class Catalog:
+    """The catalog at `path` over the segment tree `data_dir`, kept by one owner (a sensor's
+    stores, a live sensor and its workers): it remembers the file it left, so asking again
+    while nobody replaced or changed that file costs one stat, not a rebuild.
+
+    The flow, alert and access point stores each make sure of the catalog as they start;
+    one rebuild (a DuckDB connection, every view bound over the segments) is enough while
+    the file is the one written. Each owner has its own memory of that: no process-wide
+    state, and a second sensor in the same process (a test, a tool) writes its own once."""
+
+    __slots__ = ("_left", "data_dir", "force", "path", "writes")
+
+    def __init__(self, path: Path, data_dir: Path, force: bool = False) -> None:
+        self.path = path
+        self.data_dir = data_dir
+        self.force = force
+        """Add the sensor's views to a DuckDB database it did not create (`--force`)."""
+        self._left: tuple[int, int, int, int] | None = None
+        """Identity of the file this object last wrote (None: not written yet)."""
+        self.writes = 0
+        """Times it wrote the file (each a DuckDB connection and every view bound)."""
+
+    def ensure(self) -> None:
+        """Write the catalog's views unless the file is still the one this object left."""
+        _schema_markers(self.data_dir)
+        if self._left is not None and self._left == _identity(self.path):
+            return  # written here and nobody changed it since: the views are there
+        if _write(self.path, self.data_dir, self.force):
+            self._left = _identity(self.path)
+            self.writes += 1
+
+
 def ensure_catalog(catalog: Path, data_dir: Path, force: bool = False) -> None:
-    """Write the catalog's views and macros into a copy of it and rename the copy into place.
+    """Write the catalog's views once (a one-off: `sensor ship --catalog`, a report test);
+    an owner that asks again keeps a `Catalog`."""
+    Catalog(catalog, data_dir, force).ensure()
+
+
+def _write(catalog: Path, data_dir: Path, force: bool) -> bool:
+    """Write the catalog's views and macros into a copy of it and rename the copy into place;
+    True when the new file is in place (False: a sensor catalog that could not be refreshed
+    is kept, with a warning).
 
     The sensor never holds a lock on the catalog analysts open: readers that have the old
     file open keep it, new ones get the new one. Only objects the sensor made (listed in its
     `sensor_catalog` table) are replaced or dropped; an analyst's own tables and views in the
     file are carried over. A path that is not a sensor catalog is refused (module docstring).
     """
-    _schema_markers(data_dir)
-    key = (str(catalog.absolute()), str(data_dir.absolute()), force)
-    if (made := _written.get(key)) is not None and made == _identity(catalog):
-        return  # this process wrote it and nobody changed it since: the views are there
     tmp = catalog.with_name(f".{catalog.name}.{os.getpid()}.tmp")
     try:
         fresh = _start_copy(catalog, tmp)
@@ -267,7 +304,7 @@ def ensure_catalog(catalog: Path, data_dir: Path, force: bool = False) -> None:
         _remove(tmp)
         if catalog_kind(catalog) == "sensor":
             log.warning("catalog %s not refreshed (%s); keeping its views", catalog, e.strerror)
-            return
+            return False
         raise StorageError(f"{catalog}: cannot write the catalog: {e.strerror}") from None
     try:
         _rebuild(tmp, catalog, data_dir, fresh, force)
@@ -280,15 +317,9 @@ def ensure_catalog(catalog: Path, data_dir: Path, force: bool = False) -> None:
         _remove(tmp)
         if catalog.exists():
             log.warning("catalog %s not refreshed (%s); keeping its views", catalog, e.strerror)
-            return
+            return False
         raise StorageError(f"{catalog}: cannot write the catalog: {e.strerror}") from None
-    _written[key] = _identity(catalog)
-
-
-_written: dict[tuple[str, str, bool], tuple[int, int, int, int] | None] = {}
-"""Catalogs this process wrote, with the identity of the file it left. The flow, alert and
-access point stores each make sure of the catalog as they start: one rebuild (a DuckDB
-connection, every view bound over the segments) is enough while the file is the one written."""
+    return True
 
 
 def _identity(path: Path) -> tuple[int, int, int, int] | None:

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 from sensor.errors import StorageError
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
-from sensor.sinks.catalog import check_catalog_path, ensure_catalog
+from sensor.sinks.catalog import Catalog, check_catalog_path
 from sensor.sinks.records import Held, RecordBuffer
 from sensor.sinks.retention import apply_retention, compact
 from sensor.sinks.schema import RECORD_COLUMNS, ROLLUP_COLUMNS, arrow_schema
@@ -106,7 +106,13 @@ class FlowStore:
 
     name = "flowstore"
 
-    def __init__(self, cfg: StoreConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cfg: StoreConfig,
+        clock: Callable[[], float] = time.monotonic,
+        catalog: Catalog | None = None,
+    ) -> None:
+        """`catalog`: the one the sensor's other stores share (None: this store's own)."""
         self.cfg = cfg
         check_catalog_path(cfg.catalog, cfg.adopt)  # before anything is created beside it
         self._records = RecordBuffer(site=cfg.site)
@@ -133,7 +139,8 @@ class FlowStore:
         self.exports: list[FlowExport] = []
         """Where each flushed batch also goes (EVE flow lines, IPFIX), as the same table."""
         self.data_dir = self._writer.data_dir
-        ensure_catalog(cfg.catalog, self.data_dir, cfg.adopt)
+        self.catalog = catalog or Catalog(cfg.catalog, self.data_dir, cfg.adopt)
+        self.catalog.ensure()
         self._catalog_missing = False
         """The catalog was found deleted and could not be made again yet (said once)."""
 
@@ -229,12 +236,12 @@ class FlowStore:
         """Make the catalog again if someone deleted it (a clean-up job, an analyst's `rm`):
         the segments are all there, only the views that read them are gone. One stat per
         flush; said once per disappearance, and retried at each flush until it works."""
-        catalog = self.cfg.catalog
+        catalog = self.catalog.path
         if catalog.exists():
             self._catalog_missing = False
             return
         try:
-            ensure_catalog(catalog, self.data_dir, self.cfg.adopt)
+            self.catalog.ensure()
         except (StorageError, OSError) as e:
             if not self._catalog_missing:
                 log.error("catalog %s was deleted and cannot be made again yet: %s", catalog, e)

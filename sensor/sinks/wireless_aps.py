@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
-from sensor.sinks.catalog import ensure_catalog
+from sensor.sinks.catalog import Catalog
 from sensor.sinks.schema import WIRELESS_AP_COLUMNS, arrow_schema
 from sensor.sinks.segments import RowTable, StoreConfig
 from sensor.wireless import AccessPoint
@@ -20,11 +20,17 @@ class WirelessStore:
 
     name = "wireless_aps"
 
-    def __init__(self, cfg: StoreConfig, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cfg: StoreConfig,
+        clock: Callable[[], float] = time.monotonic,
+        catalog: Catalog | None = None,
+    ) -> None:
         self.cfg = cfg
         self._table = RowTable(cfg, "wireless_aps", arrow_schema(WIRELESS_AP_COLUMNS), "ts", clock)
         self.store_stats = self._table.writer.stats
-        ensure_catalog(cfg.catalog, self._table.writer.data_dir, cfg.adopt)
+        self.catalog = catalog or Catalog(cfg.catalog, self._table.writer.data_dir, cfg.adopt)
+        self.catalog.ensure()
 
     def write_flow(self, flow: FlowState, reason: str) -> None:
         pass

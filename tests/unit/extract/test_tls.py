@@ -6,15 +6,19 @@ from __future__ import annotations
 import datetime
 import struct
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sensor.extract.base import ByteBudget
-from sensor.extract.tls import TlsExtractor
+from sensor.extract.tls import HelloPrints, TlsExtractor
+from sensor.extract.tlsparse import parse_client_hello
 from sensor.flow.key import pack_ports
 from sensor.flow.state import FlowState
+from tests.conftest import SHARED
+from tests.tools.record_dump import records
 from tests.tools.synth import client_hello
 
 
@@ -77,3 +81,60 @@ def test_server_flight_in_segments_reads_as_whole() -> None:
     cut += [flight[i : i + step] for i in range(hello_end + 40, len(flight), step)]
     assert len(cut) > 4
     assert _meta(cut) == whole
+
+
+def test_a_resumed_session_ends_the_server_side_at_its_change_cipher_spec() -> None:
+    """An abbreviated TLS 1.2 handshake (RFC 5246 7.3): ServerHello, ChangeCipherSpec, then
+    the encrypted Finished as a handshake record. No certificate comes in clear, so the
+    server side is done at the ChangeCipherSpec and holds nothing (it used to wait, buffering
+    the encrypted records, until the packet limit: here the encrypted bytes begin like a
+    Certificate message longer than the record, which never completes)."""
+    flight = _server_flight()
+    hello = flight[: 5 + int.from_bytes(flight[3:5], "big")]
+    fake = b"\x0b\x00\x10\x00" + bytes(range(36))  # 40 encrypted bytes
+    resumed = hello + b"\x14\x03\x03\x00\x01\x01" + _record(fake)
+    budget = ByteBudget(1 << 20)
+    ext = TlsExtractor(budget)
+    key = (0, 1, 0, 2, pack_ports(40000, 443, 6, 4))
+    flow, scratch = FlowState(key, 1, True, 6, 0, 0, 0), {}
+    assert not ext.feed(flow, client_hello("files.example"), True, 1, scratch)
+    assert ext.feed(flow, resumed, False, 2, scratch)  # both sides done
+    assert flow.meta["tls.version"] == "TLS 1.2" and flow.meta["tls.alpn_selected"] == "h2"
+    assert not any(k.startswith("tls.cert") for k in flow.meta)
+    assert budget.held == 0
+
+
+def test_a_side_that_is_done_is_not_buffered_while_the_other_is_awaited() -> None:
+    """nDPI's one-sided TLS 1.2 capture (a span port that sees one direction): the client's
+    hello, then its Finished and 1,589 B of application data in 6 segments, and never a
+    server. Only the hello's 175 handshake bytes are ever held (the later segments were
+    buffered until the flow ended: 1,190 B at the peak); the record reads as it did."""
+    path = SHARED / "corpus-ndpi" / "pcaps" / "tls_1.2_unidirectional_client.pcapng"
+    if not path.exists():
+        pytest.skip("../shared/corpus-ndpi is absent")
+    (rec,), held = records(path)
+    assert rec["pkts_toclient"] == 0 and rec["bytes_toserver"] == 3004  # all of it was seen
+    assert held == {"peak": 175, "held": 0, "refused": 0}
+    assert (rec["app_proto"], rec["tls_version"], rec["tls_alpn"]) == (
+        "tls",
+        "TLS 1.2",
+        "h2,http/1.1",
+    )
+    assert rec["server_name"] == rec["tls_sni"] == "notifications-pa.googleapis.com"
+    assert rec["ja4"] == "t12d0409h2_dd22d19553a2_b39be8c56a14"
+    assert rec["ja3"] == "66fdcab9689b131fd04777de513ae009"
+
+
+def test_hello_fingerprints_are_cached_per_extractor_and_bounded() -> None:
+    """Three hello shapes in a cache of two: it starts again empty, counts the two shapes it
+    dropped, and gives the strings a fresh cache builds; an extractor made alone has its
+    own cache, one pipeline's extractors share theirs."""
+    hellos = [parse_client_hello(client_hello("a.example", alpn=(p,))[5:]) for p in "xyz"]
+    assert all(hellos)
+    fresh = [HelloPrints().of(h, "t") for h in hellos if h]
+    small = HelloPrints(limit=2)
+    got = [small.of(h, "t") for h in hellos if h]
+    assert got == fresh and len(set(got)) == 3  # three ALPN lists, so three JA4s
+    assert (len(small), small.evicted) == (1, 2)
+    assert small.of(hellos[2], "t") is got[2] and small.evicted == 2  # a hit: kept
+    assert TlsExtractor().prints is not TlsExtractor().prints
