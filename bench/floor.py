@@ -40,6 +40,7 @@ _NO_EXTRACTORS = (  # one OpenBLAS thread before numpy loads, as sensor.cli.main
     "import sys, sensor.pipeline as p; p.default_extractors = lambda *a, **k: []; "
     "from sensor.cli import main; sys.exit(main(sys.argv[1:]))"
 )
+_PACKAGE = Path(__file__).resolve().parents[1] / "sensor"
 _START = "sensor start-up and exit (10 packets)"
 _SHA = (
     "import hashlib, sys; f = open(sys.argv[1], 'rb'); "
@@ -95,6 +96,9 @@ def main() -> None:
     ap.add_argument("--pcap", type=Path, default=Path("/tmp/sensor-bench/bench-2000000.pcap"))
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
+    # bytecode as an installed sensor has it (pip compiles at install): with
+    # PYTHONDONTWRITEBYTECODE set, an editable checkout would compile at every start
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(_PACKAGE)], check=False)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         todo = cases(args.pcap, tiny_copy(args.pcap, work), work)
