@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sensor.flow.group import Runs
+from sensor.flow.initiator import clients_are_lo
 from sensor.flow.key import FlowKey, flow_ids_of
 from sensor.flow.objects import EndHook, ObjectTier
 from sensor.flow.payloads import PayloadSink
@@ -116,7 +117,7 @@ class HalfOpenTier:
         """Make pending rows of new flows (runs: single-sided, payload-less, no FIN/RST);
         returns the runs that need a FlowState after all (a DNS name, no room)."""
         idx = np.array(runs, dtype=np.int64)
-        client_is_lo = _client_is_lo(r.a, idx)
+        client_is_lo = clients_are_lo(r.a, idx)
         back = self._nameable(r, runs, client_is_lo)
         self._fit(back)
         take = np.flatnonzero(~back)
@@ -222,17 +223,3 @@ class HalfOpenTier:
                 continue
             for flow, why in zip(batch.states(), batch.reasons, strict=True):
                 self._on_end(flow, why)
-
-
-def _client_is_lo(a: dict[str, I64], idx: I64) -> BoolA:
-    """Per new run: is the client the key's lo side? The rule of objects._client_is_src (the
-    SYN sender, else the first sender unless it looks like a server answering), as arrays."""
-    pp, ff, fw = a["pp"][idx], a["first_flags"][idx], a["first_fwd"][idx]
-    proto = a["proto"][idx]
-    lo_port, hi_port = (pp >> 24) & 0xFFFF, (pp >> 8) & 0xFFFF
-    sport, dport = np.where(fw, lo_port, hi_port), np.where(fw, hi_port, lo_port)
-    syn = (proto == 6) & ((ff & SYN) != 0)
-    server_like = ((proto == 6) | (proto == 17)) & (sport < 1024) & (dport >= 1024)
-    client_is_src = np.where(syn, (ff & ACK) == 0, ~server_like)
-    is_lo: BoolA = client_is_src == fw
-    return is_lo

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from sensor.decode.columns import PacketColumns
 from sensor.flow.group import Runs
+from sensor.flow.initiator import client_is_src
 from sensor.flow.key import FlowKey, flow_id_of
 from sensor.flow.payloads import PayloadSink, PayloadWalk
 from sensor.flow.state import ACK, SYN, FlowState
@@ -193,13 +194,13 @@ class ObjectTier:
         """A new FlowState for run i, made room for first."""
         self._make_room()
         proto = r.proto[i]
-        client_is_src = _client_is_src(proto, flags0, key, fwd0)
+        from_src = client_is_src(proto, flags0, key, fwd0)
         cls = TCP if proto == 6 else UDP if proto == 17 else OTHER
         h = int(r.a["h"][i])
         flow = FlowState(
             key,
             flow_id_of(h, t0),
-            fwd0 if client_is_src else not fwd0,
+            fwd0 if from_src else not fwd0,
             proto,
             t0,
             t0,
@@ -311,14 +312,3 @@ def _span(
         last = max(last, ts[j])
         j += 1
     return j, last, (acc[0], acc[1], acc[2]), (acc[3], acc[4], acc[5])
-
-
-def _client_is_src(proto: int, flags0: int, key: FlowKey, fwd0: bool) -> bool:
-    """The initiator is the client: the SYN sender, else the first sender, unless that one
-    looks like a server answering (well-known source port to an ephemeral port)."""
-    if proto == 6 and flags0 & SYN:
-        return not flags0 & ACK
-    pp = key[4]
-    lo_port, hi_port = (pp >> 24) & 0xFFFF, (pp >> 8) & 0xFFFF
-    sport, dport = (lo_port, hi_port) if fwd0 else (hi_port, lo_port)
-    return not (proto in (6, 17) and sport < 1024 <= dport)
