@@ -202,10 +202,13 @@ def _ship_thread(cfg: SensorConfig) -> ShipThread | None:
 
 
 def _ship_collector(cfg: SensorConfig, shipping: ShipThread) -> ShipCollector:
+    """The shipper's counters as metrics: the parent ships, so only its endpoint has them."""
     return ShipCollector(shipping.shipper.stats, cfg.sensor.name, cfg.sensor.site)
 
 
 def _stop(workers: _Workers) -> None:
+    """SIGTERM every worker (each writes its open flows), then wait up to 60 s each: a worker
+    stuck past that is killed rather than holding the service's stop forever."""
     for p, _ in workers:
         if p.is_alive() and p.pid:
             os.kill(p.pid, signal.SIGTERM)
@@ -217,6 +220,8 @@ def _stop(workers: _Workers) -> None:
 
 
 def _ring(opts: LiveOptions, group: int | None, block_count: int | None = None) -> AfPacketConfig:
+    """One worker's AF_PACKET ring; `group` joins the workers in one fanout group, so the
+    kernel hashes each flow to a single worker."""
     return AfPacketConfig(
         interface=opts.interface,
         snaplen=opts.snaplen,

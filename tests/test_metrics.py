@@ -77,6 +77,19 @@ def test_exposition_has_the_core_metrics_with_bounded_labels(tmp_path: Path) -> 
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="needs promtool (prometheus)")
+def test_the_readme_names_every_metric_the_sensor_exposes_and_no_other(tmp_path: Path) -> None:
+    """Operators write alert rules and panels from the README's list: a new metric left out of
+    it, or a renamed one still listed, fails here (the families as `collect` yields them,
+    also those without samples in this replay)."""
+    suffix = {"counter": "_total", "info": "_info"}
+    exposed = {f.name + suffix.get(f.type, "") for f in _registry(tmp_path).collect()}
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Metrics and dashboards") : text.index("## Command line")]
+    listed = set(re.findall(r"`(sensor_[a-z0-9_]+)", section))
+    assert exposed - listed == set(), "exposed but not in the README"
+    assert listed - exposed == set(), "in the README but not exposed"
+
+
 def test_promtool_check_metrics_reports_nothing(tmp_path: Path) -> None:
     text = generate_latest(_registry(tmp_path))
     res = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
