@@ -31,7 +31,7 @@ CORPORA = ("corpus", "corpus-ndpi")
 Records = list[dict[str, Any]]
 
 
-class _Collect:
+class Collect:
     """A sink that keeps every record as the store would write it."""
 
     name = "collect"
@@ -55,7 +55,7 @@ class _Collect:
 def records(path: Path) -> tuple[Records, dict[str, int]]:
     """The capture's records, sorted, and what the handshake budget held at its peak and
     at the end, and refused."""
-    sink = _Collect()
+    sink = Collect()
     pipe = Pipeline(SensorConfig(), [sink])
     pipe.run([open_capture(path)])
     rows = (sink.buf.take() or pa.table({})).to_pylist()

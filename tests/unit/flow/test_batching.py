@@ -14,12 +14,10 @@ import pytest
 from sensor.capture.base import FrameBatch, SourceStats
 from sensor.capture.pcapfile import open_capture
 from sensor.config import FlowConfig, SensorConfig
-from sensor.flow.pending import EndedBatch
-from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTimeouts
 from sensor.pipeline import Pipeline
-from sensor.sinks.records import RecordBuffer
 from tests.conftest import corpus_pcaps
+from tests.tools.record_dump import Collect
 
 
 class _Sliced:
@@ -41,27 +39,8 @@ class _Sliced:
         self._src.close()
 
 
-class _Collect:
-    name = "collect"
-
-    def __init__(self) -> None:
-        self.buf = RecordBuffer()
-
-    def write_flow(self, flow: FlowState, reason: str) -> None:
-        self.buf.append(flow, reason)
-
-    def write_bare(self, batch: EndedBatch) -> None:
-        self.buf.append_bare(batch.record_numbers(), batch.reasons)
-
-    def flush(self, force: bool = False) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _records(path: Path, size: int, cfg: SensorConfig, columnar: bool = True) -> list[dict]:  # type: ignore[type-arg]
-    sink = _Collect()
+    sink = Collect()
     Pipeline(cfg, [sink], columnar=columnar).run([_Sliced(path, size)])
     table = sink.buf.take() or pa.table({})
     return sorted(table.to_pylist(), key=lambda r: (r["flow_id"], r["segment"]))
