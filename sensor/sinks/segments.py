@@ -14,11 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sensor.errors import StorageError
+from sensor.sinks.flushtimer import FlushTimer
+from sensor.sinks.storeconfig import StoreConfig, StoreStats, data_dir_for, partition_value
 
 __all__ = [
     "FlushTimer",
@@ -46,62 +46,6 @@ _MAX_DAYS = 64
 days made 40,004 files once) the rows of the rarest days are filed under the busiest day;
 their own `ts` is kept. Several captures of different dates replayed together stay apart."""
 _SCHEMA_PARTITION = "sensor=_schema/date=1970-01-01"
-
-
-def data_dir_for(catalog: Path) -> Path:
-    """Default segment tree beside the catalog: `x.duckdb` -> `x.data/`."""
-    return catalog.with_name(catalog.stem + ".data")
-
-
-def partition_value(name: str) -> str:
-    """A sensor name safe as a hive partition value (no path separators or '=')."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "sensor"
-
-
-@dataclass(frozen=True, slots=True)
-class StoreConfig:
-    """Where and how often the store writes."""
-
-    catalog: Path
-    sensor: str
-    data_dir: Path | None = None
-    flush_rows: int = 20_000
-    """Rows waiting before a segment is written (config.StorageConfig says the trade-off)."""
-    flush_seconds: float = 30.0
-    """Flush interval (FlushTimer; FlowStore.flush says what each clock triggers)."""
-    max_buffered_rows: int = 2_000_000
-    site: str = "default"
-    retention_days: tuple[tuple[str, int], ...] = (
-        ("flows", 400),
-        ("alerts", 400),
-        ("rollups", 2000),
-        ("health", 2000),
-    )
-    """Days each table keeps (0: forever), applied to this sensor's own partitions."""
-    max_disk_bytes: int = 0
-    """Bound on this sensor's segment tree (0: none); oldest flow days go first."""
-    retain: bool = False
-    """Apply retention (live capture). A replay of old captures never expires its own data."""
-    compact: bool = True
-    """Merge a past day's small segments. Off when shipping: a merged file would carry rows
-    of segments already shipped, and ship them twice."""
-    adopt: bool = False
-    """Add the sensor's views to a DuckDB database it did not create (`--force`)."""
-
-
-@dataclass(slots=True)
-class StoreStats:
-    """Counters the metrics endpoint exports."""
-
-    rows_written: int = 0
-    segments_written: int = 0
-    write_errors: int = 0
-    rows_dropped: int = 0
-    last_flush_seconds: float = 0.0
-    flush_seconds_total: float = 0.0
-    flushes: int = 0
-    rows_misdated: int = 0
-    """Rows filed under their flush's busiest day: their flush spanned too many days."""
 
 
 class SegmentWriter:
@@ -192,35 +136,49 @@ class SegmentWriter:
         if not self._pending and build is None:
             return
         if thread:
-            held, self._pending = self._pending, []
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{self.table}-writer")
-            self._inflight = (held, self._pool.submit(self._job, held, build))
-            self.stats.flushes += 1
-            return
+            self._submit(build)
+        else:
+            self._write_here(final)
+
+    def _submit(self, build: Callable[[], pa.Table] | None) -> None:
+        """Hand every pending table (and `build`) to the writer's thread, made at first use."""
+        held, self._pending = self._pending, []
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"{self.table}-writer")
+        self._inflight = (held, self._pool.submit(self._job, held, build))
+        self.stats.flushes += 1
+
+    def _write_here(self, final: bool) -> None:
+        """Write the pending tables in this thread, oldest first; the first OS error stops
+        the write, and what is not written stays pending (or is dropped if `final`)."""
         t0 = time.perf_counter()
         self._merge(self._pending)
         while self._pending:
             try:
                 self._write_table(self._pending[0])
             except OSError as e:
-                self.stats.write_errors += 1
-                if final:
-                    self._drop_all(e)
-                else:
-                    log.error(
-                        "%s store: cannot write %d rows (%s); will retry",
-                        self.table,
-                        self.pending_rows,
-                        e,
-                    )
-                    self._drop_excess()
+                self._write_failed(e, final)
                 break
             self._pending.pop(0)
         took = time.perf_counter() - t0
         self.stats.last_flush_seconds = took
         self.stats.flush_seconds_total += took
         self.stats.flushes += 1
+
+    def _write_failed(self, e: OSError, final: bool) -> None:
+        """Count a failed foreground write; at exit drop what is left, else keep it for the
+        retry, bounded."""
+        self.stats.write_errors += 1
+        if final:
+            self._drop_all(e)
+        else:
+            log.error(
+                "%s store: cannot write %d rows (%s); will retry",
+                self.table,
+                self.pending_rows,
+                e,
+            )
+            self._drop_excess()
 
     @staticmethod
     def _merge(tables: list[pa.Table]) -> None:
@@ -363,49 +321,3 @@ class RowTable:
             rows, self.rows = self.rows, []
             self.writer.add(pa.Table.from_pylist(rows, schema=self.writer.schema))
         self.writer.write_pending(final=force and self.closing)
-
-
-class FlushTimer:
-    """When a store moves its buffered rows on (a RowTable writes them; the flow store takes
-    them out of its Python buffer, see FlowStore.flush): once `flush_seconds` have passed on
-    either of two clocks since the last time, or when the caller forces it (row count, exit).
-
-    - Packet time, fed by `advance(now_ns)` from the pipeline (the flow table's clock, which a
-      lone far-future timestamp does not move). A replay flushes as the same traffic would
-      live, whatever the replay speed: a capture of a week is written as it goes, not held
-      until a wall-clock interval ends (a fast replay reads days of packets in 30 s).
-    - The wall clock `clock`: a quiet link, or a replay fed slowly through a pipe, still
-      flushes, so a kill -9 loses at most one interval.
-
-    Whichever advances first triggers; both restart at each flush. A timestamp far in the
-    future makes one early flush, then packet time waits for the traffic to catch up and
-    the wall clock alone keeps flushing.
-    """
-
-    def __init__(self, cfg: StoreConfig, clock: Callable[[], float]) -> None:
-        self._cfg = cfg
-        self._clock = clock
-        self._last = clock()
-        self._packet_ns = 0
-        self._packet_last_ns: int | None = None
-
-    def advance(self, now_ns: int) -> None:
-        """Packet time has reached `now_ns` (earlier times are ignored)."""
-        if now_ns > self._packet_ns:
-            self._packet_ns = now_ns
-            if self._packet_last_ns is None:
-                self._packet_last_ns = now_ns
-
-    def due(self, force: bool) -> bool:
-        interval = self._cfg.flush_seconds
-        last = self._packet_last_ns
-        if (
-            not force
-            and self._clock() - self._last < interval
-            and (last is None or self._packet_ns - last < interval * 1e9)
-        ):
-            return False
-        self._last = self._clock()
-        if last is not None:
-            self._packet_last_ns = self._packet_ns
-        return True
