@@ -250,7 +250,7 @@ PyDoc_STRVAR(sha1_b64_doc,
 "`msgs` holds rows of `width` bytes each; returns 30 bytes per row: b'1:' and the\n"
 "base64 (with its one '=' pad) of the row's SHA-1. `accel`: use the CPU's SHA extensions\n"
 "where it has them (False: the portable code; the tests compare both). Reference:\n"
-"sensor.sinks.records._sha1_b64_python.");
+"sensor.sinks.communityid._sha1_b64_python.");
 
 static PyObject *sha1_b64(PyObject *self, PyObject *args) {
     (void)self;

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sensor import native
 from sensor.capture import pcapfile, pcapng
 from sensor.capture.pcapfile import MAX_WIRE, _pcap_batch, _PcapFormat, _walk_pcap, open_capture
-from sensor.sinks import records
+from sensor.sinks import communityid, records
 from tests.conftest import corpus_pcaps
 from tests.unit.flow.test_batching import _SHORT, _records
 
@@ -62,7 +62,9 @@ def test_sha1_rows_of_random_bytes(data: bytes, rows: int) -> None:
     msgs = np.frombuffer(data * rows, dtype=np.uint8).reshape(rows, len(data))
     for accel in (True, False):
         assert lib.sha1_b64(msgs.tobytes(), len(data), accel) == _reference_b64(msgs)
-    assert records._sha1_b64(msgs, None).tobytes() == records._sha1_b64_python(msgs).tobytes()
+    assert (
+        communityid._sha1_b64(msgs, None).tobytes() == communityid._sha1_b64_python(msgs).tobytes()
+    )
 
 
 @built

@@ -8,7 +8,8 @@ import numpy as np
 
 from sensor.flow.key import community_id, key_addresses
 from sensor.flow.state import FlowState
-from sensor.sinks.records import RecordBuffer, _sha1_b64, _sha1_b64_python
+from sensor.sinks.communityid import _sha1_b64, _sha1_b64_python
+from sensor.sinks.records import RecordBuffer
 
 
 def test_duckdb_sha1_equals_hashlib_row_by_row() -> None:
