@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from sensor.config import SensorConfig
-from sensor.sinks import catalog, default_sinks
+from sensor.sinks import catalog, default_sinks, views
 from sensor.sinks.catalog import Catalog
 
 NEVER = (
@@ -146,12 +146,12 @@ def test_a_sensors_stores_share_one_catalog_written_once(tmp_path: Path) -> None
 
 def test_the_vendor_table_is_cached_between_stores(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    cached = catalog._oui_cache()
+    cached = views._oui_cache()
     if cached is None:
         return  # no manuf file on this machine: nothing to cache
-    built = catalog._oui_file(tmp_path / "a")
+    built = views._oui_file(tmp_path / "a")
     assert cached.exists()
-    copied = catalog._oui_file(tmp_path / "b")
+    copied = views._oui_file(tmp_path / "b")
     assert pq.read_table(copied).equals(pq.read_table(built))
     assert built.read_bytes() == copied.read_bytes() == cached.read_bytes()
 
