@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable
 from sensor.sinks.base import Sink
+from sensor.summary import Summary
 from sensor.wireless import WirelessEvent, WirelessMonitor
 
 __all__ = ["Pipeline", "ReadInterrupted", "Summary", "flow_heavy_gc", "rebuild_classifier"]
@@ -43,54 +44,6 @@ flow (a SIGHUP once waited 40 s). Batches are cut, never merged: the records are
 class ReadInterrupted(BaseException):
     """Raised by a stop request into a read that would block (a BaseException, so no reader's
     error handling swallows it)."""
-
-
-@dataclass(slots=True)
-class Summary:
-    """What a run did; printed at exit and exported as metrics."""
-
-    packets: int = 0
-    bytes: int = 0
-    flow_packets: int = 0
-    flows: int = 0
-    records: int = 0
-    seconds: float = 0.0
-    decode_errors: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)
-    capture_errors: Counter[str] = field(default_factory=Counter)
-    capture_bytes_lost: int = 0
-    """Bytes of damaged capture files that gave no frames (skipped or left unread)."""
-    ended: Counter[str] = field(default_factory=Counter)
-    sink_errors: Counter[str] = field(default_factory=Counter)
-    extractor_errors: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def pps(self) -> float:
-        """Packets per second of wall time."""
-        return self.packets / self.seconds if self.seconds > 0 else 0.0
-
-    def lines(self) -> list[str]:
-        """Human-readable summary; `flows=N` is what benchmark scripts look for."""
-        errs = sum(self.decode_errors.values())
-        out = [
-            f"packets={self.packets} bytes={self.bytes} flows={self.flows} "
-            f"records={self.records} decode_errors={errs}",
-            f"seconds={self.seconds:.2f} packets_per_second={self.pps:,.0f}",
-        ]
-        if errs:
-            out.append("decode errors: " + _fmt(self.decode_errors))
-        if any(self.skipped.values()):
-            out.append("not flows: " + _fmt(self.skipped))
-        if self.capture_errors:
-            lost = f"; {self.capture_bytes_lost} bytes lost" if self.capture_bytes_lost else ""
-            out.append("capture file problems: " + _fmt(self.capture_errors) + lost)
-        if self.ended:
-            out.append("records by end reason: " + _fmt(self.ended))
-        if self.sink_errors:
-            out.append("sink errors: " + _fmt(self.sink_errors))
-        if self.extractor_errors:
-            out.append("extractor errors: " + _fmt(self.extractor_errors))
-        return out
 
 
 def _part(batch: FrameBatch, lo: int, hi: int) -> FrameBatch:
@@ -141,10 +94,6 @@ def _bare_possible(batch: EndedBatch, clf: Classifier) -> npt.NDArray[np.bool_]:
         dtype=np.bool_,
     )  # fmt: skip
     return answers[inv.reshape(-1)]
-
-
-def _fmt(c: Counter[str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v)
 
 
 _GC_THRESHOLDS = (50_000, 20, 100)
