@@ -14,9 +14,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-import numpy.typing as npt
-
+from sensor.bare import possible_rows, write_bare
 from sensor.budget import FLOW_BYTES, PENDING_BYTES, STRUCTURES, memory_budget, used_bytes
 from sensor.capture.base import FrameBatch, PacketSource
 from sensor.classify import Classifier, build_classifier
@@ -56,44 +54,6 @@ def _part(batch: FrameBatch, lo: int, hi: int) -> FrameBatch:
         batch.wirelens[lo:hi],
         batch.ts[lo:hi],
     )
-
-
-_NONE = ("none", "none", "none")
-
-
-def _bare_possible(batch: EndedBatch, clf: Classifier) -> npt.NDArray[np.bool_]:
-    """Per row: could a signature match this field-less record? Asked once per distinct
-    (dest_port, ver, net, volume, proto), the numbers that select its candidates."""
-    c, s = batch.cols, batch.sides()
-    lo = c["client_is_lo"]
-    pp = c["pp"]
-    dport = np.where(lo, (pp >> 8) & 0xFFFF, (pp >> 24) & 0xFFFF)
-    ver = pp >> 40
-    d_hi, d_lo = np.where(lo, c["k2"], c["k0"]), np.where(lo, c["k3"], c["k1"])
-    net = np.where(ver == 4, (d_lo & 0xFFFFFFFF) >> 16, (d_hi >> 32) & 0xFFFFFFFF)
-    volume = np.frexp((s["bytes_ts"] + s["bytes_tc"]).astype(np.float64))[1].astype(np.int64)
-    proto = pp & 0xFF
-    # one uint64 per row (16 + 1 + 7 + 8 + 32 bits) so that np.unique sorts numbers, not rows
-    packed = (
-        (dport.astype(np.uint64) << np.uint64(48))
-        | ((ver == 6).astype(np.uint64) << np.uint64(47))
-        | (volume.astype(np.uint64) << np.uint64(40))
-        | (proto.astype(np.uint64) << np.uint64(32))
-        | net.astype(np.uint64)
-    )
-    _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
-    ask, has_net = clf.bare_possible, bool(clf.index["net"])
-    answers = np.array(
-        [
-            ask((a, b, n if has_net else -1, v, p))
-            for a, b, n, v, p in zip(
-                dport[first].tolist(), ver[first].tolist(), net[first].tolist(),
-                volume[first].tolist(), proto[first].tolist(), strict=True,
-            )
-        ],
-        dtype=np.bool_,
-    )  # fmt: skip
-    return answers[inv.reshape(-1)]
 
 
 _GC_THRESHOLDS = (50_000, 20, 100)
@@ -195,45 +155,17 @@ class Pipeline:
     def _on_end_bulk(self, batch: EndedBatch) -> None:
         """Pending flows that ended together. No field, so their verdict is `none` unless a
         signature for their numbers could match one without fields: those rows go the
-        FlowState way; the rest go to the sinks as columns (a sink without a columnar path
-        gets FlowStates)."""
+        FlowState way; the rest go to the sinks as columns (`sensor.bare`)."""
         if self._reload is not None:
             self._maybe_reload()
-        clf = self.classifier
-        try:
-            possible = _bare_possible(batch, clf)
-        except Exception:  # a bad signature must not lose the records: classify one by one
-            self.summary.sink_errors["classifier"] += 1
-            log.exception("classifier failed on a batch of field-less records")
-            possible = np.ones(len(batch), dtype=np.bool_)
+        clf = self.classifier  # the rows below are counted on this one, as they were asked
+        possible = possible_rows(batch, clf, self.summary)
         if possible.any():
             slow = batch.select(possible)
             for flow, why in zip(slow.states(), slow.reasons, strict=True):
                 self._on_end(flow, why)
             batch = batch.select(~possible)
-        n = len(batch)
-        if not n:
-            return
-        self.summary.records += n
-        clf.matched[_NONE] += n
-        s = batch.sides()
-        clf.matched_bytes[_NONE] += int(s["bytes_ts"].sum() + s["bytes_tc"].sum())
-        states: list[FlowState] | None = None
-        for sink in self.sinks:
-            try:
-                bulk = getattr(sink, "write_bare", None)
-                if bulk is not None:
-                    bulk(batch)
-                    continue
-                if states is None:
-                    states = batch.states()
-                    for flow in states:
-                        flow.meta["policy.action"] = "none"
-                for flow, why in zip(states, batch.reasons, strict=True):
-                    sink.write_flow(flow, why)
-            except Exception:
-                self.summary.sink_errors[sink.name] += 1
-                log.exception("sink %s failed on %d flow records", sink.name, n)
+        write_bare(batch, clf, self.sinks, self.summary)
 
     def request_stop(self) -> None:
         """Stop reading after the current batch; `run` then ends every open flow as
