@@ -8,17 +8,16 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from pathlib import Path
 
 from sensor.bare import possible_rows, write_bare
 from sensor.budget import FLOW_BYTES, PENDING_BYTES, STRUCTURES, memory_budget, used_bytes
 from sensor.capture.base import FrameBatch, PacketSource
 from sensor.classify import Classifier, build_classifier
-from sensor.config import SensorConfig, load_config
+from sensor.config import SensorConfig
+from sensor.control import Control, ReadInterrupted, rebuild_classifier
 from sensor.decode.decoder import Decoder
 from sensor.decode.wifi import WIFI_LINKTYPES
 from sensor.extract import ByteBudget, DnsNames, HelloPrints, Inspector, default_extractors
@@ -37,11 +36,6 @@ SUB_BATCH = 16_384
 """Frames processed between two looks at a pending reload or stop: a file block or ring
 block of a SYN flood holds over 100,000 frames, seconds of work when every frame is a new
 flow (a SIGHUP once waited 40 s). Batches are cut, never merged: the records are the same."""
-
-
-class ReadInterrupted(BaseException):
-    """Raised by a stop request into a read that would block (a BaseException, so no reader's
-    error handling swallows it)."""
 
 
 def _part(batch: FrameBatch, lo: int, hi: int) -> FrameBatch:
@@ -76,12 +70,6 @@ def flow_heavy_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def rebuild_classifier(config_path: Path | None) -> Classifier:
-    """SIGHUP: read the config file again and build a new classifier from it."""
-    cfg = load_config(config_path)
-    return build_classifier(cfg.signatures, cfg.policy)
-
-
 class Pipeline:
     """Owns the decoder, the flow table and the sinks of one worker."""
 
@@ -96,12 +84,11 @@ class Pipeline:
         self.cfg = cfg
         self.sinks = list(sinks)
         self.classifier = classifier or build_classifier(cfg.signatures, cfg.policy)
-        self._reload: Callable[[], Classifier] | None = None
-        self._stop = False
-        self._reading = False
+        self.control = Control()
+        """Stop and reload requests, taken between sub-batches and flow records."""
         self.first_ts: dict[str, int] = {}
         """Time of each source's first frame (ns), by source name."""
-        self.reloads: Counter[str] = Counter()
+        self.reloads = self.control.reloads
         self.decoder = Decoder()
         self.budget = budget = memory_budget(cfg)
         """limits.memory_mb split into shares; every structure below gets its limit here."""
@@ -138,7 +125,7 @@ class Pipeline:
 
     def _on_end(self, flow: FlowState, reason: str) -> None:
         self.summary.records += 1
-        if self._reload is not None:  # a mass expiry ends 100,000s of flows in one sweep
+        if self.control.build is not None:  # a mass expiry ends 100,000s of flows in one sweep
             self._maybe_reload()
         try:
             self.classifier.apply(flow)
@@ -156,7 +143,7 @@ class Pipeline:
         """Pending flows that ended together. No field, so their verdict is `none` unless a
         signature for their numbers could match one without fields: those rows go the
         FlowState way; the rest go to the sinks as columns (`sensor.bare`)."""
-        if self._reload is not None:
+        if self.control.build is not None:
             self._maybe_reload()
         clf = self.classifier  # the rows below are counted on this one, as they were asked
         possible = possible_rows(batch, clf, self.summary)
@@ -171,46 +158,27 @@ class Pipeline:
         """Stop reading after the current batch; `run` then ends every open flow as
         `shutdown` and closes the sinks, so nothing in flight is lost. Called from a signal
         handler: if the source is blocked in a read (a quiet pipe), that read is abandoned."""
-        self._stop = True
-        if self._reading:
-            raise ReadInterrupted
+        self.control.stop()
 
     def request_reload(self, build: Callable[[], Classifier]) -> None:
         """Ask for a new classifier (SIGHUP); it is built and swapped before the next
         sub-batch (SUB_BATCH frames) or the next flow record, whichever comes first, so no
         flow is lost or classified by half a rule set, and a flood does not delay it."""
-        self._reload = build
+        self.control.build = build
 
     def _maybe_reload(self) -> None:
-        build, self._reload = self._reload, None
-        if build is None:
-            return
-        try:
-            new = build()
-        except Exception as e:  # keep running on the old rules; say why
-            self.reloads["failed"] += 1
-            log.error("reload failed, keeping signature set %s: %s", self.classifier.version, e)
-            return
-        self.reloads["ok"] += 1
-        new.keep_counts(self.classifier)
-        log.info(
-            "reloaded: %d signatures, version %s (was %s)",
-            len(new.signatures),
-            new.version,
-            self.classifier.version,
-        )
-        self.classifier = new
+        self.classifier = self.control.swap(self.classifier)
 
     def process(self, batch: FrameBatch) -> None:
         """Decode a batch and account it to flows, SUB_BATCH frames at a time."""
-        if self._reload is not None:
+        if self.control.build is not None:
             self._maybe_reload()
         n = len(batch)
         if n <= SUB_BATCH:
             self._process(batch)
             return
         for at in range(0, n, SUB_BATCH):
-            if self._reload is not None:
+            if self.control.build is not None:
                 self._maybe_reload()
             self._process(_part(batch, at, at + SUB_BATCH))
 
@@ -262,23 +230,23 @@ class Pipeline:
                     self.summary.capture_errors.update(src.stats.errors)
                     self.summary.capture_bytes_lost += src.stats.bytes_lost
                     src.close()
-                if self._stop:
+                if self.control.stopping:
                     break
         finally:  # whatever stopped the replay (an error too), the flows read so far are written
-            self.finish("shutdown" if self._stop else "eof")
+            self.finish("shutdown" if self.control.stopping else "eof")
 
     def _replay(
         self, src: PacketSource, progress: Callable[[PacketSource, Summary], None] | None
     ) -> None:
         batches = iter(src.batches())
-        while not self._stop:
-            self._reading = True
+        while not self.control.stopping:
+            self.control.reading = True
             try:
                 batch = next(batches, None)
             except ReadInterrupted:
                 return
             finally:
-                self._reading = False
+                self.control.reading = False
             if batch is None:
                 return
             if len(batch) and src.name not in self.first_ts:
