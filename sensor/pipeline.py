@@ -1,15 +1,12 @@
-"""Wiring only: source -> decoder -> flow table -> sinks, the run loop and the summary.
+"""Wiring only: source -> decoder -> flow table -> sinks, one batch at a time.
 
 Replay and live capture run this same code; they differ only in the PacketSource.
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from sensor.bare import possible_rows, write_bare
@@ -24,6 +21,7 @@ from sensor.extract import ByteBudget, DnsNames, HelloPrints, Inspector, default
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable
+from sensor.runloop import Progress, flow_heavy_gc, replay_sources
 from sensor.sinks.base import Sink
 from sensor.summary import Summary
 from sensor.wireless import WirelessEvent, WirelessMonitor
@@ -48,26 +46,6 @@ def _part(batch: FrameBatch, lo: int, hi: int) -> FrameBatch:
         batch.wirelens[lo:hi],
         batch.ts[lo:hi],
     )
-
-
-_GC_THRESHOLDS = (50_000, 20, 100)
-
-
-@contextmanager
-def flow_heavy_gc() -> Iterator[None]:
-    """Cyclic garbage collection tuned for a flow table: a SYN flood keeps up to `max_flows`
-    objects alive for minutes, and the default thresholds scan them all again every few
-    hundred thousand allocations (a third of a flood replay's time). Young cycles are still
-    collected; full collections become rare, and what was built before the capture (modules,
-    signatures) is frozen out of them. The previous thresholds come back at the end."""
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
 
 
 class Pipeline:
@@ -191,7 +169,7 @@ class Pipeline:
             self.wireless.process(batch)
             # a beacon flood changes an access point per frame: hand them to the store now,
             # not after the whole file block (8 MB: 129,000 APs and their rows, 150 MB)
-            self._flush_sinks(force=False)
+            self.flush_sinks(force=False)
         cols = self.decoder.decode(batch)
         self.table.update(cols)
         peak = self.memory_peak
@@ -203,58 +181,9 @@ class Pipeline:
         s.bytes += int(batch.wirelens.sum())
         s.flow_packets += int(cols.ok.sum())
 
-    def run(
-        self,
-        sources: Sequence[PacketSource],
-        progress: Callable[[PacketSource, Summary], None] | None = None,
-    ) -> Summary:
+    def run(self, sources: Sequence[PacketSource], progress: Progress | None = None) -> Summary:
         """Replay every source in order, then end all flows (`eof`) and close the sinks."""
-        t0 = time.perf_counter()
-        try:
-            with flow_heavy_gc():
-                self._run(sources, progress)
-        finally:
-            self.summary.seconds = time.perf_counter() - t0
-        return self.summary
-
-    def _run(
-        self,
-        sources: Sequence[PacketSource],
-        progress: Callable[[PacketSource, Summary], None] | None,
-    ) -> None:
-        try:
-            for src in sources:
-                try:
-                    self._replay(src, progress)
-                finally:
-                    self.summary.capture_errors.update(src.stats.errors)
-                    self.summary.capture_bytes_lost += src.stats.bytes_lost
-                    src.close()
-                if self.control.stopping:
-                    break
-        finally:  # whatever stopped the replay (an error too), the flows read so far are written
-            self.finish("shutdown" if self.control.stopping else "eof")
-
-    def _replay(
-        self, src: PacketSource, progress: Callable[[PacketSource, Summary], None] | None
-    ) -> None:
-        batches = iter(src.batches())
-        while not self.control.stopping:
-            self.control.reading = True
-            try:
-                batch = next(batches, None)
-            except ReadInterrupted:
-                return
-            finally:
-                self.control.reading = False
-            if batch is None:
-                return
-            if len(batch) and src.name not in self.first_ts:
-                self.first_ts[src.name] = int(batch.ts[0])
-            self.guarded(batch)
-            self._flush_sinks(force=False)
-            if progress is not None:
-                progress(src, self.summary)
+        return replay_sources(self, sources, progress)
 
     def guarded(self, batch: FrameBatch) -> None:
         """`process`, with a last line of defence: a bug that one hostile frame triggers is
@@ -274,7 +203,7 @@ class Pipeline:
             self.table.now = now_ns
             self.table.expire(now_ns)
         self.summary.flows = self.table.created
-        self._flush_sinks(force=False)
+        self.flush_sinks(force=False)
 
     def finish(self, reason: str) -> None:
         """End every open flow with `reason` and close the sinks."""
@@ -309,7 +238,9 @@ class Pipeline:
             if write is not None:
                 write(changed, max(self.table.now, self.wireless.last))
 
-    def _flush_sinks(self, force: bool) -> None:
+    def flush_sinks(self, force: bool) -> None:
+        """Hand the sinks what changed and let each flush on size or on packet time; a
+        failing sink is counted and logged, the others still flush."""
         self._snapshot_aps()
         now = self.table.now
         for sink in self.sinks:
