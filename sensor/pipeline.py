@@ -1,6 +1,8 @@
 """Wiring only: source -> decoder -> flow table -> sinks, one batch at a time.
 
-Replay and live capture run this same code; they differ only in the PacketSource.
+Replay and live capture run this same code; they differ only in the PacketSource. Beside it:
+`runloop.py` (the replay loop), `control.py` (stop and reload requests), `bare.py` (field-less
+half-open flows ending in bulk) and `summary.py` (what a run did).
 """
 
 from __future__ import annotations
@@ -77,14 +79,31 @@ class Pipeline:
         """TLS records and QUIC CRYPTO frames being reassembled, all flows."""
         self.prints = HelloPrints()
         """ClientHello fingerprints by shape (TLS, QUIC, DTLS): bounded, evictions counted."""
-        self.inspector = Inspector(
-            default_extractors(self.names, self.buffers, self.prints),
-            cfg.inspect.max_packets,
-            self.names,
-            budget.hold_bytes,
+        self.inspector = self._build_inspector()
+        self.table = self._build_table(columnar)
+        self.memory_peak = dict.fromkeys(STRUCTURES, 0)
+        """Highest estimated bytes of each structure, sampled after every sub-batch."""
+        self.summary = Summary(
+            decode_errors=self.decoder.errors,
+            skipped=self.decoder.skipped,
+            extractor_errors=self.inspector.errors,
         )
-        self.table = FlowTable(
-            cfg.flow.timeouts,
+
+    def _build_inspector(self) -> Inspector:
+        """The extractors, sharing the DNS names, reassembly budget and fingerprints built
+        just before (`default_extractors` is looked up here, so `bench/floor.py` can swap it)."""
+        return Inspector(
+            default_extractors(self.names, self.buffers, self.prints),
+            self.cfg.inspect.max_packets,
+            self.names,
+            self.budget.hold_bytes,
+        )
+
+    def _build_table(self, columnar: bool) -> FlowTable:
+        """The flow table, ending flows into this pipeline one by one and in bulk."""
+        budget = self.budget
+        return FlowTable(
+            self.cfg.flow.timeouts,
             budget.max_flows,
             self._on_end,
             self.inspector,
@@ -92,13 +111,6 @@ class Pipeline:
             columnar=columnar,
             max_bytes=budget.shares["flows"],
             sizes=(FLOW_BYTES, PENDING_BYTES),
-        )
-        self.memory_peak = dict.fromkeys(STRUCTURES, 0)
-        """Highest estimated bytes of each structure, sampled after every sub-batch."""
-        self.summary = Summary(
-            decode_errors=self.decoder.errors,
-            skipped=self.decoder.skipped,
-            extractor_errors=self.inspector.errors,
         )
 
     def _on_end(self, flow: FlowState, reason: str) -> None:
