@@ -69,6 +69,7 @@ class Pipeline:
         self.first_ts: dict[str, int] = {}
         """Time of each source's first frame (ns), by source name."""
         self.reloads = self.control.reloads
+        """Reloads taken, by result: the control's own counter (sensor_reloads_total)."""
         self.decoder = Decoder()
         self.budget = budget = memory_budget(cfg)
         """limits.memory_mb split into shares; every structure below gets its limit here."""
@@ -135,7 +136,7 @@ class Pipeline:
         FlowState way; the rest go to the sinks as columns (`sensor.bare`)."""
         if self.control.build is not None:
             self._maybe_reload()
-        clf = self.classifier  # the rows below are counted on this one, as they were asked
+        clf = self.classifier  # asked and counted on, even if a record below takes a reload
         possible = possible_rows(batch, clf, self.summary)
         if possible.any():
             slow = batch.select(possible)
