@@ -243,13 +243,19 @@ class Pipeline:
                     log.exception("sink %s failed on a wireless event", sink.name)
 
     def _snapshot_aps(self) -> None:
+        """Hand the access points that changed to the sinks that keep them; a failing sink
+        is counted and logged like any other (at exit, the flows still get written)."""
         changed = self.wireless.take_changed()
         if not changed:
             return
         for sink in self.sinks:
             write = getattr(sink, "write_aps", None)
             if write is not None:
-                write(changed, max(self.table.now, self.wireless.last))
+                try:
+                    write(changed, max(self.table.now, self.wireless.last))
+                except Exception:
+                    self.summary.sink_errors[sink.name] += 1
+                    log.exception("sink %s failed on %d access points", sink.name, len(changed))
 
     def flush_sinks(self, force: bool) -> None:
         """Hand the sinks what changed and let each flush on size or on packet time; a
