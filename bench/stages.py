@@ -29,7 +29,7 @@ STAGES = (
     ("classifier", "sensor/classify/"),
     ("records and storage", "sensor/sinks/"),
 )
-_LOOP = ("._run (sensor/pipeline.py", ".finish (sensor/pipeline.py")
+_LOOP = ("_run (sensor/runloop.py", ".finish (sensor/pipeline.py")
 
 
 def stage_of(frames: list[str]) -> str:

@@ -1,33 +1,31 @@
-"""Wiring only: source -> decoder -> flow table -> sinks, the run loop and the summary.
+"""Wiring only: source -> decoder -> flow table -> sinks, one batch at a time.
 
-Replay and live capture run this same code; they differ only in the PacketSource.
+Replay and live capture run this same code; they differ only in the PacketSource. Beside it:
+`runloop.py` (the replay loop), `control.py` (stop and reload requests), `bare.py` (field-less
+half-open flows ending in bulk) and `summary.py` (what a run did).
 """
 
 from __future__ import annotations
 
-import gc
 import logging
-import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
-import numpy as np
-import numpy.typing as npt
-
+from sensor.bare import possible_rows, write_bare
 from sensor.budget import FLOW_BYTES, PENDING_BYTES, STRUCTURES, memory_budget, used_bytes
 from sensor.capture.base import FrameBatch, PacketSource
 from sensor.classify import Classifier, build_classifier
-from sensor.config import SensorConfig, load_config
+from sensor.config import SensorConfig
+from sensor.control import Control, ReadInterrupted, rebuild_classifier
 from sensor.decode.decoder import Decoder
 from sensor.decode.wifi import WIFI_LINKTYPES
 from sensor.extract import ByteBudget, DnsNames, HelloPrints, Inspector, default_extractors
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable
+from sensor.runloop import Progress, flow_heavy_gc, replay_sources
 from sensor.sinks.base import Sink
+from sensor.summary import Summary
 from sensor.wireless import WirelessEvent, WirelessMonitor
 
 __all__ = ["Pipeline", "ReadInterrupted", "Summary", "flow_heavy_gc", "rebuild_classifier"]
@@ -40,59 +38,6 @@ block of a SYN flood holds over 100,000 frames, seconds of work when every frame
 flow (a SIGHUP once waited 40 s). Batches are cut, never merged: the records are the same."""
 
 
-class ReadInterrupted(BaseException):
-    """Raised by a stop request into a read that would block (a BaseException, so no reader's
-    error handling swallows it)."""
-
-
-@dataclass(slots=True)
-class Summary:
-    """What a run did; printed at exit and exported as metrics."""
-
-    packets: int = 0
-    bytes: int = 0
-    flow_packets: int = 0
-    flows: int = 0
-    records: int = 0
-    seconds: float = 0.0
-    decode_errors: Counter[str] = field(default_factory=Counter)
-    skipped: Counter[str] = field(default_factory=Counter)
-    capture_errors: Counter[str] = field(default_factory=Counter)
-    capture_bytes_lost: int = 0
-    """Bytes of damaged capture files that gave no frames (skipped or left unread)."""
-    ended: Counter[str] = field(default_factory=Counter)
-    sink_errors: Counter[str] = field(default_factory=Counter)
-    extractor_errors: Counter[str] = field(default_factory=Counter)
-
-    @property
-    def pps(self) -> float:
-        """Packets per second of wall time."""
-        return self.packets / self.seconds if self.seconds > 0 else 0.0
-
-    def lines(self) -> list[str]:
-        """Human-readable summary; `flows=N` is what benchmark scripts look for."""
-        errs = sum(self.decode_errors.values())
-        out = [
-            f"packets={self.packets} bytes={self.bytes} flows={self.flows} "
-            f"records={self.records} decode_errors={errs}",
-            f"seconds={self.seconds:.2f} packets_per_second={self.pps:,.0f}",
-        ]
-        if errs:
-            out.append("decode errors: " + _fmt(self.decode_errors))
-        if any(self.skipped.values()):
-            out.append("not flows: " + _fmt(self.skipped))
-        if self.capture_errors:
-            lost = f"; {self.capture_bytes_lost} bytes lost" if self.capture_bytes_lost else ""
-            out.append("capture file problems: " + _fmt(self.capture_errors) + lost)
-        if self.ended:
-            out.append("records by end reason: " + _fmt(self.ended))
-        if self.sink_errors:
-            out.append("sink errors: " + _fmt(self.sink_errors))
-        if self.extractor_errors:
-            out.append("extractor errors: " + _fmt(self.extractor_errors))
-        return out
-
-
 def _part(batch: FrameBatch, lo: int, hi: int) -> FrameBatch:
     """Frames [lo, hi) of a batch: views of its arrays over the same buffer, no copy."""
     return FrameBatch(
@@ -103,74 +48,6 @@ def _part(batch: FrameBatch, lo: int, hi: int) -> FrameBatch:
         batch.wirelens[lo:hi],
         batch.ts[lo:hi],
     )
-
-
-_NONE = ("none", "none", "none")
-
-
-def _bare_possible(batch: EndedBatch, clf: Classifier) -> npt.NDArray[np.bool_]:
-    """Per row: could a signature match this field-less record? Asked once per distinct
-    (dest_port, ver, net, volume, proto), the numbers that select its candidates."""
-    c, s = batch.cols, batch.sides()
-    lo = c["client_is_lo"]
-    pp = c["pp"]
-    dport = np.where(lo, (pp >> 8) & 0xFFFF, (pp >> 24) & 0xFFFF)
-    ver = pp >> 40
-    d_hi, d_lo = np.where(lo, c["k2"], c["k0"]), np.where(lo, c["k3"], c["k1"])
-    net = np.where(ver == 4, (d_lo & 0xFFFFFFFF) >> 16, (d_hi >> 32) & 0xFFFFFFFF)
-    volume = np.frexp((s["bytes_ts"] + s["bytes_tc"]).astype(np.float64))[1].astype(np.int64)
-    proto = pp & 0xFF
-    # one uint64 per row (16 + 1 + 7 + 8 + 32 bits) so that np.unique sorts numbers, not rows
-    packed = (
-        (dport.astype(np.uint64) << np.uint64(48))
-        | ((ver == 6).astype(np.uint64) << np.uint64(47))
-        | (volume.astype(np.uint64) << np.uint64(40))
-        | (proto.astype(np.uint64) << np.uint64(32))
-        | net.astype(np.uint64)
-    )
-    _, first, inv = np.unique(packed, return_index=True, return_inverse=True)
-    ask, has_net = clf.bare_possible, bool(clf.index["net"])
-    answers = np.array(
-        [
-            ask((a, b, n if has_net else -1, v, p))
-            for a, b, n, v, p in zip(
-                dport[first].tolist(), ver[first].tolist(), net[first].tolist(),
-                volume[first].tolist(), proto[first].tolist(), strict=True,
-            )
-        ],
-        dtype=np.bool_,
-    )  # fmt: skip
-    return answers[inv.reshape(-1)]
-
-
-def _fmt(c: Counter[str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in sorted(c.items()) if v)
-
-
-_GC_THRESHOLDS = (50_000, 20, 100)
-
-
-@contextmanager
-def flow_heavy_gc() -> Iterator[None]:
-    """Cyclic garbage collection tuned for a flow table: a SYN flood keeps up to `max_flows`
-    objects alive for minutes, and the default thresholds scan them all again every few
-    hundred thousand allocations (a third of a flood replay's time). Young cycles are still
-    collected; full collections become rare, and what was built before the capture (modules,
-    signatures) is frozen out of them. The previous thresholds come back at the end."""
-    old = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(*_GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-        gc.unfreeze()
-
-
-def rebuild_classifier(config_path: Path | None) -> Classifier:
-    """SIGHUP: read the config file again and build a new classifier from it."""
-    cfg = load_config(config_path)
-    return build_classifier(cfg.signatures, cfg.policy)
 
 
 class Pipeline:
@@ -187,12 +64,12 @@ class Pipeline:
         self.cfg = cfg
         self.sinks = list(sinks)
         self.classifier = classifier or build_classifier(cfg.signatures, cfg.policy)
-        self._reload: Callable[[], Classifier] | None = None
-        self._stop = False
-        self._reading = False
+        self.control = Control()
+        """Stop and reload requests, taken between sub-batches and flow records."""
         self.first_ts: dict[str, int] = {}
         """Time of each source's first frame (ns), by source name."""
-        self.reloads: Counter[str] = Counter()
+        self.reloads = self.control.reloads
+        """Reloads taken, by result: the control's own counter (sensor_reloads_total)."""
         self.decoder = Decoder()
         self.budget = budget = memory_budget(cfg)
         """limits.memory_mb split into shares; every structure below gets its limit here."""
@@ -203,22 +80,8 @@ class Pipeline:
         """TLS records and QUIC CRYPTO frames being reassembled, all flows."""
         self.prints = HelloPrints()
         """ClientHello fingerprints by shape (TLS, QUIC, DTLS): bounded, evictions counted."""
-        self.inspector = Inspector(
-            default_extractors(self.names, self.buffers, self.prints),
-            cfg.inspect.max_packets,
-            self.names,
-            budget.hold_bytes,
-        )
-        self.table = FlowTable(
-            cfg.flow.timeouts,
-            budget.max_flows,
-            self._on_end,
-            self.inspector,
-            on_end_bulk=self._on_end_bulk,
-            columnar=columnar,
-            max_bytes=budget.shares["flows"],
-            sizes=(FLOW_BYTES, PENDING_BYTES),
-        )
+        self.inspector = self._build_inspector()
+        self.table = self._build_table(columnar)
         self.memory_peak = dict.fromkeys(STRUCTURES, 0)
         """Highest estimated bytes of each structure, sampled after every sub-batch."""
         self.summary = Summary(
@@ -227,9 +90,33 @@ class Pipeline:
             extractor_errors=self.inspector.errors,
         )
 
+    def _build_inspector(self) -> Inspector:
+        """The extractors, sharing the DNS names, reassembly budget and fingerprints built
+        just before (`default_extractors` is looked up here, so `bench/floor.py` can swap it)."""
+        return Inspector(
+            default_extractors(self.names, self.buffers, self.prints),
+            self.cfg.inspect.max_packets,
+            self.names,
+            self.budget.hold_bytes,
+        )
+
+    def _build_table(self, columnar: bool) -> FlowTable:
+        """The flow table, ending flows into this pipeline one by one and in bulk."""
+        budget = self.budget
+        return FlowTable(
+            self.cfg.flow.timeouts,
+            budget.max_flows,
+            self._on_end,
+            self.inspector,
+            on_end_bulk=self._on_end_bulk,
+            columnar=columnar,
+            max_bytes=budget.shares["flows"],
+            sizes=(FLOW_BYTES, PENDING_BYTES),
+        )
+
     def _on_end(self, flow: FlowState, reason: str) -> None:
         self.summary.records += 1
-        if self._reload is not None:  # a mass expiry ends 100,000s of flows in one sweep
+        if self.control.build is not None:  # a mass expiry ends 100,000s of flows in one sweep
             self._maybe_reload()
         try:
             self.classifier.apply(flow)
@@ -246,90 +133,43 @@ class Pipeline:
     def _on_end_bulk(self, batch: EndedBatch) -> None:
         """Pending flows that ended together. No field, so their verdict is `none` unless a
         signature for their numbers could match one without fields: those rows go the
-        FlowState way; the rest go to the sinks as columns (a sink without a columnar path
-        gets FlowStates)."""
-        if self._reload is not None:
+        FlowState way; the rest go to the sinks as columns (`sensor.bare`)."""
+        if self.control.build is not None:
             self._maybe_reload()
-        clf = self.classifier
-        try:
-            possible = _bare_possible(batch, clf)
-        except Exception:  # a bad signature must not lose the records: classify one by one
-            self.summary.sink_errors["classifier"] += 1
-            log.exception("classifier failed on a batch of field-less records")
-            possible = np.ones(len(batch), dtype=np.bool_)
+        clf = self.classifier  # asked and counted on, even if a record below takes a reload
+        possible = possible_rows(batch, clf, self.summary)
         if possible.any():
             slow = batch.select(possible)
             for flow, why in zip(slow.states(), slow.reasons, strict=True):
                 self._on_end(flow, why)
             batch = batch.select(~possible)
-        n = len(batch)
-        if not n:
-            return
-        self.summary.records += n
-        clf.matched[_NONE] += n
-        s = batch.sides()
-        clf.matched_bytes[_NONE] += int(s["bytes_ts"].sum() + s["bytes_tc"].sum())
-        states: list[FlowState] | None = None
-        for sink in self.sinks:
-            try:
-                bulk = getattr(sink, "write_bare", None)
-                if bulk is not None:
-                    bulk(batch)
-                    continue
-                if states is None:
-                    states = batch.states()
-                    for flow in states:
-                        flow.meta["policy.action"] = "none"
-                for flow, why in zip(states, batch.reasons, strict=True):
-                    sink.write_flow(flow, why)
-            except Exception:
-                self.summary.sink_errors[sink.name] += 1
-                log.exception("sink %s failed on %d flow records", sink.name, n)
+        write_bare(batch, clf, self.sinks, self.summary)
 
     def request_stop(self) -> None:
         """Stop reading after the current batch; `run` then ends every open flow as
         `shutdown` and closes the sinks, so nothing in flight is lost. Called from a signal
         handler: if the source is blocked in a read (a quiet pipe), that read is abandoned."""
-        self._stop = True
-        if self._reading:
-            raise ReadInterrupted
+        self.control.stop()
 
     def request_reload(self, build: Callable[[], Classifier]) -> None:
         """Ask for a new classifier (SIGHUP); it is built and swapped before the next
         sub-batch (SUB_BATCH frames) or the next flow record, whichever comes first, so no
         flow is lost or classified by half a rule set, and a flood does not delay it."""
-        self._reload = build
+        self.control.build = build
 
     def _maybe_reload(self) -> None:
-        build, self._reload = self._reload, None
-        if build is None:
-            return
-        try:
-            new = build()
-        except Exception as e:  # keep running on the old rules; say why
-            self.reloads["failed"] += 1
-            log.error("reload failed, keeping signature set %s: %s", self.classifier.version, e)
-            return
-        self.reloads["ok"] += 1
-        new.keep_counts(self.classifier)
-        log.info(
-            "reloaded: %d signatures, version %s (was %s)",
-            len(new.signatures),
-            new.version,
-            self.classifier.version,
-        )
-        self.classifier = new
+        self.classifier = self.control.swap(self.classifier)
 
     def process(self, batch: FrameBatch) -> None:
         """Decode a batch and account it to flows, SUB_BATCH frames at a time."""
-        if self._reload is not None:
+        if self.control.build is not None:
             self._maybe_reload()
         n = len(batch)
         if n <= SUB_BATCH:
             self._process(batch)
             return
         for at in range(0, n, SUB_BATCH):
-            if self._reload is not None:
+            if self.control.build is not None:
                 self._maybe_reload()
             self._process(_part(batch, at, at + SUB_BATCH))
 
@@ -342,7 +182,7 @@ class Pipeline:
             self.wireless.process(batch)
             # a beacon flood changes an access point per frame: hand them to the store now,
             # not after the whole file block (8 MB: 129,000 APs and their rows, 150 MB)
-            self._flush_sinks(force=False)
+            self.flush_sinks(force=False)
         cols = self.decoder.decode(batch)
         self.table.update(cols)
         peak = self.memory_peak
@@ -354,58 +194,9 @@ class Pipeline:
         s.bytes += int(batch.wirelens.sum())
         s.flow_packets += int(cols.ok.sum())
 
-    def run(
-        self,
-        sources: Sequence[PacketSource],
-        progress: Callable[[PacketSource, Summary], None] | None = None,
-    ) -> Summary:
+    def run(self, sources: Sequence[PacketSource], progress: Progress | None = None) -> Summary:
         """Replay every source in order, then end all flows (`eof`) and close the sinks."""
-        t0 = time.perf_counter()
-        try:
-            with flow_heavy_gc():
-                self._run(sources, progress)
-        finally:
-            self.summary.seconds = time.perf_counter() - t0
-        return self.summary
-
-    def _run(
-        self,
-        sources: Sequence[PacketSource],
-        progress: Callable[[PacketSource, Summary], None] | None,
-    ) -> None:
-        try:
-            for src in sources:
-                try:
-                    self._replay(src, progress)
-                finally:
-                    self.summary.capture_errors.update(src.stats.errors)
-                    self.summary.capture_bytes_lost += src.stats.bytes_lost
-                    src.close()
-                if self._stop:
-                    break
-        finally:  # whatever stopped the replay (an error too), the flows read so far are written
-            self.finish("shutdown" if self._stop else "eof")
-
-    def _replay(
-        self, src: PacketSource, progress: Callable[[PacketSource, Summary], None] | None
-    ) -> None:
-        batches = iter(src.batches())
-        while not self._stop:
-            self._reading = True
-            try:
-                batch = next(batches, None)
-            except ReadInterrupted:
-                return
-            finally:
-                self._reading = False
-            if batch is None:
-                return
-            if len(batch) and src.name not in self.first_ts:
-                self.first_ts[src.name] = int(batch.ts[0])
-            self.guarded(batch)
-            self._flush_sinks(force=False)
-            if progress is not None:
-                progress(src, self.summary)
+        return replay_sources(self, sources, progress)
 
     def guarded(self, batch: FrameBatch) -> None:
         """`process`, with a last line of defence: a bug that one hostile frame triggers is
@@ -425,7 +216,7 @@ class Pipeline:
             self.table.now = now_ns
             self.table.expire(now_ns)
         self.summary.flows = self.table.created
-        self._flush_sinks(force=False)
+        self.flush_sinks(force=False)
 
     def finish(self, reason: str) -> None:
         """End every open flow with `reason` and close the sinks."""
@@ -452,15 +243,23 @@ class Pipeline:
                     log.exception("sink %s failed on a wireless event", sink.name)
 
     def _snapshot_aps(self) -> None:
+        """Hand the access points that changed to the sinks that keep them; a failing sink
+        is counted and logged like any other (at exit, the flows still get written)."""
         changed = self.wireless.take_changed()
         if not changed:
             return
         for sink in self.sinks:
             write = getattr(sink, "write_aps", None)
             if write is not None:
-                write(changed, max(self.table.now, self.wireless.last))
+                try:
+                    write(changed, max(self.table.now, self.wireless.last))
+                except Exception:
+                    self.summary.sink_errors[sink.name] += 1
+                    log.exception("sink %s failed on %d access points", sink.name, len(changed))
 
-    def _flush_sinks(self, force: bool) -> None:
+    def flush_sinks(self, force: bool) -> None:
+        """Hand the sinks what changed and let each flush on size or on packet time; a
+        failing sink is counted and logged, the others still flush."""
         self._snapshot_aps()
         now = self.table.now
         for sink in self.sinks:

@@ -101,3 +101,40 @@ def test_a_deauthentication_burst(tmp_path: Path) -> None:
     burst = [deauth("00:0b:86:00:00:02", T0 + 20 + i * 0.1) for i in range(25)]
     con = _run(tmp_path, few + burst)
     assert _alerts(con) == {(10005, "00:0b:86:00:00:02")}
+
+
+def test_a_sink_failing_on_access_points_is_counted_and_the_others_still_close(
+    tmp_path: Path,
+) -> None:
+    """A sink whose `write_aps` raises is one more counted sink error, like a failure on a
+    flow record: the run ends, and the other sinks are still flushed and closed (before,
+    the exception left the pipeline at its last snapshot and no sink was closed)."""
+    from sensor.capture.pcapfile import open_capture
+    from sensor.config import SensorConfig
+    from sensor.pipeline import Pipeline
+
+    pcap = tmp_path / "air.pcap"
+    wrpcap(str(pcap), [beacon("00:0b:86:00:00:09", "Guest", T0 + i, False) for i in range(3)])
+    closed: list[str] = []
+
+    class _Sink:
+        def __init__(self, name: str, fail: bool) -> None:
+            self.name, self.fail = name, fail
+
+        def write_flow(self, flow: object, reason: str) -> None:
+            pass
+
+        def write_aps(self, aps: object, ts: int) -> None:
+            if self.fail:
+                raise OSError("disk gone")
+
+        def flush(self, force: bool = False) -> None:
+            pass
+
+        def close(self) -> None:
+            closed.append(self.name)
+
+    sinks = [_Sink("bad", True), _Sink("good", False)]
+    summary = Pipeline(SensorConfig(), sinks).run([open_capture(pcap)])  # type: ignore[arg-type]
+    assert summary.sink_errors["bad"] >= 1 and "good" not in summary.sink_errors
+    assert closed == ["bad", "good"]
