@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from sensor.classify import PolicyConfig, SignaturesConfig
-from sensor.datafile import SAFE, not_utf8
+from sensor.datafile import SAFE, not_utf8, yaml_error
 from sensor.endpoints import TRANSPORTS, parse_address
 from sensor.errors import ConfigError
 from sensor.flow.table import FlowTimeouts
@@ -295,9 +295,7 @@ def load_config(path: str | Path | None) -> SensorConfig:
     try:
         node = SAFE.compose(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark else str(p)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+        raise ConfigError(yaml_error(p, e)) from None
     except RecursionError:
         raise ConfigError(f"{p}: invalid YAML: nested too deeply") from None
     if node is None:

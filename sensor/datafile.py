@@ -105,6 +105,14 @@ def not_utf8(path: object, e: UnicodeDecodeError) -> str:
     return f"{path}:{line}: not UTF-8 text (byte {e.start})"
 
 
+def yaml_error(path: object, e: yaml.YAMLError) -> str:
+    """`path:line: invalid YAML: problem`, one line, for a data file PyYAML refused (its own
+    message spans lines and quotes the text back)."""
+    mark = getattr(e, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}" if mark else str(path)
+    return f"{where}: invalid YAML: {getattr(e, 'problem', e)}"
+
+
 _PURE = _checked(yaml.SafeLoader)
 SAFE = Loaders(_checked(yaml.CSafeLoader) if yaml.__with_libyaml__ else _PURE, _PURE)
 """yaml.safe_load and yaml.compose with SafeLoader, through libyaml when PyYAML has it."""

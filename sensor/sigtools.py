@@ -13,14 +13,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import yaml
+
 from sensor.capture.pcapfile import open_capture
 from sensor.classify import Classifier, Signature, build_classifier, load_rules, shipped_dir
 from sensor.classify.matchers import Matcher
 from sensor.classify.signatures import SignatureSet
 from sensor.classify.view import FlowView
 from sensor.config import SensorConfig
-from sensor.datafile import SAFE
-from sensor.errors import SensorError, UsageError
+from sensor.datafile import SAFE, not_utf8, yaml_error
+from sensor.errors import ConfigError, SensorError, UsageError
 from sensor.flow.state import FlowState
 from sensor.pipeline import Pipeline
 
@@ -87,13 +89,24 @@ def _flows(path: Path, cfg: SensorConfig, classifier: Classifier) -> list[FlowVi
 
 
 def benign_captures(directory: Path, corpus: Path | None) -> list[tuple[str, Path | None]]:
-    """The benign set declared in `<signatures>/benign.yaml`."""
+    """The benign set declared in `<signatures>/benign.yaml`; a file that is not YAML or not a
+    list of names is one `ConfigError` line, as every other data file's error is."""
     f = directory / "benign.yaml"
     if not f.exists():
         return []
-    data = SAFE.load(f.read_text(encoding="utf-8")) or {}
+    try:
+        data = SAFE.load(f.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(not_utf8(f, e)) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(yaml_error(f, e)) from None
+    except OSError as e:
+        raise ConfigError(f"{f}: cannot read the benign set: {e.strerror or e}") from None
+    refs = data.get("captures", []) if isinstance(data, dict) else None
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise ConfigError(f"{f}: `captures:` must be a list of capture names")
     out: list[tuple[str, Path | None]] = []
-    for ref in data.get("captures", []):
+    for ref in refs:
         if ref.endswith("/"):
             folder = resolve(ref, f, corpus)
             out += [(str(p), p) for p in sorted(folder.glob("*.pcap*"))] if folder else []

@@ -19,7 +19,7 @@ import yaml
 from sensor.classify.feeds import Feed
 from sensor.classify.matchers import Matcher, compile_clause
 from sensor.classify.provisions import Provision
-from sensor.datafile import SAFE, not_utf8
+from sensor.datafile import SAFE, not_utf8, yaml_error
 
 __all__ = ["Signature", "SignatureSet", "load_signatures", "signature_files"]
 
@@ -165,9 +165,7 @@ def _load_file(
     try:
         doc = _LINE_LOADERS.load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        errors.append(f"{where}: invalid YAML: {getattr(e, 'problem', e)}")
+        errors.append(yaml_error(path, e))
         return
     if not isinstance(doc, _Dict) or doc.get("schema") != 1:
         errors.append(f"{path}:1: not a signature file (expected `schema: 1` at the top)")

@@ -25,7 +25,6 @@ from sensor.sinks.schema import APP_COLUMNS, PROTO_NAMES, RECORD_COLUMNS, arrow_
 __all__ = ["Held", "RecordBuffer"]
 
 I64 = npt.NDArray[np.int64]
-U64 = npt.NDArray[np.uint64]
 
 # text columns by table lookup: Arrow's take of an Arrow array by numpy indices costs a few
 # ns a row; a numpy object array of str through pa.array costs 80 (a flood's record cost)

@@ -252,3 +252,29 @@ def test_a_file_that_is_not_utf8_is_one_line_in_every_reader(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as e:
         load_config(f)
     assert str(e.value) == f"{f}:3: not UTF-8 text (byte 30)"
+
+
+def test_the_benign_set_is_one_line_when_broken_and_its_names_when_not(tmp_path: Path) -> None:
+    """`signatures/benign.yaml` (read by `sensor signatures test`) was loaded without a guard:
+    a broken one was a traceback after every signature's replays."""
+    from sensor.sigtools import benign_captures
+
+    f = tmp_path / "benign.yaml"
+    f.write_text("captures: [x.pcap\n")
+    line, problem = _problem(f.read_text())
+    with pytest.raises(ConfigError) as e:
+        benign_captures(tmp_path, None)
+    assert str(e.value) == f"{f}:{line}: invalid YAML: {problem}"
+    for text in ("captures: x.pcap\n", "captures: [{a: 1}]\n", "- x.pcap\n"):
+        f.write_text(text)
+        with pytest.raises(ConfigError) as e:
+            benign_captures(tmp_path, None)
+        assert str(e.value) == f"{f}: `captures:` must be a list of capture names"
+    f.write_bytes(b"captures: [caf\xe9.pcap]\n")
+    with pytest.raises(ConfigError) as e:
+        benign_captures(tmp_path, None)
+    assert str(e.value) == f"{f}:1: not UTF-8 text (byte 14)"
+    f.write_text("captures: [pcaps/a.pcap]\n")
+    assert benign_captures(tmp_path, None) == [
+        ("pcaps/a.pcap", (tmp_path.parent / "pcaps/a.pcap").resolve())
+    ]
