@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 
 __all__ = ["describe_certificate"]
 
@@ -22,7 +23,11 @@ def _describe_der(der: bytes) -> tuple[tuple[str, str], ...]:
     from cryptography import x509  # imported at the first certificate: 40-100 ms at start-up
 
     try:
-        cert = x509.load_der_x509_certificate(der)
+        with warnings.catch_warnings():
+            # A serial of zero or below (RFC 5280 forbids it; real servers send it) makes
+            # cryptography warn on stderr: a line any sender could print in the sensor's log.
+            warnings.simplefilter("ignore")
+            cert = x509.load_der_x509_certificate(der)
         out = {
             "tls.cert_subject": cert.subject.rfc4514_string(),
             "tls.cert_issuer": cert.issuer.rfc4514_string(),

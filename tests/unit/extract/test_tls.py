@@ -138,3 +138,24 @@ def test_hello_fingerprints_are_cached_per_extractor_and_bounded() -> None:
     assert (len(small), small.evicted) == (1, 2)
     assert small.of(hellos[2], "t") is got[2] and small.evicted == 2  # a hit: kept
     assert TlsExtractor().prints is not TlsExtractor().prints
+
+
+def test_a_certificate_with_a_serial_of_zero_is_read_without_a_warning() -> None:
+    """RFC 5280 forbids it, servers send it (nDPI's gnutella.pcap): `cryptography` warned on
+    stderr, so any sender could write into the sensor's log."""
+    import warnings
+
+    from sensor.extract.certs import _describe_der, describe_certificate
+
+    der = _certificate()
+    serial_7 = b"\xa0\x03\x02\x01\x02\x02\x01\x07"  # version v3, then INTEGER 7
+    assert der.count(serial_7) == 1
+    zero = der.replace(serial_7, serial_7[:-1] + b"\x00")
+    chain = len(zero).to_bytes(3, "big") + zero
+    certs = len(chain).to_bytes(3, "big") + chain
+    _describe_der.cache_clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fields = describe_certificate(b"\x0b" + len(certs).to_bytes(3, "big") + certs)
+    assert fields["tls.cert_subject"] == "CN=files.example"
+    assert fields["tls.cert_san"] == "files.example"
