@@ -32,6 +32,7 @@ __all__ = [
     "FLOW_BYTES",
     "HEADROOM",
     "PENDING_BYTES",
+    "PRINTS_FRACTION",
     "RECORD_BYTES",
     "RESERVE_MIN",
     "SHARES",
@@ -64,7 +65,10 @@ SHARES: dict[str, float] = {
 - holds (12.5%): out-of-order TCP segments held so a ClientHello split over segments
   arrives whole; 64 MB at the default, what `inspect.hold_mb` defaulted to before.
 - tls_quic (5%): TLS handshake records and QUIC CRYPTO frames being reassembled; a hello is
-  2-3 KB, so 25 MB is some 10,000 hellos in flight at once (at most 64 KB per flow).
+  2-3 KB, so 22 MB is some 8,000 hellos in flight at once (at most 64 KB per flow). An
+  eighth of it (3.2 MB) holds the fingerprints of the ClientHello shapes seen (HelloPrints,
+  a browser's shape counted as 2.8 KB, 1.8 KB measured: some 1,200 shapes), which a scan of
+  large random hellos would otherwise grow.
 - dns (7.5%): the DNS answer cache that names IP-only and ECH flows; about 80,000 answers
   at the default, many minutes of a department's lookups (each lives for its TTL, >= 60 s).
 - wireless (5%): access points and their deauthentication windows, from a monitor radio;
@@ -83,6 +87,10 @@ or device but is used while the sensor works, whatever the budget: writing a seg
 tables, the Parquet writer, rollups; the first write also sets up Arrow and zstd) peaked 16-20
 MB above the table in a 300,000-SYN replay, and a capture block being decoded costs
 BLOCK_COST times its size. A fraction alone left 6 MB of a 64 MB budget for this."""
+
+PRINTS_FRACTION = 8
+"""The ClientHello fingerprint cache gets 1/8 of the tls_quic share (sensor/extract/tls.py,
+HelloPrints): thousands of real shapes, and the hellos in flight keep the rest."""
 
 WRITE_WORKING = 16 * MB
 """The part of the reserve kept for writing segments; the rest sizes the capture block."""
@@ -138,7 +146,10 @@ class MemoryBudget:
     hold_bytes: int
     """The holds share, or inspect.hold_mb if that is set and smaller."""
     buffer_bytes: int
-    """The tls_quic share: TLS and QUIC handshake bytes buffered by all flows."""
+    """The tls_quic share less prints_bytes: TLS and QUIC handshake bytes buffered by all
+    flows."""
+    prints_bytes: int
+    """PRINTS_FRACTION of the tls_quic share: the ClientHello fingerprint cache."""
     dns_names: int
     """min(inspect.dns_names, dns share / DNS_ENTRY_BYTES)."""
     max_aps: int
@@ -176,7 +187,8 @@ def memory_budget(cfg: SensorConfig, workers: int = 1) -> MemoryBudget:
         max_flows=max(1, min(cfg.flow.max_flows, shares["flows"] // PENDING_BYTES)),
         flush_rows=max(1, min(cfg.storage.flush_rows, shares["records"] // RECORD_BYTES)),
         hold_bytes=hold,
-        buffer_bytes=shares["tls_quic"],
+        buffer_bytes=shares["tls_quic"] - shares["tls_quic"] // PRINTS_FRACTION,
+        prints_bytes=shares["tls_quic"] // PRINTS_FRACTION,
         dns_names=min(cfg.inspect.dns_names, shares["dns"] // DNS_ENTRY_BYTES),
         max_aps=max(1, min(cfg.policy.wireless.max_aps, shares["wireless"] // per_ap)),
         block_bytes=max(MB, min(8 * MB, (reserve - WRITE_WORKING) // BLOCK_COST)),
@@ -191,7 +203,7 @@ def used_bytes(pipe: Pipeline, records_waiting: int = 0) -> dict[str, int]:
         "flows": pipe.table.bytes_used,
         "records": records_waiting * RECORD_BYTES,
         "holds": pipe.inspector.budget.held,
-        "tls_quic": pipe.buffers.held,
+        "tls_quic": pipe.buffers.held + pipe.prints.nbytes,
         "dns": len(pipe.names) * DNS_ENTRY_BYTES,
         "wireless": len(w.aps) * AP_BYTES + w.deauth_targets * DEAUTH_BYTES,
     }
@@ -217,7 +229,7 @@ def summary_line(pipe: Pipeline) -> str:
     b, gone = pipe.budget, refused(pipe)
     peak = dict(pipe.memory_peak)  # the byte-counted ones know their own exact peak
     peak["holds"] = max(peak["holds"], pipe.inspector.budget.peak)
-    peak["tls_quic"] = max(peak["tls_quic"], pipe.buffers.peak)
+    peak["tls_quic"] = max(peak["tls_quic"], pipe.buffers.peak + pipe.prints.nbytes)
     parts = []
     for name in STRUCTURES:
         if name == "records":  # written early when full: bounded by construction

@@ -78,8 +78,9 @@ class Pipeline:
         self.names = DnsNames(budget.dns_names, cfg.inspect.dns_min_seconds)
         self.buffers = ByteBudget(budget.buffer_bytes)
         """TLS records and QUIC CRYPTO frames being reassembled, all flows."""
-        self.prints = HelloPrints()
-        """ClientHello fingerprints by shape (TLS, QUIC, DTLS): bounded, evictions counted."""
+        self.prints = HelloPrints(max_bytes=budget.prints_bytes)
+        """ClientHello fingerprints by shape (TLS, QUIC, DTLS): bounded in shapes and in bytes
+        (part of the tls_quic share), evictions counted."""
         self.inspector = self._build_inspector()
         self.table = self._build_table(columnar)
         self.memory_peak = dict.fromkeys(STRUCTURES, 0)

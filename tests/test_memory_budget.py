@@ -29,6 +29,7 @@ from sensor.budget import (
     HEADROOM,
     MB,
     PENDING_BYTES,
+    PRINTS_FRACTION,
     RECORD_BYTES,
     RESERVE_MIN,
     SHARES,
@@ -105,7 +106,8 @@ def test_the_pipeline_takes_every_limit_from_the_budget() -> None:
     assert pipe.table._max == b.max_flows == b.shares["flows"] // PENDING_BYTES == 52_012
     assert pipe.table._max_bytes == b.shares["flows"]  # 13,003 FlowStates
     assert pipe.inspector.budget.limit == b.hold_bytes == b.shares["holds"]
-    assert pipe.buffers.limit == b.buffer_bytes == b.shares["tls_quic"]
+    assert pipe.prints.max_bytes == b.prints_bytes == b.shares["tls_quic"] // PRINTS_FRACTION
+    assert pipe.buffers.limit == b.buffer_bytes == b.shares["tls_quic"] - b.prints_bytes
     assert b.block_bytes == 2 * MB
     assert pipe.names._size == b.dns_names
     assert pipe.wireless.policy.max_aps == b.max_aps

@@ -7,7 +7,7 @@ and for TLS <= 1.2 the server certificate's `tls.cert_subject`, `tls.cert_issuer
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sensor.extract.base import MAX_NAME, ByteBudget, set_server_name
 from sensor.extract.certs import describe_certificate
@@ -96,15 +96,21 @@ class HelloPrints:
     JA3, JA4 and the rest are built once per shape (the server name is not part of it).
 
     One per pipeline, shared by the extractors that read a ClientHello (TLS, QUIC, DTLS),
-    never process-wide: each pipeline (a worker, a test) has its own. Bounded: when it
-    holds `limit` shapes it starts again empty (a scan of random hellos cannot grow it),
-    and `evicted` counts the shapes so dropped."""
+    never process-wide: each pipeline (a worker, a test) has its own. Bounded in shapes and
+    in bytes: a hello of 64 KB lists ~30,000 cipher and extension numbers, so 8,192 hostile
+    shapes kept by count alone would hold ~7 GB. When the next shape would pass either
+    bound the cache starts again empty; a shape larger than `max_bytes / 64` (no real client
+    comes near: a browser's is ~2.5 KB) is built and not kept, so it cannot push the real
+    ones out. `evicted` counts the shapes dropped or never kept."""
 
-    __slots__ = ("_prints", "evicted", "limit")
+    __slots__ = ("_prints", "evicted", "limit", "max_bytes", "nbytes")
 
-    def __init__(self, limit: int = 8192) -> None:
+    def __init__(self, limit: int = 8192, max_bytes: int = 8 << 20) -> None:
         self._prints: dict[tuple[object, ...], Prints] = {}
         self.limit = limit
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        """Estimated bytes held (`_shape_bytes` of every shape kept)."""
         self.evicted = 0
 
     def __len__(self) -> int:
@@ -114,18 +120,44 @@ class HelloPrints:
         """(ja3, ja4, version name, alpn list) of a hello over `transport` ("t" or "q")."""
         key = (ch.legacy_version, ch.ciphers, ch.extensions, ch.groups, ch.point_formats,
                ch.sigalgs, ch.alpn, ch.versions, transport)  # fmt: skip
-        prints = self._prints
-        hit = prints.get(key)
+        hit = self._prints.get(key)
         if hit is None:
-            if len(prints) >= self.limit:
-                self.evicted += len(prints)
-                prints.clear()
             v = ch.version
-            hit = prints[key] = (
+            hit = (
                 ch.ja3(), ja4(ch, transport), VERSION_NAMES.get(v, f"0x{v:04x}"),
                 ",".join(ch.alpn) if ch.alpn else None,
             )  # fmt: skip
+            self._keep(key, hit, _shape_bytes(key, hit))
         return hit
+
+    def _keep(self, key: tuple[object, ...], prints: Prints, size: int) -> None:
+        if size > self.max_bytes >> 6:
+            self.evicted += 1
+            return
+        if len(self._prints) >= self.limit or self.nbytes + size > self.max_bytes:
+            self.evicted += len(self._prints)
+            self._prints.clear()
+            self.nbytes = 0
+        self._prints[key] = prints
+        self.nbytes += size
+
+
+_SHAPE_OVERHEAD = 1024
+"""Bytes of a kept shape beside its numbers and strings: the dict slot, the key tuple and its
+nine members' headers, the value tuple and its strings' headers (tracemalloc: ~900)."""
+_NUMBER_BYTES = 40
+"""Bytes per number in a shape: its tuple slot and, above 256, its own int object."""
+_STR_BYTES = 56
+"""Bytes of a short string object beside its characters (an ALPN name in the key)."""
+
+
+def _shape_bytes(key: tuple[object, ...], prints: Prints) -> int:
+    """What keeping a shape costs, an estimate from above (tests/unit/extract/test_tls.py
+    holds it to tracemalloc's figure)."""
+    numbers = sum(len(part) for part in key if isinstance(part, tuple))
+    text = sum(len(x) for x in prints if x is not None)
+    alpn = cast("tuple[str, ...]", key[6])  # its strings are kept in the key as well
+    return _SHAPE_OVERHEAD + _NUMBER_BYTES * numbers + text + sum(_STR_BYTES + len(a) for a in alpn)
 
 
 def record_client_hello(

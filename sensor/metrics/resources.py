@@ -58,8 +58,9 @@ def memory(
     )
     held = GaugeMetricFamily(
         "sensor_memory_used_bytes",
-        "Bytes each structure holds now: exact for holds and tls_quic, else its entries "
-        "times the measured bytes of one.",
+        "Bytes each structure holds now: exact for holds and the TLS/QUIC buffers (tls_quic "
+        "adds the hello fingerprint cache's estimate), else its entries times the measured "
+        "bytes of one.",
         labels=k,
     )
     limit = GaugeMetricFamily(

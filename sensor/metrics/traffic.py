@@ -121,8 +121,9 @@ def losses(pipe: Pipeline, summary: Summary, base: Mapping[str, str]) -> Iterato
     )
     yield counter(
         "sensor_hello_prints_evicted_total",
-        "ClientHello shapes whose fingerprints (JA3, JA4) were dropped from the bounded "
-        "cache that spares rebuilding them; a high rate means many distinct hellos.",
+        "ClientHello shapes whose fingerprints (JA3, JA4) were dropped from, or too large "
+        "to enter, the cache bounded in shapes and bytes that spares rebuilding them; a "
+        "high rate means many distinct hellos.",
         b,
         pipe.prints.evicted,
     )

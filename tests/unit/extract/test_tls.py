@@ -4,7 +4,10 @@ reads the same however it is cut."""
 from __future__ import annotations
 
 import datetime
+import gc
+import random
 import struct
+import tracemalloc
 
 import pytest
 from cryptography import x509
@@ -159,3 +162,68 @@ def test_a_certificate_with_a_serial_of_zero_is_read_without_a_warning() -> None
         fields = describe_certificate(b"\x0b" + len(certs).to_bytes(3, "big") + certs)
     assert fields["tls.cert_subject"] == "CN=files.example"
     assert fields["tls.cert_san"] == "files.example"
+
+
+def _odd_hello(seed: int, numbers: int, alpn: int = 0) -> bytes:
+    """A ClientHello handshake message a scan could send: `numbers` random cipher suites,
+    half as many empty extensions of random types, and `alpn` one-letter protocols."""
+    rnd = random.Random(seed)
+    ciphers = b"".join(struct.pack("!H", rnd.randrange(1, 65535)) for _ in range(numbers))
+    exts = b"".join(struct.pack("!HH", rnd.randrange(17, 65535), 0) for _ in range(numbers // 2))
+    if alpn:
+        protos = b"".join(b"\x01" + bytes([97 + rnd.randrange(26)]) for _ in range(alpn))
+        exts += struct.pack("!HHH", 16, len(protos) + 2, len(protos)) + protos
+    body = b"\x03\x03" + bytes(33) + struct.pack("!H", len(ciphers)) + ciphers + b"\x01\x00"
+    body += struct.pack("!H", len(exts)) + exts
+    return b"\x01" + len(body).to_bytes(3, "big") + body
+
+
+HELLO_FAMILIES = {
+    "browser": [client_hello(f"h{i}.example", alpn=(f"p{i}",))[5:] for i in range(200)],
+    "100 numbers": [_odd_hello(i, 100) for i in range(200)],
+    "2,000 numbers": [_odd_hello(i, 2000) for i in range(40)],
+    "1,000 protocols": [_odd_hello(i, 10, alpn=1000) for i in range(40)],
+}
+
+
+@pytest.mark.parametrize("family", HELLO_FAMILIES)
+def test_a_kept_shape_costs_no_more_than_its_estimate(family: str) -> None:
+    """HelloPrints counts its bytes by estimate (`_shape_bytes`); tracemalloc measures what
+    keeping the shapes of parsed hellos really holds, the hellos themselves dropped."""
+    hellos = HELLO_FAMILIES[family]
+    prints = HelloPrints(max_bytes=1 << 40)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for raw in hellos:
+            ch = parse_client_hello(raw)
+            assert ch is not None
+            prints.of(ch, "t")
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(prints) == len(hellos) and prints.evicted == 0
+    assert held <= prints.nbytes, (held, prints.nbytes)
+
+
+def test_large_random_hellos_cannot_grow_the_fingerprint_cache() -> None:
+    """A scan of 64 KB hellos held ~860 KB per shape, ~7 GB at the old bound of 8,192
+    shapes. Now a shape over 1/64 of the bytes is built and not kept, and shapes just under
+    it fill the bytes and start the cache again: the estimate stays within its bound."""
+    prints = HelloPrints(max_bytes=1 << 20)
+    first = parse_client_hello(HELLO_FAMILIES["browser"][0])
+    assert first is not None
+    kept = prints.of(first, "t")
+    huge = [parse_client_hello(_odd_hello(i, 16_000)) for i in range(3)]
+    got = [prints.of(h, "t") for h in huge if h]
+    assert len(got) == 3 and prints.evicted == 3
+    assert prints.of(first, "t") is kept  # the browser's shape was not pushed out
+    peak = 0
+    for i in range(100):  # 330 numbers: ~14 KB a shape, just under 1 MB / 64
+        h = parse_client_hello(_odd_hello(100 + i, 220))
+        assert h is not None
+        prints.of(h, "t")
+        peak = max(peak, prints.nbytes)
+    assert peak <= 1 << 20 and prints.evicted > 3 and len(prints) < 100
