@@ -19,7 +19,14 @@ from sensor.config import SensorConfig
 from sensor.control import Control, ReadInterrupted, rebuild_classifier
 from sensor.decode.decoder import Decoder
 from sensor.decode.wifi import WIFI_LINKTYPES
-from sensor.extract import ByteBudget, DnsNames, HelloPrints, Inspector, default_extractors
+from sensor.extract import (
+    ByteBudget,
+    Certificates,
+    DnsNames,
+    HelloPrints,
+    Inspector,
+    default_extractors,
+)
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
 from sensor.flow.table import FlowTable
@@ -81,6 +88,8 @@ class Pipeline:
         self.prints = HelloPrints(max_bytes=budget.prints_bytes)
         """ClientHello fingerprints by shape (TLS, QUIC, DTLS): bounded in shapes and in bytes
         (part of the tls_quic share), evictions counted."""
+        self.certs = Certificates()
+        """Server certificates' fields by certificate (TLS): bounded, evictions counted."""
         self.inspector = self._build_inspector()
         self.table = self._build_table(columnar)
         self.memory_peak = dict.fromkeys(STRUCTURES, 0)
@@ -95,7 +104,7 @@ class Pipeline:
         """The extractors, sharing the DNS names, reassembly budget and fingerprints built
         just before (`default_extractors` is looked up here, so `bench/floor.py` can swap it)."""
         return Inspector(
-            default_extractors(self.names, self.buffers, self.prints),
+            default_extractors(self.names, self.buffers, self.prints, self.certs),
             self.cfg.inspect.max_packets,
             self.names,
             self.budget.hold_bytes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sensor.extract.banners import RdpExtractor, SshExtractor, VncExtractor
 from sensor.extract.base import ByteBudget, Extractor
 from sensor.extract.bittorrent import BitTorrentExtractor
+from sensor.extract.certs import Certificates
 from sensor.extract.dhcp import DhcpExtractor
 from sensor.extract.dns import DnsExtractor
 from sensor.extract.dtls import DtlsExtractor
@@ -26,6 +27,7 @@ from sensor.extract.tls import HelloPrints, TlsExtractor
 
 __all__ = [
     "ByteBudget",
+    "Certificates",
     "DnsNames",
     "Extractor",
     "HelloPrints",
@@ -35,15 +37,19 @@ __all__ = [
 
 
 def default_extractors(
-    names: DnsNames, buffers: ByteBudget | None = None, prints: HelloPrints | None = None
+    names: DnsNames,
+    buffers: ByteBudget | None = None,
+    prints: HelloPrints | None = None,
+    certs: Certificates | None = None,
 ) -> list[Extractor]:
     """Every extractor, in probe order (cheap and specific first). `buffers`: the budget of
     handshake bytes TLS and QUIC may buffer, all flows together (None: unbounded);
-    `prints`: the hello fingerprint cache TLS, QUIC and DTLS share (None: a new one)."""
+    `prints`: the hello fingerprint cache TLS, QUIC and DTLS share; `certs`: TLS's
+    certificate cache (None: new ones)."""
     buffers = buffers if buffers is not None else ByteBudget(1 << 62)
     prints = prints if prints is not None else HelloPrints()
     return [
-        TlsExtractor(buffers, prints),
+        TlsExtractor(buffers, prints, certs),
         HttpExtractor(),
         SshExtractor(),
         RdpExtractor(),

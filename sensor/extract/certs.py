@@ -2,24 +2,83 @@
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import warnings
 
-__all__ = ["describe_certificate"]
+from sensor.extract.base import MAX_NAME
+
+__all__ = ["MAX_CERT_TEXT", "MAX_SAN_NAMES", "Certificates", "describe_certificate"]
+
+MAX_CERT_TEXT = 4096
+"""Characters kept of a subject or an issuer: the longest in the corpora is 1,035 (nDPI's
+tls-rdn-extract.pcap), a forged one could fill the 64 KB a handshake may buffer."""
+MAX_SAN_NAMES = 50
+"""DNS names kept of the subject alternative names, each at most MAX_NAME (255) characters;
+real lists of 50 names join to 1,000-1,600 characters."""
+_ENTRY_BYTES = 400
+"""A kept certificate beside its strings' characters: the dict slot, the 16-byte key, the
+tuple of pairs and the strings' headers."""
+
+Fields = tuple[tuple[str, str], ...]
+
+
+class Certificates:
+    """Certificate fields by certificate: servers send the same few again and again, and
+    parsing X.509 costs ~200 µs.
+
+    One per TLS extractor (so one per pipeline), never process-wide. Keyed by a 16-byte
+    BLAKE2b digest of the DER, not the DER itself (a forged certificate may be 64 KB), and
+    bounded in certificates and in bytes (the characters kept plus _ENTRY_BYTES each: a
+    real one is 0.5-2 KB, so 4 MB holds thousands). When the next would pass either bound
+    it starts again empty; `evicted` counts the certificates so dropped."""
+
+    __slots__ = ("_fields", "evicted", "limit", "max_bytes", "nbytes")
+
+    def __init__(self, limit: int = 4096, max_bytes: int = 4 << 20) -> None:
+        self._fields: dict[bytes, Fields] = {}
+        self.limit = limit
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def describe(self, msg: bytes) -> dict[str, str]:
+        """Fields of the first certificate of a Certificate handshake message (type 11)."""
+        der = _first_der(msg)
+        if der is None:
+            return {}
+        key = hashlib.blake2b(der, digest_size=16).digest()
+        hit = self._fields.get(key)
+        if hit is None:
+            hit = _describe_der(der)
+            size = _ENTRY_BYTES + sum(len(k) + len(v) for k, v in hit)
+            if len(self._fields) >= self.limit or self.nbytes + size > self.max_bytes:
+                self.evicted += len(self._fields)
+                self._fields.clear()
+                self.nbytes = 0
+            self._fields[key] = hit
+            self.nbytes += size
+        return dict(hit)
 
 
 def describe_certificate(msg: bytes) -> dict[str, str]:
-    """Fields of the first certificate of a Certificate handshake message (type 11)."""
+    """`Certificates.describe` without a cache (tests, tools)."""
+    der = _first_der(msg)
+    return dict(_describe_der(der)) if der is not None else {}
+
+
+def _first_der(msg: bytes) -> bytes | None:
+    """The first certificate's DER in a Certificate message, None if it is not whole."""
     if len(msg) < 10 or msg[0] != 11:
-        return {}
+        return None
     first = int.from_bytes(msg[7:10], "big")
     der = msg[10 : 10 + first]
-    return dict(_describe_der(der)) if len(der) == first else {}
+    return der if len(der) == first else None
 
 
-@functools.lru_cache(maxsize=4096)
-def _describe_der(der: bytes) -> tuple[tuple[str, str], ...]:
-    """Parsing X.509 costs ~200 µs; servers send the same certificate again and again."""
+def _describe_der(der: bytes) -> Fields:
     from cryptography import x509  # imported at the first certificate: 40-100 ms at start-up
 
     try:
@@ -29,14 +88,14 @@ def _describe_der(der: bytes) -> tuple[tuple[str, str], ...]:
             warnings.simplefilter("ignore")
             cert = x509.load_der_x509_certificate(der)
         out = {
-            "tls.cert_subject": cert.subject.rfc4514_string(),
-            "tls.cert_issuer": cert.issuer.rfc4514_string(),
+            "tls.cert_subject": cert.subject.rfc4514_string()[:MAX_CERT_TEXT],
+            "tls.cert_issuer": cert.issuer.rfc4514_string()[:MAX_CERT_TEXT],
         }
         try:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
             names = san.value.get_values_for_type(x509.DNSName)
             if names:
-                out["tls.cert_san"] = ",".join(names[:50])
+                out["tls.cert_san"] = ",".join(n[:MAX_NAME] for n in names[:MAX_SAN_NAMES])
         except x509.ExtensionNotFound:
             pass
         return tuple(out.items())

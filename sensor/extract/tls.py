@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from sensor.extract.base import MAX_NAME, ByteBudget, set_server_name
-from sensor.extract.certs import describe_certificate
+from sensor.extract.certs import Certificates
 from sensor.extract.tlsparse import (
     VERSION_NAMES,
     ClientHello,
@@ -187,11 +187,18 @@ class TlsExtractor:
     first_bytes: frozenset[int] | None = frozenset({0x16})
     ports: frozenset[int] | None = None
 
-    def __init__(self, budget: ByteBudget | None = None, prints: HelloPrints | None = None):
+    def __init__(
+        self,
+        budget: ByteBudget | None = None,
+        prints: HelloPrints | None = None,
+        certs: Certificates | None = None,
+    ):
         self.budget = budget if budget is not None else ByteBudget(1 << 62)
         """Handshake bytes buffered by all flows (the tls_quic share, shared with QUIC)."""
         self.prints = prints if prints is not None else HelloPrints()
         """Fingerprints by hello shape (shared with QUIC and DTLS)."""
+        self.certs = certs if certs is not None else Certificates()
+        """Server certificates' fields by certificate (bounded, evictions counted)."""
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A handshake record carrying a ClientHello (client) or ServerHello (server)."""
@@ -231,7 +238,11 @@ class TlsExtractor:
         if not ok:  # not TLS (any more): this side has nothing for us
             done = True
         else:
-            done = self._client(flow, side, self.prints) if from_client else self._server(flow, st)
+            done = (
+                self._client(flow, side, self.prints)
+                if from_client
+                else self._server(flow, st, self.certs)
+            )
         if done:
             self._finish(st, side, from_client)
         return st.client_done and st.server_done
@@ -267,7 +278,7 @@ class TlsExtractor:
         return True
 
     @staticmethod
-    def _server(flow: FlowState, st: _FlowTls) -> bool:
+    def _server(flow: FlowState, st: _FlowTls, certs: Certificates) -> bool:
         side, sh = st.server, st.hello
         if sh is None:
             msg = side.message(2)
@@ -284,5 +295,5 @@ class TlsExtractor:
         cert = side.message(11)
         if cert is None:
             return side.ccs  # a resumed session: the server went encrypted without one
-        flow.meta.update(describe_certificate(cert))
+        flow.meta.update(certs.describe(cert))
         return True

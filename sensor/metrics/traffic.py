@@ -110,8 +110,8 @@ def holds(hold: ByteBudget, base: Mapping[str, str]) -> Iterator[Any]:
 
 def losses(pipe: Pipeline, summary: Summary, base: Mapping[str, str]) -> Iterator[Any]:
     """What was given up or failed after capture: DNS answers not learnt, hello
-    fingerprints evicted, flows shed from a full table, and extractors or sinks that raised
-    (each counted, never fatal)."""
+    fingerprints and certificates evicted, flows shed from a full table, and extractors or
+    sinks that raised (each counted, never fatal)."""
     b, s = base, summary
     yield counter(
         "sensor_dns_unmatched_answers_total",
@@ -126,6 +126,13 @@ def losses(pipe: Pipeline, summary: Summary, base: Mapping[str, str]) -> Iterato
         "high rate means many distinct hellos.",
         b,
         pipe.prints.evicted,
+    )
+    yield counter(
+        "sensor_certificates_evicted_total",
+        "Server certificates whose fields were dropped from the bounded cache that spares "
+        "parsing them again (TLS 1.2 and older); a high rate means many distinct ones.",
+        b,
+        pipe.certs.evicted,
     )
     yield counter(
         "sensor_flows_shed_total",

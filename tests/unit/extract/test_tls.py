@@ -148,7 +148,7 @@ def test_a_certificate_with_a_serial_of_zero_is_read_without_a_warning() -> None
     stderr, so any sender could write into the sensor's log."""
     import warnings
 
-    from sensor.extract.certs import _describe_der, describe_certificate
+    from sensor.extract.certs import describe_certificate
 
     der = _certificate()
     serial_7 = b"\xa0\x03\x02\x01\x02\x02\x01\x07"  # version v3, then INTEGER 7
@@ -156,7 +156,6 @@ def test_a_certificate_with_a_serial_of_zero_is_read_without_a_warning() -> None
     zero = der.replace(serial_7, serial_7[:-1] + b"\x00")
     chain = len(zero).to_bytes(3, "big") + zero
     certs = len(chain).to_bytes(3, "big") + chain
-    _describe_der.cache_clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fields = describe_certificate(b"\x0b" + len(certs).to_bytes(3, "big") + certs)
@@ -227,3 +226,44 @@ def test_large_random_hellos_cannot_grow_the_fingerprint_cache() -> None:
         prints.of(h, "t")
         peak = max(peak, prints.nbytes)
     assert peak <= 1 << 20 and prints.evicted > 3 and len(prints) < 100
+
+
+def _certificate_message(der: bytes) -> bytes:
+    chain = len(der).to_bytes(3, "big") + der
+    certs = len(chain).to_bytes(3, "big") + chain
+    return b"\x0b" + len(certs).to_bytes(3, "big") + certs
+
+
+def test_certificates_are_cached_by_digest_bounded_and_their_text_capped() -> None:
+    """The cache was a module-level lru_cache keyed by the DER itself: 4,096 forged 64 KB
+    certificates held 256 MB outside the memory budget, in every process. Now one per TLS
+    extractor, keyed by a 16-byte digest, bounded in certificates and bytes, evictions
+    counted; a subject or issuer is kept to MAX_CERT_TEXT characters (a record carries it)."""
+    from sensor.extract.certs import MAX_CERT_TEXT, Certificates
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+
+    def cert(org: str) -> bytes:
+        name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, org[i : i + 64])
+                          for i in range(0, len(org), 64)])  # fmt: skip
+        built = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256())
+        )  # fmt: skip
+        return built.public_bytes(serialization.Encoding.DER)
+
+    certs = Certificates(limit=2)
+    msgs = [_certificate_message(cert(c * 6000)) for c in "abc"]  # ~10 KB subjects
+    got = [certs.describe(m) for m in msgs]
+    assert [len(g["tls.cert_subject"]) for g in got] == [MAX_CERT_TEXT] * 3
+    assert got[0]["tls.cert_subject"].startswith("OU=aaaa")
+    assert (len(certs), certs.evicted) == (1, 2)
+    assert certs.describe(msgs[2]) == got[2] and certs.evicted == 2  # a hit
+    assert all(len(k) == 16 for k in certs._fields)
+    small = Certificates(max_bytes=3 * MAX_CERT_TEXT)  # room for one such certificate
+    assert [small.describe(m) for m in msgs] == got and small.evicted == 2
+    assert small.nbytes <= small.max_bytes
+    assert TlsExtractor().certs is not TlsExtractor().certs
