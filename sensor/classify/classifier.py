@@ -32,6 +32,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sensor.classify.feeds import Feed
 from sensor.classify.generations import MISSING as _MISSING
@@ -65,13 +66,27 @@ VERDICT_FIELDS = (
 _NONE = ("none", "none", "none")
 _MEMO = 8192
 """Remembered verdicts per generation (two generations). Keys hold at most a few extractor
-fields, each capped by its extractor (names 253, URI 256, user agent 512 characters)."""
+fields, each capped by its extractor (names 253, URI 256, user agent 512, certificate
+subject 4,096 characters), and together at most _MEMO_KEY_TEXT."""
 _WINDOW = 2048
 """Memo lookups per judgement of whether the memo pays (see `Classifier.memo_floor`)."""
 _PLAIN_WINDOWS = 7
 """Windows classified on the plain path after one where the memo did not pay."""
 _QUERY = re.compile(r"(http\.uri=[^?;]*)\?[^;]*")
 """The query string of a request target quoted as evidence: content, not kept by default."""
+_MEMO_KEY_TEXT = 1024
+"""Characters of wire text (server names, a certificate subject, a user agent) a memo key may
+hold: 16,384 keys of 4 KB subjects would hold some 80 MB outside the memory budget. A real
+key holds a name or two and a short field; a longer one is computed and not kept."""
+
+
+def _text_in(key: Any) -> int:
+    """Characters of the strings in a memo key, nested tuples included (on a miss only)."""
+    if isinstance(key, str | bytes):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_text_in(k) for k in key)
+    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +214,11 @@ class Classifier:
         if found is _MISSING:
             self.memo_counts["miss"] += 1
             found = remember(plan.sigs, v, self._shape, self._quote)
-            if key is not _MISSING:
+            if key is _MISSING:
+                pass
+            elif _text_in(key) > _MEMO_KEY_TEXT:
+                self.memo_counts["unkept"] += 1
+            else:
                 self._memo.put(key, found)
         else:
             self.memo_counts["hit"] += 1

@@ -125,7 +125,7 @@ class HelloPrints:
             v = ch.version
             hit = (
                 ch.ja3(), ja4(ch, transport), VERSION_NAMES.get(v, f"0x{v:04x}"),
-                ",".join(ch.alpn) if ch.alpn else None,
+                ",".join(ch.alpn)[:MAX_NAME] if ch.alpn else None,  # a forged list: 64 KB
             )  # fmt: skip
             self._keep(key, hit, _shape_bytes(key, hit))
         return hit

@@ -39,7 +39,8 @@ def verdicts(clf: Classifier, base: Mapping[str, str]) -> Iterator[Any]:
         "sensor_classifier_memo_total",
         "Flow records whose candidates' verdict was remembered (hit) or computed (miss),"
         " that had no candidate (none), classified without the memo while it did not pay"
-        " (bypass); remembered verdicts dropped (evicted).",
+        " (bypass); remembered verdicts dropped (evicted), computed and not kept because"
+        " their key holds over 1,024 characters of wire text (unkept).",
         b,
         "result",
         clf.memo_counts,

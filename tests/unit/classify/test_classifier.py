@@ -160,3 +160,24 @@ def test_the_memo_steps_aside_while_it_does_not_pay_and_verdicts_stay() -> None:
         assert (a and (a.signature.id, a.evidence)) == (b and (b.signature.id, b.evidence))
     assert c.memo_counts["hit"] == 0 and c.memo_counts["miss"] == 2 * mod._WINDOW
     assert c.memo_counts["bypass"] == mod._WINDOW
+
+
+def test_a_memo_key_holding_long_wire_text_is_computed_and_not_kept() -> None:
+    """A field of few values (FEW_VALUES: ALPN, SSDP targets) is read into the memo key, and
+    a sender picks its value: 16,384 keys of 4 KB ALPN lists would hold some 80 MB. Such a
+    key is counted (unkept) and its verdict computed each time; short keys are remembered
+    as before."""
+    from sensor.classify import classifier as mod
+
+    c = clf(sig(1, [{"field": "tls.alpn", "equals": ["anydesk/6.2.0"]}, {"port": [443]}]))
+    plain = Classifier(c.signatures, c.policy, "v1", memo=False)
+    long_ = [make_flow(meta={"tls.alpn": f"{'x' * 2000}{i}"}) for i in range(20)]
+    short = [make_flow(meta={"tls.alpn": "anydesk/6.2.0"}) for _ in range(20)]
+    for f in long_ + short:
+        a, b = c.classify(f), plain.classify(f)
+        assert (a and (a.signature.id, a.evidence)) == (b and (b.signature.id, b.evidence))
+    assert c.classify(short[0]) is not None
+    assert c.memo_counts["unkept"] == 20
+    assert c.memo_counts["miss"] == 21 and c.memo_counts["hit"] == 20
+    kept = [k for k in c._memo.new if isinstance(k, tuple)]
+    assert kept and all(mod._text_in(k) <= mod._MEMO_KEY_TEXT for k in kept)

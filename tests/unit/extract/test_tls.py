@@ -267,3 +267,14 @@ def test_certificates_are_cached_by_digest_bounded_and_their_text_capped() -> No
     assert [small.describe(m) for m in msgs] == got and small.evicted == 2
     assert small.nbytes <= small.max_bytes
     assert TlsExtractor().certs is not TlsExtractor().certs
+
+
+def test_a_forged_alpn_list_is_kept_to_a_name_s_length() -> None:
+    """1,000 protocols joined were 2,000 characters in every record and memo key (a 64 KB
+    hello holds 20,000); the list is kept to MAX_NAME characters, as a server name is."""
+    from sensor.extract.base import MAX_NAME
+
+    ch = parse_client_hello(HELLO_FAMILIES["1,000 protocols"][0])
+    assert ch is not None and len(ch.alpn) == 1000
+    alpn = HelloPrints().of(ch, "t")[3]
+    assert alpn is not None and len(alpn) == MAX_NAME and alpn.startswith(ch.alpn[0] + ",")
