@@ -12,6 +12,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
+from sensor.extract.quic import QuicExtractor
 from sensor.extract.quicparse import (
     V1,
     V2,
@@ -20,6 +21,8 @@ from sensor.extract.quicparse import (
     decrypt_initial,
     parse_initial,
 )  # fmt: skip
+from sensor.flow.key import pack_ports
+from sensor.flow.state import FlowState
 from tests.tools.synth import client_hello
 
 DCID = bytes.fromhex("8394c8f03e515708")
@@ -113,3 +116,52 @@ def test_garbage_is_not_an_initial() -> None:
     pkt[-1] ^= 1  # tampered: the AEAD tag fails
     init, keys = parse_initial(bytes(pkt)), client_initial_keys(V1, DCID)
     assert init is not None and keys is not None and decrypt_initial(bytes(pkt), init, keys) is None
+
+
+def _quic_flow() -> FlowState:
+    return FlowState((0, 1, 0, 2, pack_ports(40000, 443, 17, 4)), 1, True, 17, 0, 0, 0)
+
+
+def test_an_empty_crypto_frame_at_offset_zero_does_not_stop_the_reader() -> None:
+    """A CRYPTO frame of length 0 at offset 0 made the hello reader loop forever (found by
+    review): one forged Initial hung a worker. It is skipped; the real hello still counts."""
+    import signal
+
+    def hung(*_: object) -> None:
+        raise TimeoutError("the QUIC extractor did not return")
+
+    hello = client_hello("chatgpt.com", alpn=("h3",))[5:]
+    empty = protect(V1, DCID, 0, _crypto(0, b""))
+    whole = protect(V1, DCID, 1, _crypto(0, hello))
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        ext, flow, scratch = QuicExtractor(), _quic_flow(), {}
+        assert not ext.feed(flow, empty, True, 0, scratch)
+        assert ext.feed(flow, whole, True, 1, scratch)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    assert flow.meta["quic.sni"] == "chatgpt.com"
+
+
+def test_tiny_crypto_frames_are_charged_and_bounded_per_flow() -> None:
+    """One-byte frames at gapped offsets never form a hello: each frame kept costs the
+    budget its data and _CHUNK_BYTES, at most _MAX_CHUNKS are kept, then the flow is given
+    up and every byte it took goes back."""
+    from sensor.extract import quic as mod
+    from sensor.extract.base import ByteBudget
+
+    budget = ByteBudget(1 << 30)
+    ext, flow, scratch = QuicExtractor(budget), _quic_flow(), {}
+    off, done = 4, False
+    for pn in range(3):
+        frames = b""
+        for _ in range(100):
+            frames += _crypto(off, b"x")
+            off += 2  # a gap: never contiguous
+        done = ext.feed(flow, protect(V1, DCID, pn, frames), True, pn, scratch)
+        kept = len(scratch.get("crypto", {}))
+        if not done:
+            assert budget.held == kept * (1 + mod._CHUNK_BYTES)
+    assert done and budget.held == 0 and kept <= mod._MAX_CHUNKS
