@@ -119,8 +119,8 @@ class HttpExtractor:
     def _response(flow: FlowState, first: list[str], headers: dict[str, str]) -> None:
         m = flow.meta
         m["app_proto"] = "http"
-        if len(first) >= 2 and first[1].isdigit():
-            m["http.status"] = int(first[1])
+        if len(first) >= 2 and len(first[1]) == 3 and first[1].isascii() and first[1].isdigit():
+            m["http.status"] = int(first[1])  # RFC 9110 15: status-code = 3DIGIT
         if (first and first[0] == "ICY") or any(h.startswith("icy-") for h in headers):
             m["http.icy"] = True
         for name, field in (

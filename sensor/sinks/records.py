@@ -7,6 +7,7 @@ costs a fraction of formatting each record on its own.
 
 from __future__ import annotations
 
+import logging
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from sensor.flow.state import FlowState
 from sensor.native import lib as native
 from sensor.sinks.communityid import CommunityIds
 from sensor.sinks.schema import APP_COLUMNS, PROTO_NAMES, RECORD_COLUMNS, arrow_schema
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Held", "RecordBuffer"]
 
@@ -273,6 +276,26 @@ def _app_arrays(metas: list[dict[str, Any] | None]) -> list[pa.Array[Any]]:
                     extra = rest[i] = []
                 extra.append((k, str(v)))
     return [
-        pa.array(rest if c.field == "*" else named[c.field or ""], type=c.arrow_type)
+        _column(rest if c.field == "*" else named[c.field or ""], c.arrow_type, c.name)
         for c in APP_COLUMNS
     ]
+
+
+def _column(values: list[Any], kind: pa.DataType, name: str) -> pa.Array[Any]:
+    """The column of one field. A value its type cannot hold (an HTTP status of 11 digits
+    in an int32, a forged field of another type) becomes NULL with a warning: one such value
+    must never cost the batch it came in, every other record of which is good."""
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+        pass
+    kept: list[Any] = []
+    for v in values:
+        try:
+            pa.array([v], type=kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError):
+            v = None
+        kept.append(v)
+    dropped = sum(1 for a, b in zip(values, kept, strict=True) if a is not None and b is None)
+    log.warning("records: %d value(s) of %s did not fit its type; stored as NULL", dropped, name)
+    return pa.array(kept, type=kind)
