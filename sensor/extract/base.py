@@ -94,5 +94,5 @@ def set_server_name(flow: FlowState, name: str, source: str) -> None:
     meta = flow.meta
     old = meta.get("server_name_source")
     if old is None or NAME_SOURCES.index(source) < NAME_SOURCES.index(old):
-        meta["server_name"] = name
+        meta["server_name"] = name[:MAX_NAME]  # each source caps its own too
         meta["server_name_source"] = source

@@ -52,7 +52,7 @@ class BitTorrentExtractor:
             m["app_proto"] = "bittorrent-dht"
             q = _KRPC_QUERY.search(data)
             if q:
-                m["bittorrent.dht_query"] = q.group(2).decode("ascii")
+                m["bittorrent.dht_query"] = q.group(2)[:64].decode("ascii")
         elif data.startswith(b"BT-SEARCH"):
             m["app_proto"] = "bittorrent-lsd"
         else:

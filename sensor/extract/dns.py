@@ -15,6 +15,9 @@ __all__ = ["DnsExtractor"]
 PORTS = frozenset({53, 5353, 5355})
 _MAX_MESSAGES = 4
 _MAX_PENDING = 8
+_MAX_ANSWERS_TEXT = 1024
+"""Characters kept of the answers joined (16 at most, each a name of <= 253 or an address):
+real ones are a few CNAMEs and addresses, a few hundred."""
 
 
 class DnsExtractor:
@@ -95,7 +98,7 @@ class DnsExtractor:
             return
         m["dns.rcode"] = RCODES.get(msg.rcode, str(msg.rcode))
         if msg.answers:
-            m["dns.answers"] = ",".join(a[3] for a in msg.answers[:16])
+            m["dns.answers"] = ",".join(a[3] for a in msg.answers[:16])[:_MAX_ANSWERS_TEXT]
         if msg.qname and self._unicast(flow):
             if matched:
                 self._learn(flow, msg, ts)

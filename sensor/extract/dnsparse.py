@@ -40,10 +40,15 @@ class DnsMessage:
     answers: tuple[tuple[str, int, int, str], ...]
 
 
+_MAX_NAME_OCTETS = 255
+"""A name's length on the wire, length octets and the root's zero included (RFC 1035
+2.3.4): 253 characters as text."""
+
+
 def _name(buf: bytes, p: int) -> tuple[str, int]:
     """Read a (possibly compressed) name at p: (lowercase name, offset after it)."""
     labels: list[str] = []
-    end = -1
+    end, size = -1, 1
     for _ in range(128):  # bounds pointer loops
         n = buf[p]
         if n == 0:
@@ -59,6 +64,9 @@ def _name(buf: bytes, p: int) -> tuple[str, int]:
         label = buf[p + 1 : p + 1 + n]
         if len(label) != n:
             raise ValueError("truncated label")
+        size += 1 + n
+        if size > _MAX_NAME_OCTETS:  # pointers let a forged name repeat a label 127 times
+            raise ValueError("name too long")
         labels.append(label.decode("ascii", "replace").lower())
         p += 1 + n
     else:

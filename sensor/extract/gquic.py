@@ -7,7 +7,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from sensor.extract.base import set_server_name
+from sensor.extract.base import MAX_NAME, set_server_name
 from sensor.flow.state import FlowState
 
 __all__ = ["GquicExtractor", "parse_chlo"]
@@ -85,10 +85,10 @@ class GquicExtractor:
             return bool(scratch["n"] >= 4)
         sni = _text(tags.get(b"SNI\x00"))
         if sni:
-            sni = sni.lower().rstrip(".")
+            sni = sni.lower().rstrip(".")[:MAX_NAME]
             meta["quic.sni"] = sni
             set_server_name(flow, sni, "quic")
         ua = _text(tags.get(b"UAID"))
         if ua:
-            meta["user_agent"] = ua
+            meta["user_agent"] = ua[:512]
         return True

@@ -7,6 +7,7 @@ and `http.icy_metadata` when the client asked for in-stream titles (Icy-MetaData
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sensor.extract.base import MAX_NAME, REPROBE, set_server_name
@@ -28,6 +29,9 @@ METHODS = (
 )
 _MAX_HEAD = 16384
 _MAX_URI = 256
+_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}")
+"""A method is a token (RFC 9110 9.1, 5.6.2); a line that starts otherwise is not a request
+(the probe only sees its first bytes: nDPI's 1kxun.pcap has binary "methods" 200 long)."""
 
 
 def parse_head(head: bytes) -> tuple[list[str], dict[str, str]] | None:
@@ -101,7 +105,7 @@ class HttpExtractor:
     def _request(flow: FlowState, first: list[str], headers: dict[str, str]) -> None:
         m = flow.meta
         m["app_proto"] = "http"
-        if len(first) >= 2:
+        if len(first) >= 2 and _METHOD.fullmatch(first[0]):  # else not a request line
             m["http.method"] = first[0]
             m["http.uri"] = first[1][:_MAX_URI]  # whole, for signatures (tracker announces)
             m["http.path"] = first[1].split("?", 1)[0][:_MAX_URI]  # stored unless site says

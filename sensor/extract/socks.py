@@ -7,7 +7,7 @@ import socket
 import struct
 from typing import Any
 
-from sensor.extract.base import REPROBE
+from sensor.extract.base import MAX_NAME, REPROBE
 from sensor.flow.state import FlowState
 
 __all__ = ["SocksExtractor"]
@@ -78,7 +78,7 @@ class SocksExtractor:
             host = data[8:-1].split(b"\0")
             ip = socket.inet_ntoa(data[4:8])
             name = host[1].decode("latin-1") if ip.startswith("0.0.0.") and len(host) > 1 else ip
-            m["socks.target"] = f"{name}:{struct.unpack_from('!H', data, 2)[0]}"
+            m["socks.target"] = f"{name[:MAX_NAME]}:{struct.unpack_from('!H', data, 2)[0]}"
         elif from_client and data[0] == 5:
             m["socks.version"] = 5
             if step == 0 and len(data) > 2 + data[1]:  # request pipelined after the greeting
