@@ -138,3 +138,18 @@ def test_a_sink_failing_on_access_points_is_counted_and_the_others_still_close(
     summary = Pipeline(SensorConfig(), sinks).run([open_capture(pcap)])  # type: ignore[arg-type]
     assert summary.sink_errors["bad"] >= 1 and "good" not in summary.sink_errors
     assert closed == ["bad", "good"]
+
+
+def test_an_ssid_is_kept_to_its_32_octets() -> None:
+    """A forged SSID element of 255 undecodable bytes was 1,020 characters (backslashreplace)
+    in each of an AP's 16 SSIDs; an SSID is 0-32 octets (IEEE 802.11-2020 9.4.2.2)."""
+    from sensor.decode.dot11 import parse_mgmt
+    from sensor.decode.wifi import RADIOTAP
+    from tests.tools.hostile import beacon as raw_beacon
+
+    frame = raw_beacon(b"\x02\x00\x00\x00\x00\x01", b"\xff" * 255)
+    m = parse_mgmt(RADIOTAP, frame, 0, len(frame))
+    assert m is not None and m.ssid == "\\xff" * 32
+    frame = raw_beacon(b"\x02\x00\x00\x00\x00\x02", "café-wifi".encode())
+    m = parse_mgmt(RADIOTAP, frame, 0, len(frame))
+    assert m is not None and m.ssid == "café-wifi"

@@ -142,7 +142,9 @@ def parse_mgmt(linktype: int, data: Buffer, off: int, end: int) -> Mgmt | None:
         security = _security(privacy, rsn, wpa)
     elif subtype in (PROBE_REQ, ASSOC_REQ):
         raw, _, _, _ = _elements(data, body + _FIXED[subtype], end)
-    ssid = None if raw is None else raw.rstrip(b"\0").decode("utf-8", "backslashreplace")
+    # an SSID is 0-32 octets (IEEE 802.11-2020 9.4.2.2); a forged element may hold 255,
+    # and backslashreplace writes each undecodable byte as four characters
+    ssid = None if raw is None else raw[:32].rstrip(b"\0").decode("utf-8", "backslashreplace")
     return Mgmt(subtype, raw, src, dst, bssid, ssid, chan, security, ibss, sig)
 
 
