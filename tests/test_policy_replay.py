@@ -115,3 +115,30 @@ def test_alerts_reach_the_table_and_the_json_stream_once_per_host(tmp_path: Path
     assert meta["provision"] == ["2503-ai"] and meta["suppressed"] == ["2"]
     assert meta["evidence"] == ["tls.sni=chatgpt.com"]
     assert event["community_id"].startswith("1:")
+
+
+def test_the_dedup_table_forgets_its_oldest_pair_and_counts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table is bounded (spoofed clients could fill it): past its size the oldest
+    (signature, host) pair is forgotten and counted, so its next repeat alerts again."""
+    from dataclasses import replace
+
+    from sensor.capture.pcapfile import open_capture
+    from sensor.classify import build_classifier
+    from sensor.config import SensorConfig
+    from sensor.pipeline import Pipeline
+    from sensor.sinks import alerts as alerts_mod
+    from sensor.sinks import default_sinks
+
+    monkeypatch.setattr(alerts_mod, "_MAX_KEYS", 1)
+    names = ["chatgpt.com", "claude.ai", "chatgpt.com"]  # within the hour: a repeat
+    pcaps = [_tls(tmp_path / f"{i}.pcap", WORK + i * 60, n) for i, n in enumerate(names)]
+    cfg = SensorConfig()
+    cfg = replace(cfg, storage=replace(cfg.storage, catalog=tmp_path / "s.duckdb"))
+    classifier = build_classifier(cfg.signatures, cfg.policy)
+    sinks = default_sinks(cfg, dict(classifier.provisions))
+    Pipeline(cfg, sinks, classifier).run([open_capture(p) for p in pcaps])
+    assert (sinks.alerts.stats.forgotten, sinks.alerts.stats.suppressed) == (2, 0)
+    con = duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM alerts").fetchone() == (3,)

@@ -107,3 +107,10 @@ def alerts(stats: Any, base: Mapping[str, str]) -> Iterator[Any]:
         base,
         stats.suppressed,
     )
+    yield counter(
+        "sensor_alerts_dedup_forgotten_total",
+        "(signature, host) pairs forgotten by the bounded de-duplication table (50,000, "
+        "oldest first); their next repeat alerts again.",
+        base,
+        stats.forgotten,
+    )

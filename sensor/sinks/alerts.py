@@ -31,7 +31,11 @@ __all__ = ["AlertOutput", "AlertSink", "AlertStats"]
 
 log = logging.getLogger(__name__)
 
-_MAX_KEYS = 200_000  # dedup entries kept (oldest forgotten first)
+_MAX_KEYS = 50_000
+"""(signature, client) pairs remembered for de-duplication, oldest forgotten first (counted
+in `forgotten`): ~410 B each, so 20 MB. A department's hosts times the signatures they set
+off in an hour is far fewer; spoofed clients can only push out the oldest, whose repeats
+then alert again."""
 
 
 class AlertOutput(Protocol):
@@ -54,6 +58,8 @@ class AlertStats:
     def __init__(self) -> None:
         self.raised: dict[tuple[str, str], int] = {}
         self.suppressed = 0
+        self.forgotten = 0
+        """De-duplication entries dropped at _MAX_KEYS."""
         self.jsonl_errors = 0
         self.output_errors = 0
 
@@ -111,6 +117,7 @@ class AlertSink:
         self._seen.move_to_end(key)
         if len(self._seen) > _MAX_KEYS:
             self._seen.popitem(last=False)
+            self.stats.forgotten += 1
         a, ap, b, bp, proto, _ = key_addresses(k)
         src, sport, dst, dport = (a, ap, b, bp) if flow.client_is_lo else (b, bp, a, ap)
         cid = community_id(proto, src, dst, sport, dport)
