@@ -65,7 +65,9 @@ SHARES: dict[str, float] = {
 - holds (12.5%): out-of-order TCP segments held so a ClientHello split over segments
   arrives whole; 64 MB at the default, what `inspect.hold_mb` defaulted to before.
 - tls_quic (5%): TLS handshake records and QUIC CRYPTO frames being reassembled; a hello is
-  2-3 KB, so 22 MB is some 8,000 hellos in flight at once (at most 64 KB per flow). An
+  2-3 KB, so 22 MB is some 8,000 hellos in flight at once (at most 64 KB per flow). HTTP
+  heads (at most 16 KB a side) and DNS-over-TCP messages (4 KB a side) waiting for their
+  end are held against it too: they were bounded only by the number of flows. An
   eighth of it (3.2 MB) holds the fingerprints of the ClientHello shapes seen (HelloPrints,
   a browser's shape counted as 2.8 KB, 1.8 KB measured: some 1,200 shapes), which a scan of
   large random hellos would otherwise grow.

@@ -84,7 +84,8 @@ class Pipeline:
         self.wireless = WirelessMonitor(wpolicy, self._on_wireless, self.decoder.errors)
         self.names = DnsNames(budget.dns_names, cfg.inspect.dns_min_seconds)
         self.buffers = ByteBudget(budget.buffer_bytes)
-        """TLS records and QUIC CRYPTO frames being reassembled, all flows."""
+        """TLS records, QUIC CRYPTO frames, HTTP heads and DNS-over-TCP messages being
+        reassembled, all flows."""
         self.prints = HelloPrints(max_bytes=budget.prints_bytes)
         """ClientHello fingerprints by shape (TLS, QUIC, DTLS): bounded in shapes and in bytes
         (part of the tls_quic share), evictions counted."""

@@ -308,14 +308,15 @@ def test_a_tls_flow_that_completes_gives_its_bytes_back(tmp_path: Path) -> None:
 
 
 def test_quic_crypto_frames_share_the_budget() -> None:
-    from sensor.extract.quic import QuicExtractor
+    from sensor.extract.quic import _CHUNK_BYTES, QuicExtractor
     from tests.tools.synth import client_hello
     from tests.unit.extract.test_quic import DCID, _crypto, protect
 
     hello = client_hello("chatgpt.com", key_share_bytes=1216, alpn=("h3",))[5:]
     half = len(hello) // 2
     first = protect(0x00000001, DCID, 0, _crypto(0, hello[:half]))
-    budget = ByteBudget(3 * half)
+    cost = half + _CHUNK_BYTES  # a kept frame's data and what keeping it costs
+    budget = ByteBudget(3 * cost)
     ext = QuicExtractor(budget)
     scratches = []
     for i in range(5):
@@ -326,7 +327,7 @@ def test_quic_crypto_frames_share_the_budget() -> None:
         done = ext.feed(flow, first, True, t, scratch)  # half a hello: kept, waiting
         assert done is (i >= 3)
         scratches.append(scratch)
-    assert budget.held == 3 * half and budget.refused == 2
+    assert budget.held == 3 * cost and budget.refused == 2
     for scratch in scratches:
         ext.release(scratch)
     assert budget.held == 0

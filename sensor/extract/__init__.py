@@ -43,14 +43,15 @@ def default_extractors(
     certs: Certificates | None = None,
 ) -> list[Extractor]:
     """Every extractor, in probe order (cheap and specific first). `buffers`: the budget of
-    handshake bytes TLS and QUIC may buffer, all flows together (None: unbounded);
+    bytes TLS, QUIC, HTTP heads and DNS over TCP may buffer, all flows together (None:
+    unbounded);
     `prints`: the hello fingerprint cache TLS, QUIC and DTLS share; `certs`: TLS's
     certificate cache (None: new ones)."""
     buffers = buffers if buffers is not None else ByteBudget(1 << 62)
     prints = prints if prints is not None else HelloPrints()
     return [
         TlsExtractor(buffers, prints, certs),
-        HttpExtractor(),
+        HttpExtractor(buffers),
         SshExtractor(),
         RdpExtractor(),
         VncExtractor(),
@@ -62,7 +63,7 @@ def default_extractors(
         QuicExtractor(buffers, prints),
         DtlsExtractor(prints),
         GquicExtractor(),
-        DnsExtractor(names),
+        DnsExtractor(names, buffers),
         DhcpExtractor(),
         SsdpExtractor(),
         NtpExtractor(),

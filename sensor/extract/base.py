@@ -58,6 +58,31 @@ class ByteBudget:
         """`n` bytes taken earlier are no longer held."""
         self.held -= n
 
+    def keep(self, scratch: dict[str, Any], key: str, buf: bytes) -> bool:
+        """Hold `buf` as `scratch[key]` in place of what it held, charging the difference
+        and counting it in `scratch["held"]` (what `drop` and `release_all` give back);
+        False, and nothing changed, if the budget cannot hold it."""
+        grown = len(buf) - len(scratch.get(key, b""))
+        if grown > 0 and not self.take(grown):
+            return False
+        if grown < 0:
+            self.give(-grown)
+        scratch[key] = buf
+        scratch["held"] = scratch.get("held", 0) + grown
+        return True
+
+    def drop(self, scratch: dict[str, Any], key: str) -> bytes:
+        """Stop holding `scratch[key]`: its bytes go back; returns them (b"" if none)."""
+        buf: bytes = scratch.pop(key, b"")
+        if buf:
+            self.give(len(buf))
+            scratch["held"] -= len(buf)
+        return buf
+
+    def release_all(self, scratch: dict[str, Any]) -> None:
+        """The flow's scratch is dropped: give back everything `keep` charged to it."""
+        self.give(scratch.pop("held", 0))
+
 
 class Extractor(Protocol):
     """One application protocol. Stateless itself: per-flow state lives in `flow.ext`."""

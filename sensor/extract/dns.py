@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from sensor.extract.base import ByteBudget
 from sensor.extract.dnsparse import QTYPES, RCODES, DnsMessage, parse_dns
 from sensor.extract.names import DnsNames, addr_key
 from sensor.flow.key import unpack_ports
@@ -28,8 +29,15 @@ class DnsExtractor:
     first_bytes: frozenset[int] | None = None
     ports: frozenset[int] | None = PORTS
 
-    def __init__(self, names: DnsNames) -> None:
+    def __init__(self, names: DnsNames, budget: ByteBudget | None = None) -> None:
         self._names = names
+        self.budget = budget if budget is not None else ByteBudget(1 << 62)
+        """Bytes of DNS-over-TCP messages buffered by all flows, up to 4 KB a side (the
+        tls_quic share, shared with TLS, QUIC and HTTP heads)."""
+
+    def release(self, scratch: dict[str, Any]) -> None:
+        """The flow's TCP buffers are dropped: give their bytes back to the budget."""
+        self.budget.release_all(scratch)
 
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """Port 53/5353/5355 and a plausible header (some questions or answers)."""
@@ -58,9 +66,8 @@ class DnsExtractor:
                 return True
         return bool(scratch.get("n", 0) >= _MAX_MESSAGES)
 
-    @staticmethod
     def _messages(
-        flow: FlowState, data: bytes, from_client: bool, scratch: dict[str, Any]
+        self, flow: FlowState, data: bytes, from_client: bool, scratch: dict[str, Any]
     ) -> list[bytes]:
         if flow.proto == 17:
             return [data]
@@ -71,7 +78,8 @@ class DnsExtractor:
             size = int.from_bytes(buf[:2], "big")
             out.append(buf[2 : 2 + size])
             buf = buf[2 + size :]
-        scratch[key] = buf[:4096]
+        if not self.budget.keep(scratch, key, buf[:4096]):
+            self.budget.drop(scratch, key)  # over budget: the partial message is lost
         return out
 
     @staticmethod

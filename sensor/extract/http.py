@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sensor.extract.base import MAX_NAME, REPROBE, set_server_name
+from sensor.extract.base import MAX_NAME, REPROBE, ByteBudget, set_server_name
 from sensor.flow.state import FlowState
 
 __all__ = ["HttpExtractor", "parse_head"]
@@ -69,6 +69,15 @@ class HttpExtractor:
     first_bytes: frozenset[int] | None = frozenset(b"GPHDOCSTI")
     ports: frozenset[int] | None = None
 
+    def __init__(self, budget: ByteBudget | None = None) -> None:
+        self.budget = budget if budget is not None else ByteBudget(1 << 62)
+        """Head bytes buffered by all flows, up to 16 KB a side (the tls_quic share, shared
+        with TLS, QUIC and DNS over TCP)."""
+
+    def release(self, scratch: dict[str, Any]) -> None:
+        """The flow's head buffers are dropped: give their bytes back to the budget."""
+        self.budget.release_all(scratch)
+
     def probe(self, flow: FlowState, data: bytes, from_client: bool) -> bool:
         """A request line or a status line (from either side: through a reverse proxy the
         connection's responder may be the one asking)."""
@@ -86,11 +95,10 @@ class HttpExtractor:
             return bool(scratch.get("cdone") and scratch.get("sdone"))
         buf = scratch.get(key, b"") + data
         end = buf.find(b"\r\n\r\n")
-        if end < 0 and len(buf) < _MAX_HEAD:
-            scratch[key] = buf
-            return False
+        if end < 0 and len(buf) < _MAX_HEAD and self.budget.keep(scratch, key, buf):
+            return False  # (over budget: parse what came, as for a head too long)
         scratch[key + "done"] = True
-        scratch.pop(key, None)
+        self.budget.drop(scratch, key)
         parsed = parse_head(buf[: end if end >= 0 else _MAX_HEAD])
         if parsed is not None:
             is_response = buf.startswith((b"HTTP/", b"ICY "))
