@@ -6,6 +6,7 @@ import hashlib
 import warnings
 
 from sensor.extract.base import MAX_NAME
+from sensor.extract.sizedcache import SizedCache
 
 __all__ = ["MAX_CERT_TEXT", "MAX_SAN_NAMES", "Certificates", "describe_certificate"]
 
@@ -22,27 +23,19 @@ tuple of pairs and the strings' headers."""
 Fields = tuple[tuple[str, str], ...]
 
 
-class Certificates:
+class Certificates(SizedCache[bytes, Fields]):
     """Certificate fields by certificate: servers send the same few again and again, and
     parsing X.509 costs ~200 µs.
 
     One per TLS extractor (so one per pipeline), never process-wide. Keyed by a 16-byte
     BLAKE2b digest of the DER, not the DER itself (a forged certificate may be 64 KB), and
-    bounded in certificates and in bytes (the characters kept plus _ENTRY_BYTES each: a
-    real one is 0.5-2 KB, so 4 MB holds thousands). When the next would pass either bound
-    it starts again empty; `evicted` counts the certificates so dropped."""
+    bounded in certificates and in bytes (`SizedCache`; the characters kept plus
+    _ENTRY_BYTES each: a real one is 0.5-2 KB, so 4 MB holds thousands)."""
 
-    __slots__ = ("_fields", "evicted", "limit", "max_bytes", "nbytes")
+    __slots__ = ()
 
     def __init__(self, limit: int = 4096, max_bytes: int = 4 << 20) -> None:
-        self._fields: dict[bytes, Fields] = {}
-        self.limit = limit
-        self.max_bytes = max_bytes
-        self.nbytes = 0
-        self.evicted = 0
-
-    def __len__(self) -> int:
-        return len(self._fields)
+        super().__init__(limit, max_bytes)
 
     def describe(self, msg: bytes) -> dict[str, str]:
         """Fields of the first certificate of a Certificate handshake message (type 11)."""
@@ -50,16 +43,10 @@ class Certificates:
         if der is None:
             return {}
         key = hashlib.blake2b(der, digest_size=16).digest()
-        hit = self._fields.get(key)
+        hit = self.get(key)
         if hit is None:
             hit = _describe_der(der)
-            size = _ENTRY_BYTES + sum(len(k) + len(v) for k, v in hit)
-            if len(self._fields) >= self.limit or self.nbytes + size > self.max_bytes:
-                self.evicted += len(self._fields)
-                self._fields.clear()
-                self.nbytes = 0
-            self._fields[key] = hit
-            self.nbytes += size
+            self.put(key, hit, _ENTRY_BYTES + sum(len(k) + len(v) for k, v in hit))
         return dict(hit)
 
 

@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from sensor.extract.base import MAX_NAME, ByteBudget, set_server_name
 from sensor.extract.certs import Certificates
+from sensor.extract.sizedcache import SizedCache
 from sensor.extract.tlsparse import (
     VERSION_NAMES,
     ClientHello,
@@ -91,55 +92,34 @@ Prints = tuple[str, str, str, str | None]
 """(ja3, ja4, version name, alpn list) of a ClientHello."""
 
 
-class HelloPrints:
+class HelloPrints(SizedCache[tuple[object, ...], Prints]):
     """Fingerprint strings by ClientHello shape: clients repeat the same few shapes, so
     JA3, JA4 and the rest are built once per shape (the server name is not part of it).
 
     One per pipeline, shared by the extractors that read a ClientHello (TLS, QUIC, DTLS),
     never process-wide: each pipeline (a worker, a test) has its own. Bounded in shapes and
-    in bytes: a hello of 64 KB lists ~30,000 cipher and extension numbers, so 8,192 hostile
-    shapes kept by count alone would hold ~7 GB. When the next shape would pass either
-    bound the cache starts again empty; a shape larger than `max_bytes / 64` (no real client
-    comes near: a browser's is ~2.5 KB) is built and not kept, so it cannot push the real
-    ones out. `evicted` counts the shapes dropped or never kept."""
+    in bytes (`SizedCache`): a hello of 64 KB lists ~30,000 cipher and extension numbers,
+    so 8,192 hostile shapes kept by count alone would hold ~7 GB; a browser's shape is
+    counted as ~2.8 KB."""
 
-    __slots__ = ("_prints", "evicted", "limit", "max_bytes", "nbytes")
+    __slots__ = ()
 
     def __init__(self, limit: int = 8192, max_bytes: int = 8 << 20) -> None:
-        self._prints: dict[tuple[object, ...], Prints] = {}
-        self.limit = limit
-        self.max_bytes = max_bytes
-        self.nbytes = 0
-        """Estimated bytes held (`_shape_bytes` of every shape kept)."""
-        self.evicted = 0
-
-    def __len__(self) -> int:
-        return len(self._prints)
+        super().__init__(limit, max_bytes)
 
     def of(self, ch: ClientHello, transport: str) -> Prints:
         """(ja3, ja4, version name, alpn list) of a hello over `transport` ("t" or "q")."""
         key = (ch.legacy_version, ch.ciphers, ch.extensions, ch.groups, ch.point_formats,
                ch.sigalgs, ch.alpn, ch.versions, transport)  # fmt: skip
-        hit = self._prints.get(key)
+        hit = self.get(key)
         if hit is None:
             v = ch.version
             hit = (
                 ch.ja3(), ja4(ch, transport), VERSION_NAMES.get(v, f"0x{v:04x}"),
                 ",".join(ch.alpn)[:MAX_NAME] if ch.alpn else None,  # a forged list: 64 KB
             )  # fmt: skip
-            self._keep(key, hit, _shape_bytes(key, hit))
+            self.put(key, hit, _shape_bytes(key, hit))
         return hit
-
-    def _keep(self, key: tuple[object, ...], prints: Prints, size: int) -> None:
-        if size > self.max_bytes >> 6:
-            self.evicted += 1
-            return
-        if len(self._prints) >= self.limit or self.nbytes + size > self.max_bytes:
-            self.evicted += len(self._prints)
-            self._prints.clear()
-            self.nbytes = 0
-        self._prints[key] = prints
-        self.nbytes += size
 
 
 _SHAPE_OVERHEAD = 1024

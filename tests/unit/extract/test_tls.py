@@ -262,10 +262,13 @@ def test_certificates_are_cached_by_digest_bounded_and_their_text_capped() -> No
     assert got[0]["tls.cert_subject"].startswith("OU=aaaa")
     assert (len(certs), certs.evicted) == (1, 2)
     assert certs.describe(msgs[2]) == got[2] and certs.evicted == 2  # a hit
-    assert all(len(k) == 16 for k in certs._fields)
-    small = Certificates(max_bytes=3 * MAX_CERT_TEXT)  # room for one such certificate
-    assert [small.describe(m) for m in msgs] == got and small.evicted == 2
-    assert small.nbytes <= small.max_bytes
+    assert all(len(k) == 16 for k in certs._map)
+    many = [_certificate_message(cert(f"{i:04d}" * 1500)) for i in range(70)]
+    small = Certificates(max_bytes=64 * 9_000)  # ~8.7 KB a certificate: room for about 66
+    for m in many:
+        small.describe(m)
+        assert small.nbytes <= small.max_bytes
+    assert small.evicted > 0 and len(small) < 70 and small.evicted + len(small) == 70
     assert TlsExtractor().certs is not TlsExtractor().certs
 
 
