@@ -353,6 +353,7 @@ def test_every_buffered_byte_is_given_back_over_the_corpus() -> None:
     assert pipe.summary.records > 2000 and pipe.buffers.peak > 0
     assert pipe.buffers.held == 0 and pipe.buffers.refused == 0
     assert pipe.inspector.budget.held == 0
+    assert pipe.inspector.extra_bytes == 0  # every flow's fields charge came back at its end
 
 
 def test_the_memory_metrics(tmp_path: Path) -> None:
@@ -514,3 +515,64 @@ def test_syn_flood_within_the_budget(tmp_path: Path) -> None:
     max_flows = SMALL.max_flows
     assert shed == 300_000 - max_flows  # every flow past the table's limit, counted
     assert re.search(rf"evicted={shed}\b", out)
+
+
+def _loaded_tls_flows(path: Path, n: int) -> None:
+    """`n` TLS 1.2 connections left open, each server's certificate at the caps: a 4 KB
+    subject and issuer (what a sender controls, past what a flow's measured size holds)."""
+    import datetime as dt
+    import struct
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from scapy.utils import wrpcap
+
+    from tests.tools.synth import client_hello, tcp_session
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "o" * 64)] * 70)
+    now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    der = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(1)
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    )  # fmt: skip
+
+    def record(hs: bytes) -> bytes:
+        return b"\x16\x03\x03" + struct.pack("!H", len(hs)) + hs
+
+    body = b"\x03\x03" + b"\x55" * 32 + b"\x00" + b"\xc0\x2f\x00" + b"\x00\x00"
+    hello = b"\x02" + len(body).to_bytes(3, "big") + body
+    chain = len(der).to_bytes(3, "big") + der
+    certs = len(chain).to_bytes(3, "big") + chain
+    flight = record(hello) + record(b"\x0b" + len(certs).to_bytes(3, "big") + certs)
+    pkts = []
+    for i in range(n):
+        exchange = [(True, client_hello(f"h{i}.example")), (False, flight[:1400]),
+                    (False, flight[1400:])]  # fmt: skip
+        client, server = (f"10.20.{i // 250}.{i % 250 + 1}", 40000 + i), ("203.0.113.7", 443)
+        pkts += tcp_session(client, server, 1_764_086_400 + i * 0.01, exchange, close=False)
+    wrpcap(str(path), pkts)
+
+
+def test_a_flow_table_of_loaded_flows_counts_their_fields(tmp_path: Path) -> None:
+    """Fields past what a flow's measured size holds are charged to the table while the
+    flow is in it, and given back when it ends."""
+    from sensor.extract.base import FIELDS_INCLUDED
+
+    p = tmp_path / "loaded.pcap"
+    _loaded_tls_flows(p, 60)
+    pipe = Pipeline(SensorConfig(), [])
+    for batch in open_capture(p).batches():
+        pipe.process(batch)
+    flows = list(pipe.table._objects.flows.values())
+    extra = [f.meta.get("_extra", 0) for f in flows]
+    assert len(flows) == 60 and all("tls.cert_subject" in f.meta for f in flows)
+    assert min(extra) > 8_000 - FIELDS_INCLUDED  # subject and issuer alone: 8 KB of text
+    assert pipe.inspector.extra_bytes == sum(extra)
+    assert pipe.table.bytes_used == 60 * FLOW_BYTES + sum(extra)
+    pipe.finish("eof")
+    assert pipe.inspector.extra_bytes == 0

@@ -31,6 +31,30 @@ after its STUN checks, on the same UDP flow): the probes get it again."""
 NAME_SOURCES = ("tls", "quic", "http", "sip", "dns")
 
 
+FIELDS_INCLUDED = 3072
+"""Bytes of fields (by `fields_bytes`) that a flow's and a record's measured size in the
+memory budget already include (sensor/budget.py: FLOW_BYTES and RECORD_BYTES were measured
+with a TLS flow's fields, which `fields_bytes` puts at 2,998). A flow whose fields pass it
+is charged the rest: every field is capped, but a sender can fill every cap at once (a
+certificate's subject, issuer and names alone may reach 20 KB)."""
+
+
+def fields_bytes(meta: dict[str, Any]) -> int:
+    """What a flow's fields hold, an estimate from above (tracemalloc, CPython 3.11): per
+    field its dict slot and name, and its value's object and characters (four bytes a
+    character for text that is not ASCII)."""
+    n = 232  # the dict itself
+    for k, v in meta.items():
+        n += 104 + len(k)
+        if isinstance(v, str):
+            n += 80 + (len(v) if v.isascii() else 4 * len(v))
+        elif isinstance(v, bytes):
+            n += 40 + len(v)
+        else:
+            n += 32
+    return n
+
+
 class ByteBudget:
     """Bytes that all flows hold in one kind of buffer, against one limit (a share of
     limits.memory_mb): `take` before holding, `give` when the bytes are dropped."""

@@ -14,7 +14,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from sensor.extract.base import HANDOFF, REPROBE, ByteBudget, Extractor
+from sensor.extract.base import (
+    FIELDS_INCLUDED,
+    HANDOFF,
+    REPROBE,
+    ByteBudget,
+    Extractor,
+    fields_bytes,
+)
 from sensor.extract.names import DnsNames
 from sensor.flow.state import FlowState
 
@@ -128,6 +135,9 @@ class Inspector:
         self._names = names
         self.max_packets = max_packets
         self.errors: Counter[str] = Counter()
+        self.extra_bytes = 0
+        """Fields of the flows in the table beyond FIELDS_INCLUDED each (`_charge`): the
+        flow table counts them against its share."""
         self._by_proto = {
             p: tuple(e for e in self.extractors if p in e.transports) for p in (6, 17)
         }
@@ -264,8 +274,24 @@ class Inspector:
         """The flow ended while still inspected: free what it held."""
         self._stop(flow)
 
+    def forget(self, flow: FlowState) -> None:
+        """The flow left the table: its fields' charge (see `_charge`) is no longer held."""
+        extra = flow.meta.get("_extra")
+        if extra:
+            self.extra_bytes -= extra
+
+    def _charge(self, flow: FlowState) -> None:
+        """Its fields are final: charge what they hold beyond a flow's measured size."""
+        meta = flow.meta
+        extra = fields_bytes(meta) - FIELDS_INCLUDED - meta.get("_extra", 0)
+        if extra > 0:
+            meta["_extra"] = meta.get("_extra", 0) + extra
+            self.extra_bytes += extra
+
     def _stop(self, flow: FlowState) -> None:
         flow.inspecting = False
+        if flow.meta:
+            self._charge(flow)
         st = flow.ext
         if st is not None:
             streams = st.streams

@@ -247,8 +247,10 @@ class ObjectTier:
         del self._lru[flow.lru_class][flow.key]
         if not flow.answered:
             del self._unanswered[flow.key]
-        if flow.ext is not None and self._inspector is not None:
-            self._inspector.release(flow)
+        if self._inspector is not None:
+            if flow.ext is not None:
+                self._inspector.release(flow)
+            self._inspector.forget(flow)
         self.ended[reason] += 1
         self._on_end(flow, reason)
 
@@ -286,13 +288,15 @@ class ObjectTier:
         for lru in self._lru:
             lru.clear()
         self._unanswered.clear()
-        release = self._inspector.release if self._inspector is not None else None
+        insp = self._inspector
         on_end, ended, class_to = self._on_end, self.ended, self._class_to
         for flow in flows:
             timed_out = flow.ts_last + class_to[flow.lru_class] < now
             why = flow.closed or ("idle" if timed_out else reason)
-            if flow.ext is not None and release is not None:
-                release(flow)
+            if insp is not None:
+                if flow.ext is not None:
+                    insp.release(flow)
+                insp.forget(flow)
             ended[why] += 1
             on_end(flow, why)
 

@@ -32,8 +32,15 @@ class PayloadSink(Protocol):
         """One payload packet, in capture order; sets flow.inspecting False when done."""
         ...
 
+    extra_bytes: int
+    """What the fields of the flows in the table hold beyond a flow's measured size."""
+
     def release(self, flow: FlowState) -> None:
         """The flow ended while still inspected: free what it held (budgeted memory)."""
+        ...
+
+    def forget(self, flow: FlowState) -> None:
+        """The flow left the table: its fields no longer count in `extra_bytes`."""
         ...
 
     def has_names(self) -> bool:

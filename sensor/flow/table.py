@@ -54,6 +54,7 @@ class FlowTable:
         self._max_bytes = max_bytes
         self._flow_bytes, self._row_bytes = sizes
         self.ended: Counter[str] = Counter()
+        self._inspector = inspector
         self._objects = ObjectTier(timeouts, on_end, inspector, self.ended, self._make_room)
         self._half = (
             HalfOpenTier(
@@ -84,9 +85,11 @@ class FlowTable:
 
     @property
     def bytes_used(self) -> int:
-        """Estimated bytes of the flows held (FlowStates and pending rows)."""
+        """Estimated bytes of the flows held (FlowStates and pending rows), and of their
+        fields beyond what a FlowState's size includes (the inspector charges them)."""
         rows = len(self._half.rows) if self._half is not None else 0
-        return len(self._objects.flows) * self._flow_bytes + rows * self._row_bytes
+        extra = self._inspector.extra_bytes if self._inspector is not None else 0
+        return len(self._objects.flows) * self._flow_bytes + rows * self._row_bytes + extra
 
     def _full(self, cost: int) -> bool:
         """No room for one more flow costing `cost` bytes."""

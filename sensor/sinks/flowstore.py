@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sensor.budget import RECORD_BYTES
 from sensor.errors import StorageError
 from sensor.flow.pending import EndedBatch
 from sensor.flow.state import FlowState
@@ -147,7 +148,7 @@ class FlowStore:
     def write_flow(self, flow: FlowState, reason: str) -> None:
         """Buffer the flow's record; writes a segment when enough rows are waiting."""
         self._records.append(flow, reason)
-        if len(self._records) + self._taken >= self.cfg.flush_rows:
+        if self._waiting() >= self.cfg.flush_rows:
             self.flush(force=True)
 
     def write_bare(self, batch: EndedBatch) -> None:
@@ -156,11 +157,11 @@ class FlowStore:
         nums, reasons, step = batch.record_numbers(), batch.reasons, self.cfg.flush_rows
         at = 0
         while at < len(reasons):
-            waiting = len(self._records) + self._taken
+            waiting = self._waiting()
             take = step - waiting if waiting < step else step
             self._records.append_bare(nums[at : at + take], reasons[at : at + take])
             at += take
-            if len(self._records) + self._taken >= step:
+            if self._waiting() >= step:
                 self.flush(force=True)
 
     def advance(self, now_ns: int) -> None:
@@ -183,7 +184,7 @@ class FlowStore:
         if not self._timer.due(wall):
             return
         self._collect()
-        by_count = len(self._records) + self._taken >= self.cfg.flush_rows
+        by_count = self._waiting() >= self.cfg.flush_rows
         build = None
         if by_count and not final and not self.exports:
             # records arriving faster than flush_rows per flush interval (a flood, a busy
@@ -223,6 +224,13 @@ class FlowStore:
             self._making = 0  # from here on they are the writer's pending rows (or lost)
         self._done.append(_summary(table))
         return table
+
+    def _waiting(self) -> int:
+        """Rows waiting for a segment, in the budget's units: the records buffered, those
+        made a table and not yet written, and the buffered records' fields beyond a
+        record's measured size counted as rows of RECORD_BYTES (a flood of records whose
+        every field is at its cap is written sooner instead of outgrowing the share)."""
+        return len(self._records) + self._taken + self._records.extra_bytes // RECORD_BYTES
 
     def _collect(self) -> None:
         """What the new tables gave: retention's clock and their rollups."""

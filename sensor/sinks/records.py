@@ -65,6 +65,10 @@ class RecordBuffer:
         self._bare: list[tuple[npt.NDArray[np.int64], list[str]]] = []
         """Field-less records (verdict none) as blocks of numbers, from the pending tier."""
         self._bare_rows = 0
+        self.extra_bytes = 0
+        """The buffered records' fields beyond what a record's measured size includes
+        (their flows' `_extra`, charged by the inspector): the flow store counts them
+        against the rows it waits for."""
 
     def __len__(self) -> int:
         return len(self._reasons) + self._bare_rows
@@ -98,8 +102,13 @@ class RecordBuffer:
             f.tunnel,
         )
         self._reasons.append(reason)
-        # an interim record must not see fields the live flow gets later
-        self._metas.append((dict(f.meta) if reason == "active" else f.meta) if f.meta else None)
+        meta = f.meta
+        if meta:
+            self.extra_bytes += meta.get("_extra", 0)
+            # an interim record must not see fields the live flow gets later
+            self._metas.append(dict(meta) if reason == "active" else meta)
+        else:
+            self._metas.append(None)
 
     def take(self) -> pa.Table | None:
         """All buffered records as one Arrow table; the buffer is emptied."""
@@ -115,6 +124,7 @@ class RecordBuffer:
         held = Held(self._nums, self._reasons, self._metas, self._bare)
         self._nums, self._reasons, self._metas = [], [], []
         self._bare, self._bare_rows = [], 0
+        self.extra_bytes = 0
         return held
 
     def build(self, held: Held) -> pa.Table:
