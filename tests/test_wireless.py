@@ -153,3 +153,26 @@ def test_an_ssid_is_kept_to_its_32_octets() -> None:
     frame = raw_beacon(b"\x02\x00\x00\x00\x00\x02", "café-wifi".encode())
     m = parse_mgmt(RADIOTAP, frame, 0, len(frame))
     assert m is not None and m.ssid == "café-wifi"
+
+
+def test_the_report_keeps_access_points_heard_after_the_last_flow(tmp_path: Path) -> None:
+    """The report's period ended at the newest flow or health row, so a rogue AP heard after
+    the last flow ended was left out; and a capture of the air alone dated its health rows
+    by the wall clock, which moved the period to today (found by review)."""
+    from sensor.report import build
+    from tests.tools.synth import client_hello, tcp_session
+
+    wire = tmp_path / "wire.pcap"
+    wrpcap(str(wire), tcp_session(("10.20.1.15", 40000), ("203.0.113.10", 443), T0,
+                                  [(True, client_hello("example.com"))]))  # fmt: skip
+    _run(tmp_path, [beacon("00:0b:86:00:00:09", CORP, T0 + 60 + i, False) for i in range(3)])
+    db = tmp_path / "s.duckdb"
+    assert main(["replay", "-q", "--db", str(db), str(wire)]) == 0
+    r = build(db, "1d", None, "America/Chicago", None, detail=False)
+    assert r is not None
+    found = {(s, k, n) for s, k, n, _ in r.rogue}
+    assert found == {("radio", k, 1) for k in ("evil_twin", "open_or_wep", "unknown_in_range")}
+    con = duckdb.connect(str(db), read_only=True)  # the radio's rows dated by packet time
+    assert con.execute("SELECT max(ts) FROM health WHERE sensor <> '_schema'").fetchone() == (
+        con.execute("SELECT max(last_seen) FROM wireless_aps").fetchone()
+    )

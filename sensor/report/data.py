@@ -70,9 +70,14 @@ def _local_day(text: str, tz: ZoneInfo, option: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
 
 
-_NEWEST_FLOW = "SELECT max(ts_end) FROM flows WHERE sensor <> '_schema'"
+_NEWEST_NO_HEALTH = (
+    "SELECT greatest((SELECT max(ts_end) FROM flows WHERE sensor <> '_schema'), "
+    "(SELECT max(last_seen) FROM wireless_aps WHERE sensor <> '_schema'))"
+)
 _NEWEST = (
-    f"SELECT greatest(({_NEWEST_FLOW}), (SELECT max(ts) FROM health WHERE sensor <> '_schema'))"
+    "SELECT greatest((SELECT max(ts_end) FROM flows WHERE sensor <> '_schema'), "
+    "(SELECT max(last_seen) FROM wireless_aps WHERE sensor <> '_schema'), "
+    "(SELECT max(ts) FROM health WHERE sensor <> '_schema'))"
 )
 
 
@@ -80,12 +85,13 @@ def resolve_period(
     con: duckdb.DuckDBPyConnection, since: str, until: str | None, tz: ZoneInfo, site: str | None
 ) -> Period | None:
     """`--since 7d|2026-11-01` and `--until 2026-11-30` (a local day, inclusive) into a
-    period; without --until the period ends at the newest record (flow or health row), so a
-    replayed capture reports on its own time. None when the store has no flow record."""
+    period; without --until the period ends at the newest record (flow, access point heard
+    or health row), so a replayed capture reports on its own time: an access point heard
+    after the last flow ended was left out. None when the store has no such record."""
     if until is not None:
         end = _local_day(until, tz, "--until") + dt.timedelta(days=1)
     else:
-        row = con.execute(_NEWEST if has_health(con) else _NEWEST_FLOW).fetchone()
+        row = con.execute(_NEWEST if has_health(con) else _NEWEST_NO_HEALTH).fetchone()
         if not row or row[0] is None:
             return None
         end = row[0].astimezone(dt.UTC) + dt.timedelta(microseconds=1)

@@ -100,7 +100,10 @@ class HealthSink:
         """Records are not this sink's business."""
 
     def _now_ns(self) -> int:
-        return self._pipeline.table.now if self._pipeline is not None else 0
+        """Packet time: the flow table's, or the radio's when 802.11 frames came later (a
+        capture of the air alone has no flow: its rows were dated by the wall clock)."""
+        p = self._pipeline
+        return max(p.table.now, p.wireless.last) if p is not None else 0
 
     def _take(self, now_ns: int) -> None:
         """Queue a row of the change since the previous one. Without any packet time (a
