@@ -87,7 +87,9 @@ def test_cli_replay_writes_health_beside_flows(tmp_path: Path, capsys) -> None:
 
 
 def _fake(now: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(summary=Summary(), table=SimpleNamespace(now=now))
+    return SimpleNamespace(
+        summary=Summary(), table=SimpleNamespace(now=now), wireless=SimpleNamespace(last=0)
+    )
 
 
 def test_rows_are_deltas_per_interval_of_packet_time(tmp_path: Path) -> None:
