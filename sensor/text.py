@@ -11,7 +11,9 @@ import re
 
 __all__ = ["escape_text", "first_line"]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+"""C0/C1 controls and DEL; bidirectional marks, embeddings, overrides and isolates; zero-width
+characters and the byte-order mark (they hide or reorder what a person reads)."""
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 

@@ -22,3 +22,24 @@ def test_a_capture_name_with_escapes_logs_one_safe_line(tmp_path: Path) -> None:
     lines = [ln for ln in res.stderr.splitlines() if ln]
     assert lines and all(ln.startswith("sensor: ") for ln in lines), res.stderr
     assert len([ln for ln in lines if "forged" in ln]) == 1
+
+
+def test_a_traceback_cannot_forge_a_log_line() -> None:
+    """Tracebacks went out raw: an exception message quoting the wire could end a line and
+    start one that reads as a record of its own, escape sequences included (found by
+    review)."""
+    import logging
+
+    from sensor.logfmt import SafeFormatter
+
+    fmt = SafeFormatter("sensor: %(levelname)s: %(message)s")
+    try:
+        raise ValueError("boom\nsensor: ERROR: forged \x1b[31m")
+    except ValueError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    text = fmt.format(record)
+    assert "\x1b" not in text
+    lines = text.split("\n")
+    assert lines[0] == "sensor: ERROR: failed"
+    assert all(ln.startswith("  ") for ln in lines[1:])
+    assert "  sensor: ERROR: forged \\x1b[31m" in lines

@@ -69,10 +69,13 @@ def change(now: int, before: int) -> str:
 
 def clean(text: object) -> str:
     """Control and format characters (a crafted SSID or server name may hold escape
-    sequences or bidi overrides) as visible `\\xNN`/`\\uNNNN` escapes."""
+    sequences or bidi overrides) as visible `\\xNN`/`\\uNNNN` escapes, and backslashes
+    doubled so that a name that spells `\\x1b` cannot pass for an escaped one."""
     out = []
     for ch in str(text):
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+        if ch == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
             out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
         else:
             out.append(ch)
