@@ -139,7 +139,12 @@ class Extractor(Protocol):
 
 
 def set_server_name(flow: FlowState, name: str, source: str) -> None:
-    """Record the flow's server name unless a stronger source already gave one."""
+    """Record the flow's server name unless a stronger source already gave one. A name with
+    a control character or a space is no host name, whatever its source (TLS and HTTP check
+    their own; a DNS label or a SIP URI let ESC, NUL and newlines through): it names
+    nothing, so it can neither match a domain signature nor reach an output unescaped."""
+    if not name.isprintable() or " " in name:
+        return
     meta = flow.meta
     old = meta.get("server_name_source")
     if old is None or NAME_SOURCES.index(source) < NAME_SOURCES.index(old):

@@ -97,3 +97,18 @@ def test_no_field_is_longer_than_its_cap(case: str) -> None:
         assert len(v) <= (MAX_NAME if k in NAMES else 1024), (k, len(v))
     if case == "dns answers":
         assert len(text["dns.query"]) == 253 and len(text["dns.answers"]) == 1024
+
+
+@pytest.mark.parametrize(
+    "name", ['e\x1b[31m\n"<x>.chatgpt.com', "bob\x00.example", "a b.example", "x\u202e.com"]
+)
+def test_a_name_with_controls_or_spaces_names_no_flow(name: str) -> None:
+    """DNS labels and SIP URIs let ESC, NUL and newlines through to `server_name`, where
+    TLS and HTTP names are checked: such a name fired a domain signature (found by review)."""
+    from sensor.extract.base import set_server_name
+
+    flow = FlowState((0, 1, 0, 2, pack_ports(40000, 443, 6, 4)), 1, True, 6, 0, 0, 0)
+    set_server_name(flow, name, "dns")
+    assert "server_name" not in flow.meta
+    set_server_name(flow, "chatgpt.com", "dns")
+    assert flow.meta["server_name"] == "chatgpt.com"
