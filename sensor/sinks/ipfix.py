@@ -193,7 +193,7 @@ def _records(t: pa.Table, version: int, protocol: int = 10) -> np.ndarray[Any, A
         fwd["policySignatureId"] = _ints(t, "signature_id")
     for name, col in zip(_STRINGS, _STRING_COLS, strict=True):
         if name in have:
-            fwd[name] = _fixed(t, col, dt[name].itemsize)
+            fwd[name] = _fixed(t, col, dt[name].itemsize, right=name == "serverName")
     rev = fwd.copy()
     rev["src"], rev["dst"] = dst, src
     rev["sourceTransportPort"], rev["destinationTransportPort"] = dport, sport
@@ -244,12 +244,16 @@ def _packed(fam: int, col: Any) -> np.ndarray[Any, Any]:
     return _per_value(col, lambda a: socket.inet_pton(fam, a), f"S{n}", b"")
 
 
-def _fixed(t: pa.Table, col: str, width: int) -> Any:
-    """UTF-8, cut at `width` bytes without splitting a character (numpy pads with NULs)."""
+def _fixed(t: pa.Table, col: str, width: int, right: bool = False) -> Any:
+    """UTF-8, cut at `width` bytes without splitting a character (numpy pads with NULs).
+    `right`: keep the right-hand end, as for a server name, whose registered domain (what a
+    collector groups by and a domain signature matched) is its end."""
     if col not in t.column_names:
         return b""
 
     def cut(v: Any) -> bytes:
-        return str(v).encode()[:width].decode("utf-8", "ignore").encode()
+        raw = str(v).encode()
+        part = raw[-width:] if right and len(raw) > width else raw[:width]
+        return part.decode("utf-8", "ignore").encode()
 
     return _per_value(t.column(col), cut, f"S{width}", b"")

@@ -33,7 +33,7 @@ def _table(n: int) -> pa.Table:
             "pkts_toclient": [0] * n,
             "bytes_toclient": [0] * n,
             "app_proto": ["tls"] * n,
-            "server_name": ["é" * 40] * n,  # 80 bytes of UTF-8: cut at 64, on a character
+            "server_name": ["é" * 40 + "x.example.com"] * n,  # 93 bytes of UTF-8: cut to 64
         }
     )
 
@@ -76,4 +76,4 @@ def test_udp_resends_templates_and_records_decode() -> None:
     )  # fmt: skip
     assert (start, end, pkts, octets) == (1_700_000_000_000, 1_700_000_002_500, 3, 200)
     name = recs[0][-72 - 64 : -72].rstrip(b"\0").decode()  # serverName: valid UTF-8
-    assert name == "é" * 32
+    assert name == "é" * 25 + "x.example.com"  # its right-hand end: the domain is kept
