@@ -21,8 +21,8 @@ __all__ = ["QuicExtractor"]
 _MAX_CRYPTO = 1 << 16
 _MAX_PACKETS = 6
 _MAX_CHUNKS = 256
-"""CRYPTO frames kept per flow: a hello comes in one to a few (Chrome splits it in ~10 for
-chaos protection); a forged Initial may carry thousands of one-byte frames."""
+"""CRYPTO frames kept per flow: a hello comes in one to a few (Chrome's chaos protection
+splits it into several); a forged Initial may carry thousands of one-byte frames."""
 _CHUNK_BYTES = 80
 """What keeping one frame costs beside its data (a dict slot, a bytes header), charged to
 the budget: 65,000 empty frames held 4.9 MB with nothing charged."""

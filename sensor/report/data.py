@@ -70,13 +70,13 @@ def _local_day(text: str, tz: ZoneInfo, option: str) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
 
 
-_NEWEST_NO_HEALTH = (
-    "SELECT greatest((SELECT max(ts_end) FROM flows WHERE sensor <> '_schema'), "
-    "(SELECT max(last_seen) FROM wireless_aps WHERE sensor <> '_schema'))"
+_NEWEST_PARTS = (
+    "(SELECT max(ts_end) FROM flows WHERE sensor <> '_schema')",
+    "(SELECT max(last_seen) FROM wireless_aps WHERE sensor <> '_schema')",
 )
+_NEWEST_NO_HEALTH = f"SELECT greatest({', '.join(_NEWEST_PARTS)})"
 _NEWEST = (
-    "SELECT greatest((SELECT max(ts_end) FROM flows WHERE sensor <> '_schema'), "
-    "(SELECT max(last_seen) FROM wireless_aps WHERE sensor <> '_schema'), "
+    f"SELECT greatest({', '.join(_NEWEST_PARTS)}, "
     "(SELECT max(ts) FROM health WHERE sensor <> '_schema'))"
 )
 

@@ -281,3 +281,39 @@ def test_a_forged_alpn_list_is_kept_to_a_name_s_length() -> None:
     assert ch is not None and len(ch.alpn) == 1000
     alpn = HelloPrints().of(ch, "t")[3]
     assert alpn is not None and len(alpn) == MAX_NAME and alpn.startswith(ch.alpn[0] + ",")
+
+
+def test_a_kept_certificate_costs_no_more_than_its_estimate() -> None:
+    """Certificates counts its bytes by estimate, as HelloPrints does: tracemalloc measures
+    what keeping the fields of 200 distinct certificates holds, the messages dropped."""
+    from sensor.extract.certs import Certificates
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+
+    def message(i: int) -> bytes:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"h{i}.example")])
+        der = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(i + 1)
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(f"h{i}.example")]), False)
+            .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        )  # fmt: skip
+        return _certificate_message(der)
+
+    msgs = [message(i) for i in range(201)]
+    certs = Certificates(max_bytes=1 << 40)
+    certs.describe(msgs[0])  # the first loads cryptography's X.509 module
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for m in msgs[1:]:
+            certs.describe(m)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(certs) == 201 and certs.evicted == 0
+    assert held <= certs.nbytes * 200 / 201, (held, certs.nbytes)
